@@ -1,0 +1,43 @@
+/*
+ * arch.h — the architecture layer: the registers a parked task keeps and
+ * the two assembly entry points (arch_<cpu>.S). Adding a CPU means one more
+ * lrt_regs layout here and one more .S file.
+ */
+#ifndef LRT_ARCH_H
+#define LRT_ARCH_H
+
+#include <stdint.h>
+
+#if defined(__x86_64__)
+/* Callee-saved state of the System V AMD64 ABI, plus where to resume. */
+typedef struct lrt_regs {
+    uint64_t sp;     /* 0:  stack pointer at the resume point */
+    uint64_t pc;     /* 8:  resume address */
+    uint64_t fp;     /* 16: rbp */
+    uint64_t rbx;    /* 24 */
+    uint64_t r12;    /* 32: on a new task, the task pointer */
+    uint64_t r13;    /* 40: on a new task, the C entry function */
+    uint64_t r14;    /* 48 */
+    uint64_t r15;    /* 56 */
+    uint32_t mxcsr;  /* 64: SSE control/status (control bits are callee-saved) */
+    uint16_t fpucw;  /* 68: x87 control word */
+    uint16_t pad;
+} lrt_regs;
+#else
+#error "libleakrt: no context switch for this architecture yet (see arch.h)"
+#endif
+
+/* Saves the caller's context into *from and resumes *to. Returns when
+ * something switches back to *from. */
+void lrt_arch_switch(lrt_regs *from, const lrt_regs *to);
+
+/* First code of every task: calls entry(task). Its CFI marks it as the
+ * outermost frame, so unwinders (libdw, gdb) stop there cleanly. */
+void lrt_arch_task_start(void);
+
+/* Prepares *regs so that switching to it runs entry(task) on the stack
+ * whose top (exclusive) is stack_top. */
+void lrt_arch_init_regs(lrt_regs *regs, uintptr_t stack_top,
+                        void (*entry)(void *), void *task);
+
+#endif

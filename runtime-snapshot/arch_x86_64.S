@@ -1,0 +1,54 @@
+/*
+ * arch_x86_64.S — the context switch and the task entry trampoline for
+ * x86-64 (System V). Offsets follow lrt_regs in arch.h.
+ */
+    .text
+
+/* void lrt_arch_switch(lrt_regs *from, const lrt_regs *to) */
+    .globl  lrt_arch_switch
+    .hidden lrt_arch_switch
+    .type   lrt_arch_switch, @function
+lrt_arch_switch:
+    .cfi_startproc
+    movq    (%rsp), %rax        /* resume at our return address */
+    leaq    8(%rsp), %rcx       /* with the stack as after `ret` */
+    movq    %rcx, 0(%rdi)
+    movq    %rax, 8(%rdi)
+    movq    %rbp, 16(%rdi)
+    movq    %rbx, 24(%rdi)
+    movq    %r12, 32(%rdi)
+    movq    %r13, 40(%rdi)
+    movq    %r14, 48(%rdi)
+    movq    %r15, 56(%rdi)
+    stmxcsr 64(%rdi)
+    fnstcw  68(%rdi)
+
+    movq    16(%rsi), %rbp
+    movq    24(%rsi), %rbx
+    movq    32(%rsi), %r12
+    movq    40(%rsi), %r13
+    movq    48(%rsi), %r14
+    movq    56(%rsi), %r15
+    ldmxcsr 64(%rsi)
+    fldcw   68(%rsi)
+    movq    0(%rsi), %rsp
+    jmpq    *8(%rsi)
+    .cfi_endproc
+    .size   lrt_arch_switch, .-lrt_arch_switch
+
+/* Entered by lrt_arch_switch with %r12 = task, %r13 = entry, %rsp 16-byte
+ * aligned. The return address column is undefined: the outermost frame. */
+    .globl  lrt_arch_task_start
+    .hidden lrt_arch_task_start
+    .type   lrt_arch_task_start, @function
+lrt_arch_task_start:
+    .cfi_startproc
+    .cfi_undefined rip
+    xorl    %ebp, %ebp
+    movq    %r12, %rdi
+    callq   *%r13
+    ud2                         /* entry never returns */
+    .cfi_endproc
+    .size   lrt_arch_task_start, .-lrt_arch_task_start
+
+    .section .note.GNU-stack,"",@progbits

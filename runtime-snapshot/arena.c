@@ -1,0 +1,155 @@
+/*
+ * arena.c — runtime-internal memory: the region every piece of the
+ * runtime's bookkeeping lives in, and the task table.
+ *
+ * Two reservations, each one mapping (MAP_NORESERVE, so only touched pages
+ * cost memory and one VMA each):
+ *   - the internal arena: waiters of big selects, timers, span and page
+ *     tables, heap caches, poll table, worker structs. A bump pointer with
+ *     free lists by size; nothing is ever returned to the kernel.
+ *   - the task table: an array of lrt_task slots, reused with their stacks.
+ * A snapshot's analysis never scans either (DESIGN.md §1, the memory rule).
+ */
+#include "runtime.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define ARENA_RESERVE   ((size_t)8 << 30)      /* 8 GiB of address space */
+#define ARENA_ALIGN     16
+#define SMALL_LIMIT     4096                   /* free lists by 16 bytes */
+#define NSMALL          (SMALL_LIMIT / ARENA_ALIGN)
+#define TASKS_MAX       ((size_t)1 << 22)      /* 4,194,304 task slots */
+
+typedef struct free_block { struct free_block *next; size_t size; } free_block;
+
+static struct {
+    lrt_lock    lock;
+    char       *base;        /* start of the reservation */
+    size_t      used;        /* bump offset */
+    free_block *small[NSMALL + 1];
+    free_block *large;       /* bigger blocks, first fit by exact size */
+
+    lrt_lock    task_lock;
+    lrt_task   *tasks;       /* the task table */
+    size_t      task_count;  /* slots handed out at least once */
+    lrt_task   *task_free;   /* free slots (with their stacks) */
+} arena;
+
+static void *reserve(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+int lrt_arena_init(void)
+{
+    if (arena.base)
+        return 0;
+    arena.base = reserve(ARENA_RESERVE);
+    if (!arena.base)
+        return -ENOMEM;
+    arena.tasks = reserve(TASKS_MAX * sizeof(lrt_task));
+    if (!arena.tasks) {
+        munmap(arena.base, ARENA_RESERVE);
+        arena.base = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static size_t round_size(size_t size)
+{
+    return (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+}
+
+void *lrt_internal_alloc(size_t size)
+{
+    size = round_size(size ? size : 1);
+    lrt_lock_acquire(&arena.lock);
+    void *p = NULL;
+    if (size <= SMALL_LIMIT) {
+        free_block *b = arena.small[size / ARENA_ALIGN];
+        if (b) {
+            arena.small[size / ARENA_ALIGN] = b->next;
+            p = b;
+        }
+    } else {
+        for (free_block **pp = &arena.large; *pp; pp = &(*pp)->next) {
+            if ((*pp)->size == size) {
+                p = *pp;
+                *pp = (*pp)->next;
+                break;
+            }
+        }
+    }
+    if (!p) {
+        if (arena.used + size > ARENA_RESERVE) {
+            lrt_lock_release(&arena.lock);
+            lrt_panic("lrt_internal_alloc", "runtime-internal memory exhausted (%zu bytes)",
+                      (size_t)ARENA_RESERVE);
+        }
+        p = arena.base + arena.used;
+        arena.used += size;
+        lrt_lock_release(&arena.lock);
+        return p;                        /* fresh pages are zero */
+    }
+    lrt_lock_release(&arena.lock);
+    memset(p, 0, size);
+    return p;
+}
+
+void lrt_internal_free(void *p, size_t size)
+{
+    if (!p)
+        return;
+    size = round_size(size ? size : 1);
+    lrt_assert((char *)p >= arena.base && (char *)p + size <= arena.base + arena.used);
+    free_block *b = p;
+    b->size = size;
+    lrt_lock_acquire(&arena.lock);
+    if (size <= SMALL_LIMIT) {
+        b->next = arena.small[size / ARENA_ALIGN];
+        arena.small[size / ARENA_ALIGN] = b;
+    } else {
+        b->next = arena.large;
+        arena.large = b;
+    }
+    lrt_lock_release(&arena.lock);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The task table                                                         */
+/* ---------------------------------------------------------------------- */
+
+lrt_task *lrt_task_table_alloc(void)
+{
+    lrt_lock_acquire(&arena.task_lock);
+    lrt_task *t = arena.task_free;
+    if (t) {
+        arena.task_free = t->link;
+        t->link = NULL;
+    } else if (arena.task_count < TASKS_MAX) {
+        t = &arena.tasks[arena.task_count++];
+    }
+    lrt_lock_release(&arena.task_lock);
+    if (!t)
+        lrt_panic("lrt_go", "too many tasks (the limit is %zu)", TASKS_MAX);
+    lrt_assert(atomic_load(&t->state) == LRT_TASK_FREE);
+    return t;
+}
+
+void lrt_task_table_free(lrt_task *t)
+{
+    lrt_assert(atomic_load(&t->state) == LRT_TASK_FREE);
+    lrt_lock_acquire(&arena.task_lock);
+    t->link = arena.task_free;
+    arena.task_free = t;
+    lrt_lock_release(&arena.task_lock);
+}
+
+lrt_task *lrt_task_table_base(void) { return arena.tasks; }
+size_t lrt_task_table_count(void) { return arena.task_count; }

@@ -1,0 +1,452 @@
+/*
+ * heap.c — the tracked heap: lrt_alloc, lrt_alloc_noscan, lrt_free.
+ *
+ * Channels, contexts and everything users lrt_alloc live here, so that a
+ * snapshot's analysis can map any address to its object in O(1) and knows
+ * which slots are in use. Layout in heap.h. Three levels:
+ *   - page heap (heap.lock): runs of 8 KiB pages carved from the arena,
+ *     freed runs coalesced with free neighbours and reused first-fit;
+ *   - central lists (per size class and scan kind, own lock): spans with
+ *     slots nobody owns;
+ *   - worker caches (no lock): a few free slots per class, so the common
+ *     lrt_alloc/lrt_free is a pop or push and one atomic bit operation.
+ * A slot is zeroed when freed, so memory from a fresh span needs no memset.
+ * All tables (span table, page map, bitmaps, caches) are internal memory.
+ */
+
+#include "heap.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define ARENA_RESERVE   ((size_t)64 << 30)
+#define ARENA_PAGES     (ARENA_RESERVE >> LRT_PAGE_SHIFT)
+#define GROW_STEP       ((size_t)2 << 20)      /* huge-page granularity */
+#define CACHE_MAX       32
+
+static const uint32_t class_size[LRT_NCLASSES] = {
+    0, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256,
+    320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048,
+    2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
+    10240, 12288, 14336, 16384, 20480, 24576, 32768,
+};
+
+typedef struct central {
+    lrt_lock  lock;
+    lrt_span *partial;        /* spans with unowned slots */
+} central;
+
+struct lrt_heap_cache {
+    struct { uint32_t n; void *objs[CACHE_MAX]; } bins[2 * LRT_NCLASSES];
+};
+
+static struct {
+    lrt_lock   lock;          /* page heap, span table */
+    char      *arena;
+    size_t     used;          /* arena bytes handed out (bump) */
+    uint32_t  *page_map;
+    lrt_span  *spans;
+    size_t     span_count;    /* next never-used index */
+    lrt_span  *span_free;     /* recycled descriptors */
+    lrt_span  *free_runs;     /* FREE spans */
+    uint8_t    small_class[LRT_SMALL_MAX / 16 + 1];  /* by (n + 15) / 16 */
+    central    centrals[2 * LRT_NCLASSES];           /* [class * 2 + noscan] */
+} heap;
+
+int lrt_heap_init(void)
+{
+    if (heap.arena)
+        return 0;
+    int err = lrt_arena_init();
+    if (err)
+        return err;
+    void *p = mmap(NULL, ARENA_RESERVE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    /* Huge pages: fewer page-table entries make the snapshot's fork fast. */
+    madvise(p, ARENA_RESERVE, MADV_HUGEPAGE);
+    heap.arena = p;
+    heap.page_map = lrt_internal_alloc(ARENA_PAGES * sizeof *heap.page_map);
+    heap.spans = lrt_internal_alloc(ARENA_PAGES * sizeof *heap.spans);
+    heap.span_count = 1;
+    int c = 1;
+    for (size_t i = 0; i <= LRT_SMALL_MAX / 16; i++) {
+        while (class_size[c] < i * 16)
+            c++;
+        heap.small_class[i] = (uint8_t)c;
+    }
+    return 0;
+}
+
+void lrt_heap_get_info(lrt_heap_info *info)
+{
+    info->arena_base = (uintptr_t)heap.arena;
+    info->arena_used = heap.used;
+    info->spans = heap.spans;
+    info->span_count = heap.span_count;
+    info->page_map = heap.page_map;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Page heap (heap.lock held)                                             */
+/* ---------------------------------------------------------------------- */
+
+static uint32_t span_index(const lrt_span *s) { return (uint32_t)(s - heap.spans); }
+
+static size_t page_of(uintptr_t addr) { return (addr - (uintptr_t)heap.arena) >> LRT_PAGE_SHIFT; }
+
+static lrt_span *new_descriptor(void)
+{
+    lrt_span *s = heap.span_free;
+    if (s) {
+        heap.span_free = s->next;
+    } else {
+        if (heap.span_count >= ARENA_PAGES)
+            return NULL;
+        s = &heap.spans[heap.span_count++];
+    }
+    memset(s, 0, sizeof *s);
+    return s;
+}
+
+static void map_pages(lrt_span *s)
+{
+    size_t first = page_of(s->base);
+    uint32_t idx = span_index(s);
+    for (size_t i = 0; i < s->npages; i++)
+        heap.page_map[first + i] = idx;
+}
+
+static void list_remove(lrt_span **head, lrt_span *s)
+{
+    if (s->prev) s->prev->next = s->next; else *head = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+}
+
+static void list_push(lrt_span **head, lrt_span *s)
+{
+    s->prev = NULL;
+    s->next = *head;
+    if (*head) (*head)->prev = s;
+    *head = s;
+}
+
+/* A run of npages pages; zero-filled unless *dirty says otherwise. */
+static lrt_span *alloc_run(size_t npages, bool *dirty)
+{
+    for (lrt_span *s = heap.free_runs; s; s = s->next) {
+        if (s->npages < npages)
+            continue;
+        list_remove(&heap.free_runs, s);
+        if (s->npages > npages) {     /* split: the rest stays free */
+            lrt_span *rest = new_descriptor();
+            if (rest) {
+                rest->base = s->base + npages * LRT_PAGE_SIZE;
+                rest->npages = s->npages - (uint32_t)npages;
+                rest->state = LRT_SPAN_FREE;
+                map_pages(rest);
+                list_push(&heap.free_runs, rest);
+                s->npages = (uint32_t)npages;
+            }
+        }
+        *dirty = true;
+        return s;
+    }
+    size_t bytes = npages * LRT_PAGE_SIZE;
+    if (heap.used + bytes > ARENA_RESERVE)
+        return NULL;
+    lrt_span *s = new_descriptor();
+    if (!s)
+        return NULL;
+    s->base = (uintptr_t)heap.arena + heap.used;
+    s->npages = (uint32_t)npages;
+    heap.used += bytes;
+    *dirty = false;
+    return s;
+}
+
+static void free_run(lrt_span *s)
+{
+    s->state = LRT_SPAN_FREE;
+    s->alloc_bits = NULL;
+    s->owned_bits = NULL;
+    /* Coalesce with free neighbours. */
+    size_t first = page_of(s->base);
+    if (first > 0) {
+        lrt_span *before = &heap.spans[heap.page_map[first - 1]];
+        if (heap.page_map[first - 1] && before->state == LRT_SPAN_FREE) {
+            list_remove(&heap.free_runs, before);
+            before->npages += s->npages;
+            s->next = heap.span_free;
+            s->state = LRT_SPAN_UNUSED;
+            heap.span_free = s;
+            s = before;
+        }
+    }
+    size_t after_page = page_of(s->base) + s->npages;
+    if ((after_page << LRT_PAGE_SHIFT) < heap.used) {
+        lrt_span *after = &heap.spans[heap.page_map[after_page]];
+        if (heap.page_map[after_page] && after->state == LRT_SPAN_FREE) {
+            list_remove(&heap.free_runs, after);
+            s->npages += after->npages;
+            after->state = LRT_SPAN_UNUSED;
+            after->next = heap.span_free;
+            heap.span_free = after;
+        }
+    }
+    map_pages(s);
+    list_push(&heap.free_runs, s);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Small objects                                                          */
+/* ---------------------------------------------------------------------- */
+
+static size_t span_pages_for(uint32_t size)
+{
+    size_t bytes = size <= 1024 ? 64 * 1024 : (size_t)size * 8;
+    return (bytes + LRT_PAGE_SIZE - 1) >> LRT_PAGE_SHIFT;
+}
+
+static lrt_span *new_small_span(int cls, bool noscan)
+{
+    uint32_t size = class_size[cls];
+    size_t npages = span_pages_for(size);
+    bool dirty;
+    lrt_lock_acquire(&heap.lock);
+    lrt_span *s = alloc_run(npages, &dirty);
+    lrt_lock_release(&heap.lock);
+    if (!s)
+        return NULL;
+    if (dirty)
+        memset((void *)s->base, 0, npages * LRT_PAGE_SIZE);
+    uint32_t nelems = (uint32_t)(npages * LRT_PAGE_SIZE / size);
+    size_t words = (nelems + 63) / 64;
+    if (words <= 1) {
+        s->alloc_bits = (_Atomic uint64_t *)&s->inline_bits[0];
+        s->owned_bits = &s->inline_bits[1];
+    } else {
+        s->alloc_bits = lrt_internal_alloc(words * sizeof(uint64_t));
+        s->owned_bits = lrt_internal_alloc(words * sizeof(uint64_t));
+    }
+    s->size_class = (uint8_t)cls;
+    s->elem_size = size;
+    s->nelems = nelems;
+    s->noscan = noscan;
+    lrt_lock_acquire(&heap.lock);
+    map_pages(s);
+    s->state = LRT_SPAN_SMALL;       /* visible to lookups only now */
+    lrt_lock_release(&heap.lock);
+    return s;
+}
+
+/* Takes up to max unowned slots of the class into out (class lock held). */
+static uint32_t central_take(central *ce, int cls, bool noscan, void **out, uint32_t max)
+{
+    uint32_t got = 0;
+    while (got < max) {
+        lrt_span *s = ce->partial;
+        if (!s) {
+            lrt_lock_release(&ce->lock);
+            s = new_small_span(cls, noscan);
+            lrt_lock_acquire(&ce->lock);
+            if (!s)
+                break;
+            s->in_partial = 1;
+            list_push(&ce->partial, s);
+        }
+        size_t words = (s->nelems + 63) / 64;
+        for (size_t wi = s->scan_hint; wi < words && got < max; wi++) {
+            uint64_t used = s->owned_bits[wi];
+            if (wi == words - 1 && s->nelems % 64)
+                used |= ~0ull << (s->nelems % 64);      /* past the end */
+            while (~used && got < max) {
+                int bit = __builtin_ctzll(~used);
+                used |= 1ull << bit;
+                s->owned_bits[wi] |= 1ull << bit;
+                s->nowned++;
+                out[got++] = (void *)(s->base + ((wi * 64) + (size_t)bit) * s->elem_size);
+            }
+            if (~used == 0)
+                s->scan_hint = (uint32_t)wi + 1;
+        }
+        if (s->nowned == s->nelems) {
+            list_remove(&ce->partial, s);
+            s->in_partial = 0;
+        }
+    }
+    return got;
+}
+
+static void central_give(central *ce, void *p)
+{
+    lrt_span *s = &heap.spans[heap.page_map[page_of((uintptr_t)p)]];
+    size_t idx = ((uintptr_t)p - s->base) / s->elem_size;
+    s->owned_bits[idx / 64] &= ~(1ull << (idx % 64));
+    s->nowned--;
+    if (idx / 64 < s->scan_hint)
+        s->scan_hint = (uint32_t)(idx / 64);
+    if (!s->in_partial) {
+        s->in_partial = 1;
+        list_push(&ce->partial, s);
+    }
+}
+
+lrt_heap_cache *lrt_heap_cache_create(void)
+{
+    return lrt_internal_alloc(sizeof(lrt_heap_cache));
+}
+
+void lrt_heap_cache_flush(lrt_heap_cache *cache)
+{
+    if (!cache)
+        return;
+    for (int b = 0; b < 2 * LRT_NCLASSES; b++) {
+        if (!cache->bins[b].n)
+            continue;
+        central *ce = &heap.centrals[b];
+        lrt_lock_acquire(&ce->lock);
+        while (cache->bins[b].n)
+            central_give(ce, cache->bins[b].objs[--cache->bins[b].n]);
+        lrt_lock_release(&ce->lock);
+    }
+}
+
+/* Marks p in use in its span's alloc bits (what a snapshot sees). */
+static void set_in_use(void *p)
+{
+    lrt_span *s = &heap.spans[heap.page_map[page_of((uintptr_t)p)]];
+    size_t idx = ((uintptr_t)p - s->base) / s->elem_size;
+    atomic_fetch_or_explicit(&s->alloc_bits[idx / 64], 1ull << (idx % 64),
+                             memory_order_release);
+}
+
+static void *alloc_small(size_t n, bool noscan)
+{
+    int cls = heap.small_class[(n + 15) / 16];
+    int bin = cls * 2 + noscan;
+    lrt_worker *w = lrt_worker_current();
+    void *p = NULL;
+    if (w && w->heap_cache) {
+        lrt_heap_cache *cache = w->heap_cache;
+        if (cache->bins[bin].n == 0) {
+            uint32_t want = class_size[cls] <= 1024 ? CACHE_MAX : 4;
+            central *ce = &heap.centrals[bin];
+            lrt_lock_acquire(&ce->lock);
+            cache->bins[bin].n = central_take(ce, cls, noscan, cache->bins[bin].objs, want);
+            lrt_lock_release(&ce->lock);
+        }
+        if (cache->bins[bin].n)
+            p = cache->bins[bin].objs[--cache->bins[bin].n];
+    } else {
+        central *ce = &heap.centrals[bin];
+        lrt_lock_acquire(&ce->lock);
+        central_take(ce, cls, noscan, &p, 1);
+        lrt_lock_release(&ce->lock);
+    }
+    if (p)
+        set_in_use(p);
+    return p;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Large objects                                                          */
+/* ---------------------------------------------------------------------- */
+
+static void *alloc_large(size_t n, bool noscan)
+{
+    size_t npages = (n + LRT_PAGE_SIZE - 1) >> LRT_PAGE_SHIFT;
+    if (npages > UINT32_MAX)
+        return NULL;
+    bool dirty;
+    lrt_lock_acquire(&heap.lock);
+    lrt_span *s = alloc_run(npages, &dirty);
+    lrt_lock_release(&heap.lock);
+    if (!s)
+        return NULL;
+    if (dirty)
+        memset((void *)s->base, 0, npages * LRT_PAGE_SIZE);
+    s->alloc_bits = (_Atomic uint64_t *)&s->inline_bits[0];
+    s->owned_bits = &s->inline_bits[1];
+    s->inline_bits[0] = 1;
+    s->inline_bits[1] = 1;
+    s->size_class = 0;
+    s->elem_size = n > UINT32_MAX ? UINT32_MAX : (uint32_t)((n + 15) & ~(size_t)15);
+    s->nelems = 1;
+    s->nowned = 1;
+    s->noscan = noscan;
+    lrt_lock_acquire(&heap.lock);
+    map_pages(s);
+    s->state = LRT_SPAN_LARGE;
+    lrt_lock_release(&heap.lock);
+    return (void *)s->base;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The API                                                                */
+/* ---------------------------------------------------------------------- */
+
+static void *alloc(size_t n, bool noscan, const char *call)
+{
+    lrt_heap_init();
+    if (!heap.arena)
+        lrt_panic(call, "cannot reserve the heap arena");
+    if (n == 0)
+        n = 1;
+    void *p = n <= LRT_SMALL_MAX ? alloc_small(n, noscan) : alloc_large(n, noscan);
+    if (!p)
+        lrt_panic(call, "out of memory (%zu bytes requested)", n);
+    return p;
+}
+
+void *lrt_alloc(size_t n) { return alloc(n, false, "lrt_alloc"); }
+void *lrt_alloc_noscan(size_t n) { return alloc(n, true, "lrt_alloc_noscan"); }
+
+void lrt_free(void *p)
+{
+    if (!p)
+        return;
+    uintptr_t a = (uintptr_t)p;
+    if (!heap.arena || a < (uintptr_t)heap.arena || a >= (uintptr_t)heap.arena + heap.used)
+        lrt_panic("lrt_free", "%p was not allocated by lrt_alloc", p);
+    lrt_span *s = &heap.spans[heap.page_map[page_of(a)]];
+    if (s->state != LRT_SPAN_SMALL && s->state != LRT_SPAN_LARGE)
+        lrt_panic("lrt_free", "%p is not an allocated object (double free?)", p);
+    size_t idx = (a - s->base) / s->elem_size;
+    if (a != s->base + idx * s->elem_size)
+        lrt_panic("lrt_free", "%p is inside an object, not at its start", p);
+    uint64_t bit = 1ull << (idx % 64);
+    uint64_t old = atomic_fetch_and_explicit(&s->alloc_bits[idx / 64], ~bit,
+                                             memory_order_acq_rel);
+    if (!(old & bit))
+        lrt_panic("lrt_free", "double free of %p", p);
+
+    if (s->state == LRT_SPAN_LARGE) {
+        lrt_lock_acquire(&heap.lock);
+        free_run(s);
+        lrt_lock_release(&heap.lock);
+        return;
+    }
+    memset(p, 0, s->elem_size);      /* slots are handed out zeroed */
+    int bin = s->size_class * 2 + s->noscan;
+    lrt_worker *w = lrt_worker_current();
+    if (w && w->heap_cache) {
+        lrt_heap_cache *cache = w->heap_cache;
+        if (cache->bins[bin].n == CACHE_MAX) {
+            central *ce = &heap.centrals[bin];
+            lrt_lock_acquire(&ce->lock);
+            while (cache->bins[bin].n > CACHE_MAX / 2)
+                central_give(ce, cache->bins[bin].objs[--cache->bins[bin].n]);
+            lrt_lock_release(&ce->lock);
+        }
+        cache->bins[bin].objs[cache->bins[bin].n++] = p;
+        return;
+    }
+    central *ce = &heap.centrals[bin];
+    lrt_lock_acquire(&ce->lock);
+    central_give(ce, p);
+    lrt_lock_release(&ce->lock);
+}

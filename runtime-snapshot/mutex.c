@@ -1,0 +1,61 @@
+/*
+ * mutex.c — lrt_mutex: a task mutex, zero-initialised, usable anywhere.
+ *
+ * state_: 0 unlocked, 1 locked, 2 locked and tasks may be waiting. The
+ * fast paths are one compare-and-swap. Contended unlocks hand the mutex
+ * straight to the longest waiter (FIFO), so no task starves; the guard
+ * protects the queue only.
+ */
+#include "runtime.h"
+
+#define STATE(m) ((_Atomic uint32_t *)&(m)->state_)
+#define QUEUE(m) ((lrt_waitq *)&(m)->waiters_)
+
+void lrt_mutex_lock(lrt_mutex *m)
+{
+    uint32_t s = 0;
+    if (atomic_compare_exchange_strong_explicit(STATE(m), &s, 1,
+            memory_order_acquire, memory_order_relaxed))
+        return;
+    lrt_task_require("lrt_mutex_lock");
+    lrt_guard_acquire(&m->guard_);
+    for (;;) {
+        s = atomic_load(STATE(m));
+        if (s == 0) {
+            if (atomic_compare_exchange_weak(STATE(m), &s, 1)) {
+                lrt_guard_release(&m->guard_);
+                return;
+            }
+        } else if (s == 2 || atomic_compare_exchange_weak(STATE(m), &s, 2)) {
+            break;
+        }
+    }
+    lrt_park_on(QUEUE(m), &m->guard_, m, LRT_WAIT_MUTEX);
+    /* Handed over by lrt_mutex_unlock: we hold it now. */
+}
+
+bool lrt_mutex_trylock(lrt_mutex *m)
+{
+    uint32_t s = 0;
+    return atomic_compare_exchange_strong_explicit(STATE(m), &s, 1,
+            memory_order_acquire, memory_order_relaxed);
+}
+
+void lrt_mutex_unlock(lrt_mutex *m)
+{
+    uint32_t s = 1;
+    if (atomic_compare_exchange_strong_explicit(STATE(m), &s, 0,
+            memory_order_release, memory_order_relaxed))
+        return;
+    if (s == 0)
+        lrt_panic("lrt_mutex_unlock", "unlock of unlocked mutex %p", (void *)m);
+    lrt_guard_acquire(&m->guard_);
+    lrt_waiter *w = lrt_waitq_pop_claimed(QUEUE(m));
+    if (!w)
+        atomic_store(STATE(m), 0);
+    else if (lrt_waitq_empty(QUEUE(m)))
+        atomic_store(STATE(m), 1);       /* w holds it; nobody else waits */
+    lrt_guard_release(&m->guard_);
+    if (w)
+        lrt_wake(w);
+}

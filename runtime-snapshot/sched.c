@@ -1,0 +1,1026 @@
+/*
+ * sched.c — tasks and the M:N scheduler: spawning, parking and readying,
+ * the workers' run queues, idle workers, and lrt_main.
+ *
+ * LRT_PROCS workers each run tasks from a local run queue (a ring the owner
+ * pushes to and anyone may steal half of) with a `runnext` slot in front of
+ * it: the task a running task just woke runs next, so a ping-pong stays on
+ * one worker and one cache. A global queue takes what the poller thread
+ * wakes, yielded tasks and ring overflow. A worker with nothing to run
+ * steals; failing that it sleeps on a futex, and whoever makes work
+ * available wakes one sleeper unless someone is already looking.
+ *
+ * Switches go task to task when the next task is at hand; otherwise to the
+ * worker's scheduler loop on its own thread stack. What the departing task
+ * needs done once its registers are saved (mark it WAITING, release the
+ * lock that guarded its wait queue, free its slot) is done by whoever runs
+ * next: see after_switch(). A waker that finds the task still switching
+ * away waits for WAITING, which is a few instructions away.
+ *
+ * Wake-ups that race (the cases of a select, a timeout against a channel)
+ * go through the task's claim word: (wait generation << 1) | claimed.
+ */
+
+#include "runtime.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define LRT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LRT_ASAN 1
+#endif
+#endif
+#ifdef LRT_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+#define WORKER_STACK_SIZE (256 * 1024)
+#define ALTSTACK_SIZE     (64 * 1024)
+#define FREE_TASKS_MAX    64
+#define GLOBAL_FAIRNESS   61    /* check the global queue every N picks */
+
+static struct {
+    int          nworkers;
+    lrt_worker  *workers;         /* internal memory */
+    lrt_lock     lock;            /* global queue, idle list */
+    lrt_task    *global_head, *global_tail;
+    _Atomic size_t global_len;
+    lrt_worker  *idle;
+    _Atomic int  nidle;
+    _Atomic int  nspinning;
+    _Atomic bool shutdown;
+    _Atomic uint64_t next_id;
+    _Atomic size_t ntasks;
+    _Atomic uint32_t main_done;   /* futex lrt_main's thread waits on */
+    bool         running;
+    bool         initialised;
+    uint32_t     epoch;           /* lrt_main run; older waiters are stale */
+} sched;
+
+const char *const lrt_wait_reason_names[LRT_WAIT_COUNT] = {
+    [LRT_WAIT_NONE]            = "",
+    [LRT_WAIT_CHAN_RECV]       = "chan receive",
+    [LRT_WAIT_CHAN_SEND]       = "chan send",
+    [LRT_WAIT_SELECT]          = "select",
+    [LRT_WAIT_CHAN_RECV_NIL]   = "chan receive (nil chan)",
+    [LRT_WAIT_CHAN_SEND_NIL]   = "chan send (nil chan)",
+    [LRT_WAIT_SELECT_NO_CASES] = "select (no cases)",
+    [LRT_WAIT_MUTEX]           = "mutex lock",
+    [LRT_WAIT_RWMUTEX_RLOCK]   = "rwmutex rlock",
+    [LRT_WAIT_RWMUTEX_LOCK]    = "rwmutex lock",
+    [LRT_WAIT_COND]            = "cond wait",
+    [LRT_WAIT_WAITGROUP]       = "waitgroup wait",
+    [LRT_WAIT_SLEEP]           = "sleep",
+    [LRT_WAIT_IO]              = "io wait",
+    [LRT_WAIT_SELECT_TIMEOUT]  = "select (timeout)",
+    [LRT_WAIT_SYSCALL]         = "syscall",
+    [LRT_WAIT_RUNNABLE]        = "runnable",
+    [LRT_WAIT_RUNNING]         = "running",
+};
+
+static __thread lrt_worker *tls_worker;
+static __thread uint32_t    tls_schedtick;
+
+/* ---------------------------------------------------------------------- */
+/* Small helpers                                                          */
+/* ---------------------------------------------------------------------- */
+
+static long futex_wait(_Atomic uint32_t *word, uint32_t val)
+{
+    return syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static long futex_wake(_Atomic uint32_t *word, int n)
+{
+    return syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+}
+
+__attribute__((noinline)) lrt_worker *lrt_worker_current(void)
+{
+    /* The empty asm keeps the compiler from treating this as pure, so no
+     * caller reuses a TLS address computed before a switch. */
+    __asm__ volatile("" ::: "memory");
+    return tls_worker;
+}
+
+lrt_task *lrt_task_current(void)
+{
+    lrt_worker *w = lrt_worker_current();
+    return w ? w->current : NULL;
+}
+
+uint64_t lrt_task_id_or_zero(void)
+{
+    lrt_task *t = lrt_task_current();
+    return t ? t->id : 0;
+}
+
+lrt_task *lrt_task_require(const char *call)
+{
+    lrt_task *t = lrt_task_current();
+    if (!t)
+        lrt_panic(call, "called outside a task (only tasks may block; start them with lrt_main/lrt_go)");
+    return t;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = *s;           /* xorshift64 */
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+uint32_t lrt_random(uint32_t n)
+{
+    lrt_worker *w = lrt_worker_current();
+    static _Atomic uint64_t shared = 0x9e3779b97f4a7c15ull;
+    uint64_t r;
+    if (w) {
+        r = rng_next(&w->rng);
+    } else {
+        uint64_t s = atomic_fetch_add(&shared, 0x9e3779b97f4a7c15ull);
+        r = rng_next(&s);
+    }
+    return n ? (uint32_t)((r >> 32) % n) : 0;
+}
+
+int64_t lrt_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * LRT_SECOND + ts.tv_nsec;
+}
+
+/* Wait start times only need to say "for 5 minutes": the coarse clock
+ * costs a few nanoseconds on the park path instead of ~20. */
+int64_t lrt_now_coarse(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * LRT_SECOND + ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Wait queues and claims                                                 */
+/* ---------------------------------------------------------------------- */
+
+void lrt_waitq_push(lrt_waitq *q, lrt_waiter *w)
+{
+    w->next = NULL;
+    w->prev = q->tail;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+}
+
+void lrt_waitq_remove(lrt_waitq *q, lrt_waiter *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else if (q->head == w)
+        q->head = w->next;
+    else
+        return;                  /* not on this queue */
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
+    w->next = w->prev = NULL;
+}
+
+lrt_waiter *lrt_waitq_pop(lrt_waitq *q)
+{
+    lrt_waiter *w = q->head;
+    if (w)
+        lrt_waitq_remove(q, w);
+    return w;
+}
+
+void lrt_wait_begin(lrt_task *t)
+{
+    uint64_t c = atomic_load_explicit(&t->claim, memory_order_relaxed);
+    atomic_store_explicit(&t->claim, ((c >> 1) + 1) << 1, memory_order_relaxed);
+    t->wake_case = -1;
+}
+
+bool lrt_wait_claim(lrt_task *t, uint64_t gen)
+{
+    uint64_t expected = gen << 1;
+    return atomic_compare_exchange_strong_explicit(&t->claim, &expected,
+            expected | 1, memory_order_acq_rel, memory_order_relaxed);
+}
+
+lrt_waiter *lrt_waitq_pop_claimed(lrt_waitq *q)
+{
+    lrt_waiter *w;
+    while ((w = lrt_waitq_pop(q)))
+        if (lrt_claim(w))
+            return w;
+    return NULL;
+}
+
+void lrt_park_on(lrt_waitq *q, uint32_t *guard, const void *addr, uint32_t reason)
+{
+    lrt_task *t = lrt_task_current();
+    lrt_waiter *w = &t->waiter;
+    w->case_index = 0;
+    w->contested = false;
+    lrt_wait_begin(t);
+    lrt_wait_on(t, addr);
+    lrt_waitq_push(q, w);
+    lrt_park(reason, lrt_guard_release_cb, guard);
+}
+
+bool lrt_claim(lrt_waiter *w)
+{
+    lrt_task *t = w->task;
+    if (lrt_task_is_stale(t))
+        return false;            /* left over from an earlier lrt_main */
+    return !w->contested || lrt_wait_claim(t, lrt_wait_generation(t));
+}
+
+void lrt_wake(lrt_waiter *w)
+{
+    w->task->wake_case = w->case_index;
+    lrt_ready(w->task);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Run queues                                                             */
+/* ---------------------------------------------------------------------- */
+
+static void global_push_locked(lrt_task *t)
+{
+    t->link = NULL;
+    if (sched.global_tail)
+        sched.global_tail->link = t;
+    else
+        sched.global_head = t;
+    sched.global_tail = t;
+    atomic_fetch_add_explicit(&sched.global_len, 1, memory_order_relaxed);
+}
+
+static void global_push(lrt_task *t)
+{
+    lrt_lock_acquire(&sched.lock);
+    global_push_locked(t);
+    lrt_lock_release(&sched.lock);
+}
+
+static lrt_task *global_pop_locked(void)
+{
+    lrt_task *t = sched.global_head;
+    if (t) {
+        sched.global_head = t->link;
+        if (!sched.global_head)
+            sched.global_tail = NULL;
+        t->link = NULL;
+        atomic_fetch_sub_explicit(&sched.global_len, 1, memory_order_relaxed);
+    }
+    return t;
+}
+
+static bool runq_push_ring(lrt_worker *w, lrt_task *t)
+{
+    uint32_t tail = atomic_load_explicit(&w->runq_tail, memory_order_relaxed);
+    uint32_t head = atomic_load_explicit(&w->runq_head, memory_order_acquire);
+    if (tail - head >= LRT_RUNQ_SIZE)
+        return false;
+    atomic_store_explicit(&w->runq[tail % LRT_RUNQ_SIZE], t, memory_order_relaxed);
+    atomic_store_explicit(&w->runq_tail, tail + 1, memory_order_release);
+    return true;
+}
+
+/* Owner only. When the ring is full, half of it goes to the global queue. */
+static void runq_push(lrt_worker *w, lrt_task *t)
+{
+    while (!runq_push_ring(w, t)) {
+        uint32_t head = atomic_load_explicit(&w->runq_head, memory_order_acquire);
+        uint32_t n = LRT_RUNQ_SIZE / 2;
+        lrt_task *batch[LRT_RUNQ_SIZE / 2];
+        for (uint32_t i = 0; i < n; i++)
+            batch[i] = atomic_load_explicit(&w->runq[(head + i) % LRT_RUNQ_SIZE],
+                                            memory_order_relaxed);
+        if (!atomic_compare_exchange_strong_explicit(&w->runq_head, &head, head + n,
+                memory_order_acq_rel, memory_order_relaxed))
+            continue;            /* a thief took some; there is room now */
+        lrt_lock_acquire(&sched.lock);
+        for (uint32_t i = 0; i < n; i++)
+            global_push_locked(batch[i]);
+        global_push_locked(t);
+        lrt_lock_release(&sched.lock);
+        return;
+    }
+}
+
+static lrt_task *runq_pop(lrt_worker *w)
+{
+    for (;;) {
+        uint32_t head = atomic_load_explicit(&w->runq_head, memory_order_acquire);
+        uint32_t tail = atomic_load_explicit(&w->runq_tail, memory_order_relaxed);
+        if (head == tail)
+            return NULL;
+        lrt_task *t = atomic_load_explicit(&w->runq[head % LRT_RUNQ_SIZE],
+                                           memory_order_relaxed);
+        if (atomic_compare_exchange_weak_explicit(&w->runq_head, &head, head + 1,
+                memory_order_acq_rel, memory_order_relaxed))
+            return t;
+    }
+}
+
+static bool runq_empty(lrt_worker *w)
+{
+    return atomic_load_explicit(&w->runq_head, memory_order_acquire) ==
+           atomic_load_explicit(&w->runq_tail, memory_order_acquire) &&
+           atomic_load_explicit(&w->runnext, memory_order_acquire) == NULL;
+}
+
+/* Moves half of victim's ring into w's (empty) ring; returns one task. */
+static lrt_task *runq_steal(lrt_worker *w, lrt_worker *victim, bool take_runnext)
+{
+    for (;;) {
+        uint32_t head = atomic_load_explicit(&victim->runq_head, memory_order_acquire);
+        uint32_t tail = atomic_load_explicit(&victim->runq_tail, memory_order_acquire);
+        uint32_t n = tail - head;
+        n -= n / 2;
+        if (n == 0) {
+            if (!take_runnext ||
+                atomic_load_explicit(&victim->runnext, memory_order_relaxed) == NULL)
+                return NULL;
+            /* Give the victim a moment to run its runnext itself: stealing
+             * it at once would split every ping-pong across workers. */
+            for (int i = 0; i < 200; i++)
+                cpu_relax();
+            return atomic_exchange_explicit(&victim->runnext, NULL, memory_order_acq_rel);
+        }
+        if (n > LRT_RUNQ_SIZE / 2)
+            continue;            /* inconsistent read: retry */
+        lrt_task *batch[LRT_RUNQ_SIZE / 2];
+        for (uint32_t i = 0; i < n; i++)
+            batch[i] = atomic_load_explicit(&victim->runq[(head + i) % LRT_RUNQ_SIZE],
+                                            memory_order_relaxed);
+        if (!atomic_compare_exchange_weak_explicit(&victim->runq_head, &head, head + n,
+                memory_order_acq_rel, memory_order_relaxed))
+            continue;
+        for (uint32_t i = 1; i < n; i++)
+            runq_push(w, batch[i]);
+        return batch[0];
+    }
+}
+
+/* The next task for w from what is already at hand, without stealing. */
+static lrt_task *local_next(lrt_worker *w)
+{
+    lrt_task *t;
+    if (++tls_schedtick % GLOBAL_FAIRNESS == 0 &&
+        atomic_load_explicit(&sched.global_len, memory_order_relaxed) > 0) {
+        lrt_lock_acquire(&sched.lock);
+        t = global_pop_locked();
+        lrt_lock_release(&sched.lock);
+        if (t)
+            return t;
+    }
+    if (atomic_load_explicit(&w->runnext, memory_order_relaxed) &&
+        (t = atomic_exchange_explicit(&w->runnext, NULL, memory_order_acq_rel)))
+        return t;
+    if ((t = runq_pop(w)))
+        return t;
+    if (atomic_load_explicit(&sched.global_len, memory_order_relaxed) > 0) {
+        lrt_lock_acquire(&sched.lock);
+        t = global_pop_locked();
+        /* Take a fair share of the rest into the ring. */
+        size_t share = atomic_load_explicit(&sched.global_len, memory_order_relaxed)
+                       / (size_t)sched.nworkers;
+        for (size_t i = 0; i < share && i < LRT_RUNQ_SIZE / 2; i++) {
+            lrt_task *u = global_pop_locked();
+            if (!u || !runq_push_ring(w, u)) {
+                if (u) global_push_locked(u);
+                break;
+            }
+        }
+        lrt_lock_release(&sched.lock);
+    }
+    return t;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Idle workers                                                           */
+/* ---------------------------------------------------------------------- */
+
+/* Wakes an idle worker to look for work, unless one is looking already. */
+static void wakep(void)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&sched.nidle, memory_order_relaxed) == 0)
+        return;
+    int zero = 0;
+    if (!atomic_compare_exchange_strong(&sched.nspinning, &zero, 1))
+        return;
+    lrt_lock_acquire(&sched.lock);
+    lrt_worker *w = sched.idle;
+    if (w) {
+        sched.idle = w->idle_next;
+        w->idle_next = NULL;
+        atomic_fetch_sub(&sched.nidle, 1);
+    }
+    lrt_lock_release(&sched.lock);
+    if (!w) {
+        atomic_fetch_sub(&sched.nspinning, 1);
+        return;
+    }
+    w->spinning = true;              /* it inherits our nspinning count */
+    atomic_store_explicit(&w->sleep_word, 1, memory_order_release);
+    futex_wake(&w->sleep_word, 1);
+}
+
+static bool any_work(void)
+{
+    if (atomic_load(&sched.global_len) > 0)
+        return true;
+    for (int i = 0; i < sched.nworkers; i++)
+        if (!runq_empty(&sched.workers[i]))
+            return true;
+    return false;
+}
+
+static lrt_task *steal_work(lrt_worker *w)
+{
+    int n = sched.nworkers;
+    for (int round = 0; round < 4; round++) {
+        int start = (int)lrt_random((uint32_t)n);
+        for (int i = 0; i < n; i++) {
+            lrt_worker *victim = &sched.workers[(start + i) % n];
+            if (victim == w)
+                continue;
+            lrt_task *t = runq_steal(w, victim, round == 3);
+            if (t)
+                return t;
+        }
+    }
+    return NULL;
+}
+
+/* A spinning worker found t. If it was the last one looking, others may
+ * have work too: wake one more. */
+static lrt_task *stop_spinning(lrt_worker *w, lrt_task *t)
+{
+    if (w->spinning) {
+        w->spinning = false;
+        if (atomic_fetch_sub(&sched.nspinning, 1) == 1)
+            wakep();
+    }
+    return t;
+}
+
+/* Blocks until there is a task for w; NULL when the runtime shuts down. */
+static lrt_task *find_runnable(lrt_worker *w)
+{
+    for (;;) {
+        if (atomic_load(&sched.shutdown))
+            return NULL;
+        lrt_task *t = local_next(w);
+        if (!t && sched.nworkers > 1) {
+            int spinning = atomic_load(&sched.nspinning);
+            int busy = sched.nworkers - atomic_load(&sched.nidle);
+            if (w->spinning || 2 * spinning < busy) {
+                if (!w->spinning) {
+                    w->spinning = true;
+                    atomic_fetch_add(&sched.nspinning, 1);
+                }
+                t = steal_work(w);
+            }
+        }
+        if (t)
+            return stop_spinning(w, t);
+
+        /* Nothing: go idle. */
+        lrt_lock_acquire(&sched.lock);
+        if (atomic_load(&sched.shutdown)) {
+            lrt_lock_release(&sched.lock);
+            return NULL;
+        }
+        if ((t = global_pop_locked())) {
+            lrt_lock_release(&sched.lock);
+            return stop_spinning(w, t);
+        }
+        atomic_store(&w->sleep_word, 0);
+        w->idle_next = sched.idle;
+        sched.idle = w;
+        atomic_fetch_add(&sched.nidle, 1);
+        lrt_lock_release(&sched.lock);
+
+        bool was_spinning = w->spinning;
+        if (was_spinning) {
+            w->spinning = false;
+            atomic_fetch_sub(&sched.nspinning, 1);
+        }
+        /* Work made available while we were deciding may have seen
+         * nspinning > 0 and not woken anyone: look once more. */
+        atomic_thread_fence(memory_order_seq_cst);
+        if (any_work()) {
+            lrt_lock_acquire(&sched.lock);
+            bool still_idle = false;
+            for (lrt_worker **p = &sched.idle; *p; p = &(*p)->idle_next) {
+                if (*p == w) {
+                    *p = w->idle_next;
+                    w->idle_next = NULL;
+                    atomic_fetch_sub(&sched.nidle, 1);
+                    still_idle = true;
+                    break;
+                }
+            }
+            lrt_lock_release(&sched.lock);
+            if (still_idle) {
+                w->spinning = true;
+                atomic_fetch_add(&sched.nspinning, 1);
+                continue;
+            }
+            /* Someone woke us meanwhile and made us spinning. */
+        }
+        while (atomic_load_explicit(&w->sleep_word, memory_order_acquire) == 0)
+            futex_wait(&w->sleep_word, 0);
+        atomic_store(&w->sleep_word, 0);
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Switching                                                              */
+/* ---------------------------------------------------------------------- */
+
+static void free_task_slot(lrt_worker *w, lrt_task *t)
+{
+    atomic_store(&t->state, LRT_TASK_FREE);
+    if (w && w->free_count < FREE_TASKS_MAX) {
+        t->link = w->free_tasks;
+        w->free_tasks = t;
+        w->free_count++;
+    } else {
+        lrt_task_table_free(t);
+    }
+}
+
+/* Finishes, for the context that just left, what it could not do on its
+ * own stack. Runs first thing wherever a switch lands. */
+static void after_switch(lrt_worker *w)
+{
+    int what = w->after;
+    lrt_task *prev = w->after_task;
+    w->after = LRT_AFTER_NOTHING;
+    w->after_task = NULL;
+    switch (what) {
+    case LRT_AFTER_PARK:
+        atomic_store_explicit(&prev->state, LRT_TASK_WAITING, memory_order_release);
+        if (w->after_unlock)
+            w->after_unlock(w->after_arg);
+        break;
+    case LRT_AFTER_YIELD:
+        atomic_store_explicit(&prev->state, LRT_TASK_RUNNABLE, memory_order_release);
+        global_push(prev);
+        break;
+    case LRT_AFTER_EXIT:
+        free_task_slot(w, prev);
+        break;
+    default:
+        break;
+    }
+}
+
+static void switch_context(lrt_regs *from, void **from_fake_stack,
+                           const lrt_regs *to, void *to_bottom, size_t to_size)
+{
+#ifdef LRT_ASAN
+    __sanitizer_start_switch_fiber(from_fake_stack, to_bottom, to_size);
+#else
+    (void)from_fake_stack; (void)to_bottom; (void)to_size;
+#endif
+    lrt_arch_switch(from, to);
+#ifdef LRT_ASAN
+    __sanitizer_finish_switch_fiber(from_fake_stack ? *from_fake_stack : NULL, NULL, NULL);
+#endif
+}
+
+static void switch_to_task(lrt_worker *w, lrt_regs *from, void **fake, lrt_task *next)
+{
+    w->current = next;
+    next->worker = (uint32_t)w->index;
+    atomic_store_explicit(&next->state, LRT_TASK_RUNNING, memory_order_relaxed);
+    switch_context(from, fake, &next->regs, (void *)next->stack_lo,
+                   next->stack_hi - next->stack_lo);
+}
+
+/* Leaves task cur (w->after says why) for the next task or the scheduler
+ * loop. Returns when cur is resumed, possibly on another worker. */
+static void switch_away(lrt_worker *w, lrt_task *cur, bool exiting)
+{
+    void **fake = exiting ? NULL : &cur->asan_fake_stack;
+    lrt_task *next = atomic_load_explicit(&sched.shutdown, memory_order_relaxed)
+                     ? NULL : local_next(w);
+    if (next) {
+        switch_to_task(w, &cur->regs, fake, next);
+    } else {
+        w->current = NULL;
+        switch_context(&cur->regs, fake, &w->sched_regs, w->sched_stack_bottom,
+                       w->sched_stack_size);
+    }
+    after_switch(lrt_worker_current());
+}
+
+static void task_main(void *arg)
+{
+    lrt_task *t = arg;
+#ifdef LRT_ASAN
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+    after_switch(lrt_worker_current());
+    t->fn(t->arg);
+
+    lrt_worker *w = lrt_worker_current();
+    atomic_store(&t->state, LRT_TASK_DEAD);
+    t->wait_reason = LRT_WAIT_NONE;
+    atomic_fetch_sub(&sched.ntasks, 1);
+    if (t->is_main) {
+        atomic_store(&sched.main_done, 1);
+        futex_wake(&sched.main_done, 1);
+    }
+    lrt_stack_check(t);
+    w->after = LRT_AFTER_EXIT;
+    w->after_task = t;
+    switch_away(w, t, true);
+    lrt_assert(!"a dead task was resumed");
+}
+
+void lrt_park(uint32_t reason, void (*unlock)(void *), void *arg)
+{
+    lrt_worker *w = lrt_worker_current();
+    lrt_task *t = w->current;
+    lrt_assert(t != NULL);
+    t->wait_reason = reason;
+    t->wait_since = lrt_now_coarse();
+    w->after = LRT_AFTER_PARK;
+    w->after_task = t;
+    w->after_unlock = unlock;
+    w->after_arg = arg;
+    lrt_stack_check(t);
+    switch_away(w, t, false);
+    t->wait_reason = LRT_WAIT_NONE;
+    t->wait_count = 0;
+}
+
+void lrt_park_forever(uint32_t reason)
+{
+    lrt_task *t = lrt_task_current();
+    lrt_wait_begin(t);
+    lrt_park(reason, NULL, NULL);
+    lrt_assert(!"a task parked forever was woken");
+    abort();
+}
+
+void lrt_ready(lrt_task *t)
+{
+    /* The task may still be switching away (its registers not yet saved):
+     * wait for after_switch() to mark it WAITING. */
+    uint32_t s;
+    while ((s = atomic_load_explicit(&t->state, memory_order_acquire)) != LRT_TASK_WAITING) {
+        lrt_assert(s == LRT_TASK_RUNNING);
+        cpu_relax();
+    }
+    atomic_store_explicit(&t->state, LRT_TASK_RUNNABLE, memory_order_relaxed);
+    lrt_worker *w = lrt_worker_current();
+    if (w && w->current) {
+        lrt_task *old = atomic_exchange_explicit(&w->runnext, t, memory_order_acq_rel);
+        if (old)
+            runq_push(w, old);
+    } else {
+        global_push(t);
+    }
+    wakep();
+}
+
+/* ---------------------------------------------------------------------- */
+/* The task API                                                           */
+/* ---------------------------------------------------------------------- */
+
+static lrt_task *alloc_task(lrt_worker *w)
+{
+    lrt_task *t;
+    if (w && w->free_tasks) {
+        t = w->free_tasks;
+        w->free_tasks = t->link;
+        w->free_count--;
+        t->link = NULL;
+    } else {
+        t = lrt_task_table_alloc();
+    }
+    if (!t->stack_lo && lrt_stack_attach(t) != 0) {
+        lrt_task_table_free(t);
+        lrt_panic("lrt_go", "cannot map a task stack: %s", strerror(ENOMEM));
+    }
+    return t;
+}
+
+static lrt_task *spawn(void (*fn)(void *), void *arg, uintptr_t pc, bool is_main)
+{
+    lrt_worker *w = lrt_worker_current();
+    lrt_task *t = alloc_task(w);
+    lrt_task *parent = w ? w->current : NULL;
+
+    t->id = atomic_fetch_add(&sched.next_id, 1);
+    t->parent_id = parent ? parent->id : 0;
+    t->create_pc = pc;
+    t->fn = fn;
+    t->arg = arg;
+    t->is_main = is_main;
+    t->wait_reason = LRT_WAIT_NONE;
+    t->wait_count = 0;
+    t->wait_addrs = t->wait_addr_inline;
+    t->waiter.task = t;
+    t->timer.kind = LRT_TIMER_TASK;
+    t->timer.target = t;
+    t->asan_fake_stack = NULL;
+    t->epoch = sched.epoch;
+#ifdef LRT_ASAN
+    /* A reused stack still carries the poison of its last task's frames. */
+    __asan_unpoison_memory_region((void *)t->stack_lo, t->stack_hi - t->stack_lo);
+#endif
+    /* fn and arg at the top of the stack: until the task runs they are on
+     * no stack, and the analysis scans a runnable task's stack, not its
+     * control block. */
+    uintptr_t *top = (uintptr_t *)t->stack_hi;
+    top[-1] = (uintptr_t)fn;
+    top[-2] = (uintptr_t)arg;
+    lrt_arch_init_regs(&t->regs, t->stack_hi - 2 * sizeof(uintptr_t), task_main, t);
+
+    atomic_fetch_add(&sched.ntasks, 1);
+    atomic_store(&t->state, LRT_TASK_RUNNABLE);
+    if (w && w->current) {
+        lrt_task *old = atomic_exchange_explicit(&w->runnext, t, memory_order_acq_rel);
+        if (old)
+            runq_push(w, old);
+    } else {
+        global_push(t);
+    }
+    wakep();
+    return t;
+}
+
+uint64_t lrt_go(void (*fn)(void *), void *arg)
+{
+    if (!fn)
+        lrt_panic("lrt_go", "fn is NULL");
+    if (!sched.running)
+        lrt_panic("lrt_go", "the runtime is not running (spawn tasks from the task lrt_main runs)");
+    return spawn(fn, arg, (uintptr_t)__builtin_return_address(0), false)->id;
+}
+
+uint64_t lrt_self(void) { return lrt_task_id_or_zero(); }
+
+size_t lrt_num_tasks(void) { return atomic_load(&sched.ntasks); }
+
+void lrt_yield(void)
+{
+    lrt_task *t = lrt_task_require("lrt_yield");
+    lrt_worker *w = lrt_worker_current();
+    if (runq_empty(w) && atomic_load(&sched.global_len) == 0)
+        return;                  /* nobody else to run here */
+    w->after = LRT_AFTER_YIELD;
+    w->after_task = t;
+    lrt_stack_check(t);
+    switch_away(w, t, false);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Stack overflow                                                         */
+/* ---------------------------------------------------------------------- */
+
+static struct sigaction previous_segv;
+
+static void on_segv(int sig, siginfo_t *info, void *context)
+{
+    lrt_worker *w = tls_worker;
+    lrt_task *t = w ? w->current : NULL;
+    if (t && lrt_stack_overflowed(t, (uintptr_t)info->si_addr)) {
+        lrt_printerr("task %llu: stack overflow: used more than its %zu KiB stack "
+                     "(fault at %p; set LRT_STACK_SIZE to raise it)",
+                     (unsigned long long)t->id, lrt_stack_size() / 1024, info->si_addr);
+        signal(SIGABRT, SIG_DFL);
+        abort();
+    }
+    /* Not ours: hand it to whoever was there before, or die as usual. */
+    if (previous_segv.sa_flags & SA_SIGINFO && previous_segv.sa_sigaction) {
+        previous_segv.sa_sigaction(sig, info, context);
+    } else if (previous_segv.sa_handler != SIG_DFL && previous_segv.sa_handler != SIG_IGN) {
+        previous_segv.sa_handler(sig);
+    } else {
+        signal(sig, SIG_DFL);    /* returning re-runs the fault: default action */
+    }
+}
+
+static void install_segv_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &previous_segv);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Workers and lrt_main                                                   */
+/* ---------------------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+    lrt_worker *w = arg;
+    tls_worker = w;
+    w->tid = (pid_t)syscall(SYS_gettid);
+    stack_t ss = { .ss_sp = w->altstack, .ss_size = ALTSTACK_SIZE, .ss_flags = 0 };
+    sigaltstack(&ss, NULL);
+
+    for (;;) {
+        lrt_task *t = find_runnable(w);
+        if (!t)
+            break;
+        switch_to_task(w, &w->sched_regs, NULL, t);
+        after_switch(w);
+    }
+    ss.ss_flags = SS_DISABLE;
+    sigaltstack(&ss, NULL);
+    tls_worker = NULL;
+    return NULL;
+}
+
+static int count_procs(void)
+{
+    const char *env = getenv("LRT_PROCS");
+    if (env && *env) {
+        char *end;
+        long n = strtol(env, &end, 10);
+        if (*end == '\0' && n >= 1 && n <= 1024)
+            return (int)n;
+        lrt_printerr("LRT_PROCS=%s is not a number from 1 to 1024; using the CPU count", env);
+    }
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static int init_once(void)
+{
+    if (sched.initialised)
+        return 0;
+    int err;
+    if ((err = lrt_arena_init()) || (err = lrt_stack_init()) || (err = lrt_heap_init()))
+        return err;
+    install_segv_handler();
+    atomic_store(&sched.next_id, 1);
+    sched.initialised = true;
+    return 0;
+}
+
+static int start_worker(lrt_worker *w)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    /* The scheduler loop's stack is runtime-internal memory: it may hold a
+     * channel's address while it parks a task, which must not count as a
+     * reference (DESIGN.md §1). */
+    pthread_attr_setstack(&attr, w->thread_stack, w->thread_stack_size);
+    int err = pthread_create(&w->thread, &attr, worker_main, w);
+    pthread_attr_destroy(&attr);
+    return -err;
+}
+
+/* Tasks still alive when lrt_main returns are dropped, as Go drops its
+ * goroutines. Parked ones keep their slots for good: a channel or mutex may
+ * still list their waiters, and the epoch tells a later run to skip them. */
+static void discard_tasks(void)
+{
+    lrt_task *base = lrt_task_table_base();
+    size_t n = lrt_task_table_count();
+    for (size_t i = 0; i < n; i++) {
+        lrt_task *t = &base[i];
+        uint32_t s = atomic_load(&t->state);
+        if (s == LRT_TASK_FREE)
+            continue;
+        atomic_store(&t->state, LRT_TASK_FREE);
+        t->wait_reason = LRT_WAIT_NONE;
+        t->wait_count = 0;
+        if (s != LRT_TASK_WAITING)
+            lrt_task_table_free(t);
+    }
+    sched.global_head = sched.global_tail = NULL;
+    atomic_store(&sched.global_len, 0);
+    atomic_store(&sched.ntasks, 0);
+}
+
+bool lrt_task_is_stale(const lrt_task *t)
+{
+    return t->epoch != sched.epoch;
+}
+
+int lrt_main(void (*fn)(void *), void *arg)
+{
+    if (!fn)
+        lrt_panic("lrt_main", "fn is NULL");
+    if (sched.running || tls_worker)
+        lrt_panic("lrt_main", "the runtime is already running");
+    int err = init_once();
+    if (err)
+        return err;
+
+    int n = count_procs();
+    sched.nworkers = n;
+    sched.workers = lrt_internal_alloc((size_t)n * sizeof(lrt_worker));
+    for (int i = 0; i < n; i++) {
+        lrt_worker *w = &sched.workers[i];
+        w->index = i;
+        w->rng = 0x2545F4914F6CDD1Dull * (uint64_t)(i + 1) ^ (uint64_t)lrt_now();
+        w->heap_cache = lrt_heap_cache_create();
+        w->altstack = lrt_internal_alloc(ALTSTACK_SIZE);
+        w->thread_stack_size = WORKER_STACK_SIZE;
+        w->thread_stack = lrt_internal_alloc(WORKER_STACK_SIZE);
+        w->sched_stack_bottom = w->thread_stack;
+        w->sched_stack_size = WORKER_STACK_SIZE;
+    }
+    sched.epoch++;
+    atomic_store(&sched.shutdown, false);
+    atomic_store(&sched.main_done, 0);
+    atomic_store(&sched.nidle, 0);
+    atomic_store(&sched.nspinning, 0);
+    sched.idle = NULL;
+    sched.running = true;
+
+    if ((err = lrt_timers_start()) != 0) {
+        sched.running = false;
+        return err;
+    }
+    spawn(fn, arg, (uintptr_t)__builtin_return_address(0), true);
+    int started = 0;
+    for (; started < n; started++)
+        if ((err = start_worker(&sched.workers[started])) != 0)
+            break;
+
+    if (started > 0) {
+        while (atomic_load(&sched.main_done) == 0)
+            futex_wait(&sched.main_done, 0);
+    }
+
+    /* Shut down: wake every idle worker; each leaves at its next pick. */
+    lrt_lock_acquire(&sched.lock);
+    atomic_store(&sched.shutdown, true);
+    lrt_worker *idle = sched.idle;
+    sched.idle = NULL;
+    lrt_lock_release(&sched.lock);
+    for (; idle; idle = idle->idle_next) {
+        atomic_store(&idle->sleep_word, 1);
+        futex_wake(&idle->sleep_word, 1);
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(sched.workers[i].thread, NULL);
+    lrt_timers_stop();
+
+    discard_tasks();
+    for (int i = 0; i < n; i++) {
+        lrt_worker *w = &sched.workers[i];
+        lrt_heap_cache_flush(w->heap_cache);
+        /* Free slots cached by this worker go back to the table. */
+        while (w->free_tasks) {
+            lrt_task *t = w->free_tasks;
+            w->free_tasks = t->link;
+            lrt_task_table_free(t);
+        }
+        lrt_internal_free(w->altstack, ALTSTACK_SIZE);
+        lrt_internal_free(w->thread_stack, WORKER_STACK_SIZE);
+    }
+    lrt_internal_free(sched.workers, (size_t)n * sizeof(lrt_worker));
+    sched.workers = NULL;
+    sched.running = false;
+    return err;
+}

@@ -1,0 +1,154 @@
+/*
+ * stack.c — task stacks: where they live, how big they are, and how an
+ * overflow is caught.
+ *
+ * Stacks are slots carved from large chunks (one mmap each, MAP_NORESERVE:
+ * a parked task pays only for the pages it touched). A slot never goes back
+ * to the kernel; it stays with its task-table slot and is reused by the next
+ * task (the pool). Layout of a slot, low to high:
+ *
+ *   guard_lo        stack_lo                                   stack_hi
+ *   | guard (4 KiB) | stack (LRT_STACK_SIZE, default 64 KiB)     |
+ *
+ * The guard is a PROT_NONE page while the kernel's mapping budget allows
+ * (each one splits the chunk: two VMAs per stack against vm.max_map_count,
+ * 65530 by default). Past that budget — about 24,000 stacks — guards are
+ * "soft": an untouched zone checked for zeros every time its task switches
+ * away, so an overflow is still reported by name, at the next switch rather
+ * than at the faulting instruction. A million parked tasks need soft guards;
+ * no per-stack hardware guard fits the default VMA limit.
+ */
+
+#include "runtime.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifdef LRT_HAVE_VALGRIND
+#include <valgrind/valgrind.h>
+#endif
+
+#define GUARD_SIZE      4096
+#define CHUNK_SLOTS     256
+#define SOFT_CHECK_BYTES 256    /* top of a soft guard zone that must stay 0 */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define DEFAULT_STACK   (256 * 1024)   /* instrumented frames are larger */
+#else
+#define DEFAULT_STACK   (64 * 1024)
+#endif
+
+static struct {
+    lrt_lock  lock;
+    size_t    stack_size;     /* usable bytes per stack */
+    size_t    slot_size;      /* guard + stack */
+    char     *chunk;          /* current chunk */
+    size_t    chunk_next;     /* next free slot in it */
+    size_t    hard_budget;    /* guard pages we may still mprotect */
+} stacks;
+
+static size_t read_max_map_count(void)
+{
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    unsigned long n = 65530;
+    if (f) {
+        if (fscanf(f, "%lu", &n) != 1)
+            n = 65530;
+        fclose(f);
+    }
+    return n;
+}
+
+int lrt_stack_init(void)
+{
+    if (stacks.stack_size)
+        return 0;
+    size_t size = DEFAULT_STACK;
+    const char *env = getenv("LRT_STACK_SIZE");
+    if (env && *env) {
+        char *end;
+        unsigned long long v = strtoull(env, &end, 0);
+        if (*end == 'k' || *end == 'K') v <<= 10;
+        else if (*end == 'm' || *end == 'M') v <<= 20;
+        if (v < 16 * 1024 || v > (1ull << 30)) {
+            lrt_printerr("LRT_STACK_SIZE=%s is out of range (16K..1G); using %zu",
+                         env, size);
+        } else {
+            size = (size_t)v;
+        }
+    }
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size = (size + page - 1) & ~(page - 1);
+    stacks.stack_size = size;
+    stacks.slot_size = size + GUARD_SIZE;
+    size_t maps = read_max_map_count();
+    stacks.hard_budget = maps / 2 > 8192 ? maps / 2 - 8192 : 0;
+    return 0;
+}
+
+size_t lrt_stack_size(void) { return stacks.stack_size; }
+
+int lrt_stack_attach(lrt_task *t)
+{
+    lrt_lock_acquire(&stacks.lock);
+    if (!stacks.chunk || stacks.chunk_next == CHUNK_SLOTS) {
+        void *p = mmap(NULL, CHUNK_SLOTS * stacks.slot_size,
+                       PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                       -1, 0);
+        if (p == MAP_FAILED) {
+            lrt_lock_release(&stacks.lock);
+            return -errno;
+        }
+        stacks.chunk = p;
+        stacks.chunk_next = 0;
+    }
+    char *slot = stacks.chunk + stacks.chunk_next++ * stacks.slot_size;
+    bool hard = false;
+    if (stacks.hard_budget > 0) {
+        stacks.hard_budget--;
+        hard = true;
+    }
+    lrt_lock_release(&stacks.lock);
+
+    if (hard && mprotect(slot, GUARD_SIZE, PROT_NONE) != 0)
+        hard = false;                 /* out of VMAs after all: soft guard */
+    t->guard_lo = (uintptr_t)slot;
+    t->guard_size = GUARD_SIZE;
+    t->guard_hard = hard;
+    t->stack_lo = (uintptr_t)slot + GUARD_SIZE;
+    t->stack_hi = t->stack_lo + stacks.stack_size;
+#ifdef LRT_HAVE_VALGRIND
+    VALGRIND_STACK_REGISTER(t->stack_lo, t->stack_hi);
+#endif
+    return 0;
+}
+
+noreturn static void overflow(const lrt_task *t)
+{
+    lrt_panic("task", "stack overflow: task %llu used more than its %zu KiB stack "
+              "(set LRT_STACK_SIZE to raise it)",
+              (unsigned long long)t->id, stacks.stack_size / 1024);
+}
+
+void lrt_stack_check(lrt_task *t)
+{
+    if (t->guard_hard)
+        return;
+    const uint64_t *zone = (const uint64_t *)(t->stack_lo - SOFT_CHECK_BYTES);
+    uint64_t any = 0;
+    for (size_t i = 0; i < SOFT_CHECK_BYTES / sizeof *zone; i += 4)
+        any |= zone[i];
+    if (any != 0 || t->regs.sp < t->stack_lo)
+        overflow(t);
+}
+
+bool lrt_stack_overflowed(const lrt_task *t, uintptr_t fault_addr)
+{
+    /* A fault in the guard, or just below the stack: a frame may be larger
+     * than the guard page and skip over it. */
+    return fault_addr >= t->guard_lo - 64 * 1024 && fault_addr < t->stack_lo;
+}

@@ -1,0 +1,120 @@
+/*
+ * util.c — messages, misuse aborts and the internal locks.
+ *
+ * Everything here is async-signal-safe and allocation-free: lrt_panic may
+ * run in a signal handler (stack overflow) or with malloc's locks held by
+ * another thread, so it formats into a stack buffer and write(2)s it.
+ */
+
+#include "runtime.h"
+
+#include <linux/futex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static void write_all(const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(2, buf, len);
+        if (n <= 0)
+            return;
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+static void vprinterr(const char *prefix, const char *fmt, va_list ap,
+                      const char *suffix)
+{
+    char buf[512];
+    int n = snprintf(buf, sizeof buf, "%s", prefix);
+    if (n < 0) n = 0;
+    int m = vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
+    if (m > 0) n += m;
+    if ((size_t)n >= sizeof buf) n = sizeof buf - 1;
+    m = snprintf(buf + n, sizeof buf - (size_t)n, "%s", suffix);
+    if (m > 0) n += m;
+    if ((size_t)n >= sizeof buf) n = sizeof buf - 1;
+    write_all(buf, (size_t)n);
+}
+
+void lrt_printerr(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprinterr("leakrt: ", fmt, ap, "\n");
+    va_end(ap);
+}
+
+void lrt_panic(const char *call, const char *fmt, ...)
+{
+    char prefix[128], suffix[64];
+    snprintf(prefix, sizeof prefix, "leakrt: %s: ", call);
+    uint64_t id = lrt_task_id_or_zero();
+    if (id)
+        snprintf(suffix, sizeof suffix, " (task %llu)\n", (unsigned long long)id);
+    else
+        snprintf(suffix, sizeof suffix, " (outside any task)\n");
+    va_list ap;
+    va_start(ap, fmt);
+    vprinterr(prefix, fmt, ap, suffix);
+    va_end(ap);
+    abort();
+}
+
+void lrt_assert_fail(const char *expr, const char *file, int line)
+{
+    lrt_printerr("internal error: %s:%d: assertion `%s' failed", file, line, expr);
+    abort();
+}
+
+/* ---------------------------------------------------------------------- */
+/* Locks                                                                  */
+/* ---------------------------------------------------------------------- */
+
+static long futex(_Atomic uint32_t *word, int op, uint32_t val)
+{
+    return syscall(SYS_futex, (uint32_t *)word, op | FUTEX_PRIVATE_FLAG, val,
+                   NULL, NULL, 0);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+}
+
+void lrt_lock_slow(lrt_lock *l)
+{
+    /* Spin a little: the holder is on another worker and critical
+     * sections are short. Then sleep in the kernel. */
+    for (int i = 0; i < 100; i++) {
+        cpu_relax();
+        uint32_t expected = 0;
+        if (atomic_load_explicit(&l->word, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_weak_explicit(&l->word, &expected, 1,
+                memory_order_acquire, memory_order_relaxed))
+            return;
+    }
+    while (atomic_exchange_explicit(&l->word, 2, memory_order_acquire) != 0)
+        futex(&l->word, FUTEX_WAIT, 2);
+}
+
+void lrt_unlock_slow(lrt_lock *l)
+{
+    futex(&l->word, FUTEX_WAKE, 1);
+}
+
+void lrt_unlock_cb(void *lock) { lrt_lock_release(lock); }
+
+/* The guards in the public structs are futex locks too; the public header
+ * declares them plain uint32_t so it needs no <stdatomic.h>. */
+lrt_static_assert(sizeof(lrt_lock) == sizeof(uint32_t), "guard layout");
+
+void lrt_guard_acquire(uint32_t *guard) { lrt_lock_acquire((lrt_lock *)guard); }
+void lrt_guard_release(uint32_t *guard) { lrt_lock_release((lrt_lock *)guard); }
+void lrt_guard_release_cb(void *guard) { lrt_lock_release((lrt_lock *)guard); }

@@ -1,0 +1,49 @@
+/*
+ * demo.c — the leak leakscan is built to find, in twenty lines.
+ *
+ * A request handler asks a backend for an answer with a timeout. The
+ * backend answers on an unbuffered channel; when the handler has already
+ * given up, nobody will ever receive, and the backend task blocks in
+ * `chan send` forever — a leaked task, holding its stack and everything it
+ * references. Go programs leak exactly like this.
+ *
+ * The fix is one character: make the reply channel buffered (capacity 1),
+ * so the late answer is dropped into the buffer and the backend exits.
+ */
+#include <leakrt.h>
+#include <stdio.h>
+
+static void backend(void *arg)
+{
+    lrt_chan *reply = arg;
+    lrt_sleep(20 * LRT_MILLISECOND);       /* a slow backend */
+    int answer = 42;
+    lrt_chan_send(reply, &answer);         /* blocks forever if nobody listens */
+}
+
+static void handle_request(int id)
+{
+    lrt_chan *reply = lrt_chan_make(sizeof(int), 0);   /* fix: capacity 1 */
+    lrt_go(backend, reply);
+    int answer;
+    lrt_case cases[] = { { .chan = reply, .dir = LRT_RECV, .elem = &answer } };
+    if (lrt_select(cases, 1, 5 * LRT_MILLISECOND) < 0)
+        printf("request %d: timed out, returning an error\n", id);
+    else
+        printf("request %d: answer %d\n", id, answer);
+}
+
+static void serve(void *arg)
+{
+    (void)arg;
+    for (int i = 1; i <= 5; i++)
+        handle_request(i);
+    lrt_sleep(50 * LRT_MILLISECOND);       /* let every backend finish */
+    printf("tasks still alive after serving 5 requests: %zu (1 is main)\n",
+           lrt_num_tasks());
+}
+
+int main(void)
+{
+    return lrt_main(serve, NULL) == 0 ? 0 : 1;
+}
