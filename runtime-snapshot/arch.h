@@ -19,9 +19,6 @@ typedef struct lrt_regs {
     uint64_t r13;    /* 40: on a new task, the C entry function */
     uint64_t r14;    /* 48 */
     uint64_t r15;    /* 56 */
-    uint32_t mxcsr;  /* 64: SSE control/status (control bits are callee-saved) */
-    uint16_t fpucw;  /* 68: x87 control word */
-    uint16_t pad;
 } lrt_regs;
 #else
 #error "libleakrt: no context switch for this architecture yet (see arch.h)"

@@ -14,6 +14,4 @@ void lrt_arch_init_regs(lrt_regs *regs, uintptr_t stack_top,
     regs->pc = (uintptr_t)lrt_arch_task_start;
     regs->r12 = (uintptr_t)task;
     regs->r13 = (uintptr_t)entry;
-    regs->mxcsr = 0x1f80;                    /* ABI defaults */
-    regs->fpucw = 0x037f;
 }

@@ -17,11 +17,12 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define ARENA_RESERVE   ((size_t)8 << 30)      /* 8 GiB of address space */
+#define ARENA_RESERVE   ((size_t)4 << 30)      /* 4 GiB of address space */
 #define ARENA_ALIGN     16
 #define SMALL_LIMIT     4096                   /* free lists by 16 bytes */
 #define NSMALL          (SMALL_LIMIT / ARENA_ALIGN)
-#define TASKS_MAX       ((size_t)1 << 22)      /* 4,194,304 task slots */
+#define TASKS_MAX       ((size_t)1 << 22)      /* 4,194,304 task slots ... */
+#define TASKS_MIN       ((size_t)1 << 16)      /* ... or as many as fit */
 
 typedef struct free_block { struct free_block *next; size_t size; } free_block;
 
@@ -35,6 +36,7 @@ static struct {
     lrt_lock    task_lock;
     lrt_task   *tasks;       /* the task table */
     size_t      task_count;  /* slots handed out at least once */
+    size_t      task_max;    /* slots reserved */
     lrt_task   *task_free;   /* free slots (with their stacks) */
 } arena;
 
@@ -52,7 +54,9 @@ int lrt_arena_init(void)
     arena.base = reserve(ARENA_RESERVE);
     if (!arena.base)
         return -ENOMEM;
-    arena.tasks = reserve(TASKS_MAX * sizeof(lrt_task));
+    for (arena.task_max = TASKS_MAX; arena.task_max >= TASKS_MIN; arena.task_max /= 2)
+        if ((arena.tasks = reserve(arena.task_max * sizeof(lrt_task))))
+            break;
     if (!arena.tasks) {
         munmap(arena.base, ARENA_RESERVE);
         arena.base = NULL;
@@ -132,12 +136,12 @@ lrt_task *lrt_task_table_alloc(void)
     if (t) {
         arena.task_free = t->link;
         t->link = NULL;
-    } else if (arena.task_count < TASKS_MAX) {
+    } else if (arena.task_count < arena.task_max) {
         t = &arena.tasks[arena.task_count++];
     }
     lrt_lock_release(&arena.task_lock);
     if (!t)
-        lrt_panic("lrt_go", "too many tasks (the limit is %zu)", TASKS_MAX);
+        lrt_panic("lrt_go", "too many tasks (the limit is %zu)", arena.task_max);
     lrt_assert(atomic_load(&t->state) == LRT_TASK_FREE);
     return t;
 }

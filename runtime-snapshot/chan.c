@@ -19,8 +19,15 @@ static inline unsigned char *slot(lrt_chan *c, size_t i)
 
 static inline void copy_elem(void *dst, const void *src, size_t size)
 {
-    if (size && dst)
-        memcpy(dst, src, size);
+    if (!dst)
+        return;
+    switch (size) {              /* the common sizes without a call */
+    case 0: break;
+    case 4: memcpy(dst, src, 4); break;
+    case 8: memcpy(dst, src, 8); break;
+    case 16: memcpy(dst, src, 16); break;
+    default: memcpy(dst, src, size); break;
+    }
 }
 
 lrt_chan *lrt_chan_make(size_t elem_size, size_t cap)
@@ -52,7 +59,7 @@ int lrt_chan_try_send(lrt_chan *c, const void *elem, lrt_waiter **woken)
     *woken = NULL;
     if (c->closed)
         return LRT_CHAN_CLOSED;
-    lrt_waiter *w = lrt_waitq_pop_claimed(&c->recvq);
+    lrt_waiter *w = c->recvq.head ? lrt_waitq_pop_claimed(&c->recvq) : NULL;
     if (w) {
         copy_elem(w->elem, elem, c->elem_size);
         w->ok = true;
@@ -70,7 +77,7 @@ int lrt_chan_try_send(lrt_chan *c, const void *elem, lrt_waiter **woken)
 int lrt_chan_try_recv(lrt_chan *c, void *elem, lrt_waiter **woken)
 {
     *woken = NULL;
-    lrt_waiter *w = lrt_waitq_pop_claimed(&c->sendq);
+    lrt_waiter *w = c->sendq.head ? lrt_waitq_pop_claimed(&c->sendq) : NULL;
     if (w) {
         if (c->cap == 0) {
             copy_elem(elem, w->elem, c->elem_size);
@@ -85,7 +92,7 @@ int lrt_chan_try_recv(lrt_chan *c, void *elem, lrt_waiter **woken)
     }
     if (c->len > 0) {
         copy_elem(elem, slot(c, c->head), c->elem_size);
-        memset(slot(c, c->head), 0, c->elem_size);   /* drop stale pointers */
+        memset(slot(c, c->head), 0, c->elem_size);   /* no stale pointers for the analysis */
         c->head = (c->head + 1) % c->cap;
         c->len--;
         return LRT_CHAN_DONE;
@@ -118,7 +125,7 @@ void lrt_chan_send(lrt_chan *c, const void *elem)
     lrt_task *t = lrt_task_current();
     if (!t) {
         lrt_lock_release(&c->lock);
-        lrt_task_require("lrt_chan_send");
+        t = lrt_task_require("lrt_chan_send");
     }
     lrt_waiter *w = &t->waiter;
     w->elem = (void *)elem;
@@ -151,7 +158,7 @@ bool lrt_chan_recv(lrt_chan *c, void *elem)
     lrt_task *t = lrt_task_current();
     if (!t) {
         lrt_lock_release(&c->lock);
-        lrt_task_require("lrt_chan_recv");
+        t = lrt_task_require("lrt_chan_recv");
     }
     lrt_waiter *w = &t->waiter;
     w->elem = elem;

@@ -20,8 +20,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define ARENA_RESERVE   ((size_t)64 << 30)
-#define ARENA_PAGES     (ARENA_RESERVE >> LRT_PAGE_SHIFT)
+#define ARENA_MAX       ((size_t)64 << 30)     /* address space we ask for */
+#define ARENA_MIN       ((size_t)1 << 30)      /* ... and settle for */
 #define GROW_STEP       ((size_t)2 << 20)      /* huge-page granularity */
 #define CACHE_MAX       32
 
@@ -44,6 +44,7 @@ struct lrt_heap_cache {
 static struct {
     lrt_lock   lock;          /* page heap, span table */
     char      *arena;
+    size_t     reserved;      /* arena size */
     size_t     used;          /* arena bytes handed out (bump) */
     uint32_t  *page_map;
     lrt_span  *spans;
@@ -61,15 +62,22 @@ int lrt_heap_init(void)
     int err = lrt_arena_init();
     if (err)
         return err;
-    void *p = mmap(NULL, ARENA_RESERVE, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    /* Address space only (MAP_NORESERVE); less where RLIMIT_AS or a tool
+     * such as valgrind limits it. */
+    void *p = MAP_FAILED;
+    size_t size;
+    for (size = ARENA_MAX; size >= ARENA_MIN && p == MAP_FAILED; size /= 2)
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         return -errno;
+    size *= 2;
     /* Huge pages: fewer page-table entries make the snapshot's fork fast. */
-    madvise(p, ARENA_RESERVE, MADV_HUGEPAGE);
+    madvise(p, size, MADV_HUGEPAGE);
     heap.arena = p;
-    heap.page_map = lrt_internal_alloc(ARENA_PAGES * sizeof *heap.page_map);
-    heap.spans = lrt_internal_alloc(ARENA_PAGES * sizeof *heap.spans);
+    heap.reserved = size;
+    heap.page_map = lrt_internal_alloc((size >> LRT_PAGE_SHIFT) * sizeof *heap.page_map);
+    heap.spans = lrt_internal_alloc((size >> LRT_PAGE_SHIFT) * sizeof *heap.spans);
     heap.span_count = 1;
     int c = 1;
     for (size_t i = 0; i <= LRT_SMALL_MAX / 16; i++) {
@@ -103,7 +111,7 @@ static lrt_span *new_descriptor(void)
     if (s) {
         heap.span_free = s->next;
     } else {
-        if (heap.span_count >= ARENA_PAGES)
+        if (heap.span_count >= heap.reserved >> LRT_PAGE_SHIFT)
             return NULL;
         s = &heap.spans[heap.span_count++];
     }
@@ -156,7 +164,7 @@ static lrt_span *alloc_run(size_t npages, bool *dirty)
         return s;
     }
     size_t bytes = npages * LRT_PAGE_SIZE;
-    if (heap.used + bytes > ARENA_RESERVE)
+    if (heap.used + bytes > heap.reserved)
         return NULL;
     lrt_span *s = new_descriptor();
     if (!s)

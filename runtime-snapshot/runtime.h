@@ -42,27 +42,25 @@ noreturn void lrt_panic(const char *call, const char *fmt, ...)
 void lrt_printerr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---------------------------------------------------------------------- */
-/* Internal lock: a futex mutex (0 free, 1 held, 2 held with sleepers).   */
-/* Used only for short critical sections inside the runtime.             */
+/* Internal lock: a test-and-set spinlock that yields the CPU when it     */
+/* spins too long. Critical sections in the runtime are a few dozen       */
+/* instructions, and the release is a plain store: no locked instruction  */
+/* on the unlock path, which a channel operation takes twice.             */
 /* ---------------------------------------------------------------------- */
 
 typedef struct lrt_lock { _Atomic uint32_t word; } lrt_lock;
 
 void lrt_lock_slow(lrt_lock *l);
-void lrt_unlock_slow(lrt_lock *l);
 
 static inline void lrt_lock_acquire(lrt_lock *l)
 {
-    uint32_t expected = 0;
-    if (!atomic_compare_exchange_strong_explicit(&l->word, &expected, 1,
-            memory_order_acquire, memory_order_relaxed))
+    if (atomic_exchange_explicit(&l->word, 1, memory_order_acquire) != 0)
         lrt_lock_slow(l);
 }
 
 static inline void lrt_lock_release(lrt_lock *l)
 {
-    if (atomic_exchange_explicit(&l->word, 0, memory_order_release) == 2)
-        lrt_unlock_slow(l);
+    atomic_store_explicit(&l->word, 0, memory_order_release);
 }
 
 /* The spin guards embedded in the public sync structs (a plain uint32_t
@@ -243,11 +241,27 @@ typedef struct lrt_worker {
     size_t      thread_stack_size;
 } lrt_worker;
 
-/* The worker the calling thread is, or NULL on other threads. Reads TLS
- * fresh every call: a task may resume on another thread after a switch. */
-lrt_worker *lrt_worker_current(void);
+/* The worker the calling thread is, or NULL on other threads. A task may
+ * resume on another thread after a switch, and compilers treat the thread
+ * pointer as constant within a function, so this reads the thread-local
+ * variable with a volatile asm that cannot be cached or moved. */
+static inline lrt_worker *lrt_worker_current(void)
+{
+    lrt_worker *w;
+#if defined(__x86_64__)
+    __asm__ volatile("movq lrt_tls_worker@gottpoff(%%rip), %0\n\t"
+                     "movq %%fs:(%0), %0" : "=r"(w) :: "memory");
+#else
+#error "lrt_worker_current: no thread-local access for this architecture"
+#endif
+    return w;
+}
 /* The running task, or NULL outside tasks. */
-lrt_task *lrt_task_current(void);
+static inline lrt_task *lrt_task_current(void)
+{
+    lrt_worker *w = lrt_worker_current();
+    return w ? w->current : NULL;
+}
 
 /* "task N" or "outside any task", for messages. */
 uint64_t lrt_task_id_or_zero(void);
@@ -259,7 +273,8 @@ uint64_t lrt_task_id_or_zero(void);
 /* A random number below n (per-worker generator). */
 uint32_t lrt_random(uint32_t n);
 /* True for a task left parked by an earlier lrt_main run. */
-bool lrt_task_is_stale(const lrt_task *t);
+extern uint32_t lrt_run_epoch;
+static inline bool lrt_task_is_stale(const lrt_task *t) { return t->epoch != lrt_run_epoch; }
 
 /* Aborts with "CALL: called outside a task" unless on a task; returns it. */
 lrt_task *lrt_task_require(const char *call);
@@ -276,24 +291,44 @@ void lrt_park(uint32_t reason, void (*unlock)(void *), void *arg);
 void lrt_ready(lrt_task *t);
 
 /* Begins a new wait: a new generation for the claim word. */
-void lrt_wait_begin(lrt_task *t);
-/* Claims the wake-up of t's current wait of generation gen (timers, select
- * cases race for it); true for the one winner. */
-bool lrt_wait_claim(lrt_task *t, uint64_t gen);
+static inline void lrt_wait_begin(lrt_task *t)
+{
+    uint64_t c = atomic_load_explicit(&t->claim, memory_order_relaxed);
+    atomic_store_explicit(&t->claim, ((c >> 1) + 1) << 1, memory_order_relaxed);
+    t->wake_case = -1;
+}
+
 static inline uint64_t lrt_wait_generation(lrt_task *t)
 {
     return atomic_load_explicit(&t->claim, memory_order_relaxed) >> 1;
 }
+
+/* Claims the wake-up of t's wait of generation gen (timers and select
+ * cases race for it); true for the one winner. */
+static inline bool lrt_wait_claim(lrt_task *t, uint64_t gen)
+{
+    uint64_t expected = gen << 1;
+    return atomic_compare_exchange_strong_explicit(&t->claim, &expected,
+            expected | 1, memory_order_acq_rel, memory_order_relaxed);
+}
+
 /* Claims the wake-up of the task behind w (if its wait is contested: a
- * select, a timed wait). False: someone else woke it, or it is stale; then
- * leave it alone. After a true claim, hand over data, then lrt_wake(w). */
-bool lrt_claim(lrt_waiter *w);
-void lrt_wake(lrt_waiter *w);
-/* Pops waiters until one is claimed; NULL if none is left. */
-lrt_waiter *lrt_waitq_pop_claimed(lrt_waitq *q);
-/* Parks the running task on q of the object at addr, whose guard is held
- * (released once the task is off its stack). */
-void lrt_park_on(lrt_waitq *q, uint32_t *guard, const void *addr, uint32_t reason);
+ * select, a timed wait). False: someone else woke it, or it is left over
+ * from an earlier lrt_main run; then leave it alone. After a true claim,
+ * hand over data, then lrt_wake(w). */
+static inline bool lrt_claim(lrt_waiter *w)
+{
+    lrt_task *t = w->task;
+    if (__builtin_expect(lrt_task_is_stale(t), 0))
+        return false;
+    return !w->contested || lrt_wait_claim(t, lrt_wait_generation(t));
+}
+
+static inline void lrt_wake(lrt_waiter *w)
+{
+    w->task->wake_case = w->case_index;
+    lrt_ready(w->task);
+}
 
 /* Records one waited-on object (single waits). */
 static inline void lrt_wait_on(lrt_task *t, const void *addr)
@@ -303,14 +338,60 @@ static inline void lrt_wait_on(lrt_task *t, const void *addr)
     t->wait_count = addr ? 1 : 0;
 }
 
+/* Parks the running task on q of the object at addr, whose guard is held
+ * (released once the task is off its stack). */
+void lrt_park_on(lrt_waitq *q, uint32_t *guard, const void *addr, uint32_t reason);
+
 /* Parks forever (nil channel, select with no cases). */
 noreturn void lrt_park_forever(uint32_t reason);
 
-/* Wait queues. */
-void        lrt_waitq_push(lrt_waitq *q, lrt_waiter *w);
-lrt_waiter *lrt_waitq_pop(lrt_waitq *q);
-void        lrt_waitq_remove(lrt_waitq *q, lrt_waiter *w);
+/* Wait queues: FIFO, doubly linked, guarded by their object's lock. */
+static inline void lrt_waitq_push(lrt_waitq *q, lrt_waiter *w)
+{
+    w->next = NULL;
+    w->prev = q->tail;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+}
+
+/* Removes w if it is on q (a no-op otherwise). */
+static inline void lrt_waitq_remove(lrt_waitq *q, lrt_waiter *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else if (q->head == w)
+        q->head = w->next;
+    else
+        return;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
+    w->next = w->prev = NULL;
+}
+
+static inline lrt_waiter *lrt_waitq_pop(lrt_waitq *q)
+{
+    lrt_waiter *w = q->head;
+    if (w)
+        lrt_waitq_remove(q, w);
+    return w;
+}
+
 static inline bool lrt_waitq_empty(const lrt_waitq *q) { return q->head == NULL; }
+
+/* Pops waiters until one is claimed; NULL if none is left. */
+static inline lrt_waiter *lrt_waitq_pop_claimed(lrt_waitq *q)
+{
+    lrt_waiter *w;
+    while ((w = lrt_waitq_pop(q)))
+        if (lrt_claim(w))
+            return w;
+    return NULL;
+}
 
 /* Unlock callbacks for lrt_park. */
 void lrt_unlock_cb(void *lock);        /* lrt_lock * */

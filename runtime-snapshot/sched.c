@@ -91,8 +91,12 @@ const char *const lrt_wait_reason_names[LRT_WAIT_COUNT] = {
     [LRT_WAIT_RUNNING]         = "running",
 };
 
-static __thread lrt_worker *tls_worker;
+/* The worker this thread is. Read through lrt_worker_current() only. */
+__thread lrt_worker *lrt_tls_worker
+    __attribute__((tls_model("initial-exec"), used, visibility("hidden")));
+#define tls_worker lrt_tls_worker
 static __thread uint32_t    tls_schedtick;
+uint32_t lrt_run_epoch;
 
 /* ---------------------------------------------------------------------- */
 /* Small helpers                                                          */
@@ -113,20 +117,6 @@ static inline void cpu_relax(void)
 #if defined(__x86_64__)
     __builtin_ia32_pause();
 #endif
-}
-
-__attribute__((noinline)) lrt_worker *lrt_worker_current(void)
-{
-    /* The empty asm keeps the compiler from treating this as pure, so no
-     * caller reuses a TLS address computed before a switch. */
-    __asm__ volatile("" ::: "memory");
-    return tls_worker;
-}
-
-lrt_task *lrt_task_current(void)
-{
-    lrt_worker *w = lrt_worker_current();
-    return w ? w->current : NULL;
 }
 
 uint64_t lrt_task_id_or_zero(void)
@@ -186,63 +176,6 @@ int64_t lrt_now_coarse(void)
 /* Wait queues and claims                                                 */
 /* ---------------------------------------------------------------------- */
 
-void lrt_waitq_push(lrt_waitq *q, lrt_waiter *w)
-{
-    w->next = NULL;
-    w->prev = q->tail;
-    if (q->tail)
-        q->tail->next = w;
-    else
-        q->head = w;
-    q->tail = w;
-}
-
-void lrt_waitq_remove(lrt_waitq *q, lrt_waiter *w)
-{
-    if (w->prev)
-        w->prev->next = w->next;
-    else if (q->head == w)
-        q->head = w->next;
-    else
-        return;                  /* not on this queue */
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        q->tail = w->prev;
-    w->next = w->prev = NULL;
-}
-
-lrt_waiter *lrt_waitq_pop(lrt_waitq *q)
-{
-    lrt_waiter *w = q->head;
-    if (w)
-        lrt_waitq_remove(q, w);
-    return w;
-}
-
-void lrt_wait_begin(lrt_task *t)
-{
-    uint64_t c = atomic_load_explicit(&t->claim, memory_order_relaxed);
-    atomic_store_explicit(&t->claim, ((c >> 1) + 1) << 1, memory_order_relaxed);
-    t->wake_case = -1;
-}
-
-bool lrt_wait_claim(lrt_task *t, uint64_t gen)
-{
-    uint64_t expected = gen << 1;
-    return atomic_compare_exchange_strong_explicit(&t->claim, &expected,
-            expected | 1, memory_order_acq_rel, memory_order_relaxed);
-}
-
-lrt_waiter *lrt_waitq_pop_claimed(lrt_waitq *q)
-{
-    lrt_waiter *w;
-    while ((w = lrt_waitq_pop(q)))
-        if (lrt_claim(w))
-            return w;
-    return NULL;
-}
-
 void lrt_park_on(lrt_waitq *q, uint32_t *guard, const void *addr, uint32_t reason)
 {
     lrt_task *t = lrt_task_current();
@@ -253,20 +186,6 @@ void lrt_park_on(lrt_waitq *q, uint32_t *guard, const void *addr, uint32_t reaso
     lrt_wait_on(t, addr);
     lrt_waitq_push(q, w);
     lrt_park(reason, lrt_guard_release_cb, guard);
-}
-
-bool lrt_claim(lrt_waiter *w)
-{
-    lrt_task *t = w->task;
-    if (lrt_task_is_stale(t))
-        return false;            /* left over from an earlier lrt_main */
-    return !w->contested || lrt_wait_claim(t, lrt_wait_generation(t));
-}
-
-void lrt_wake(lrt_waiter *w)
-{
-    w->task->wake_case = w->case_index;
-    lrt_ready(w->task);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -289,6 +208,7 @@ static void global_push(lrt_task *t)
     lrt_lock_acquire(&sched.lock);
     global_push_locked(t);
     lrt_lock_release(&sched.lock);
+    atomic_thread_fence(memory_order_seq_cst);
 }
 
 static lrt_task *global_pop_locked(void)
@@ -335,6 +255,35 @@ static void runq_push(lrt_worker *w, lrt_task *t)
         lrt_lock_release(&sched.lock);
         return;
     }
+}
+
+/* Puts t in w's runnext slot; the task it displaces goes to the ring.
+ * With one worker nobody steals, and plain accesses do. */
+static void runnext_put(lrt_worker *w, lrt_task *t)
+{
+    lrt_task *old;
+    if (sched.nworkers == 1) {
+        old = atomic_load_explicit(&w->runnext, memory_order_relaxed);
+        atomic_store_explicit(&w->runnext, t, memory_order_relaxed);
+    } else {
+        old = atomic_exchange(&w->runnext, t);     /* seq_cst: see wakep() */
+    }
+    if (old) {
+        runq_push(w, old);
+        atomic_thread_fence(memory_order_seq_cst);
+    }
+}
+
+static lrt_task *runnext_take(lrt_worker *w)
+{
+    lrt_task *t = atomic_load_explicit(&w->runnext, memory_order_relaxed);
+    if (!t)
+        return NULL;
+    if (sched.nworkers == 1) {
+        atomic_store_explicit(&w->runnext, NULL, memory_order_relaxed);
+        return t;
+    }
+    return atomic_exchange_explicit(&w->runnext, NULL, memory_order_acq_rel);
 }
 
 static lrt_task *runq_pop(lrt_worker *w)
@@ -404,8 +353,7 @@ static lrt_task *local_next(lrt_worker *w)
         if (t)
             return t;
     }
-    if (atomic_load_explicit(&w->runnext, memory_order_relaxed) &&
-        (t = atomic_exchange_explicit(&w->runnext, NULL, memory_order_acq_rel)))
+    if ((t = runnext_take(w)))
         return t;
     if ((t = runq_pop(w)))
         return t;
@@ -431,11 +379,13 @@ static lrt_task *local_next(lrt_worker *w)
 /* Idle workers                                                           */
 /* ---------------------------------------------------------------------- */
 
-/* Wakes an idle worker to look for work, unless one is looking already. */
+/* Wakes an idle worker to look for work, unless one is looking already.
+ * The caller published the work with a sequentially consistent operation
+ * (or fence) first; a worker going idle increments nidle, then looks at
+ * every queue, so one of the two sees the other. */
 static void wakep(void)
 {
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&sched.nidle, memory_order_relaxed) == 0)
+    if (sched.nworkers == 1 || atomic_load(&sched.nidle) == 0)
         return;
     int zero = 0;
     if (!atomic_compare_exchange_strong(&sched.nspinning, &zero, 1))
@@ -461,9 +411,12 @@ static bool any_work(void)
 {
     if (atomic_load(&sched.global_len) > 0)
         return true;
-    for (int i = 0; i < sched.nworkers; i++)
-        if (!runq_empty(&sched.workers[i]))
+    for (int i = 0; i < sched.nworkers; i++) {
+        lrt_worker *w = &sched.workers[i];
+        if (atomic_load(&w->runq_head) != atomic_load(&w->runq_tail) ||
+            atomic_load(&w->runnext) != NULL)
             return true;
+    }
     return false;
 }
 
@@ -692,7 +645,7 @@ void lrt_park(uint32_t reason, void (*unlock)(void *), void *arg)
 
 void lrt_park_forever(uint32_t reason)
 {
-    lrt_task *t = lrt_task_current();
+    lrt_task *t = lrt_task_require("lrt_park_forever");
     lrt_wait_begin(t);
     lrt_park(reason, NULL, NULL);
     lrt_assert(!"a task parked forever was woken");
@@ -710,13 +663,10 @@ void lrt_ready(lrt_task *t)
     }
     atomic_store_explicit(&t->state, LRT_TASK_RUNNABLE, memory_order_relaxed);
     lrt_worker *w = lrt_worker_current();
-    if (w && w->current) {
-        lrt_task *old = atomic_exchange_explicit(&w->runnext, t, memory_order_acq_rel);
-        if (old)
-            runq_push(w, old);
-    } else {
+    if (w && w->current)
+        runnext_put(w, t);
+    else
         global_push(t);
-    }
     wakep();
 }
 
@@ -776,13 +726,10 @@ static lrt_task *spawn(void (*fn)(void *), void *arg, uintptr_t pc, bool is_main
 
     atomic_fetch_add(&sched.ntasks, 1);
     atomic_store(&t->state, LRT_TASK_RUNNABLE);
-    if (w && w->current) {
-        lrt_task *old = atomic_exchange_explicit(&w->runnext, t, memory_order_acq_rel);
-        if (old)
-            runq_push(w, old);
-    } else {
+    if (w && w->current)
+        runnext_put(w, t);
+    else
         global_push(t);
-    }
     wakep();
     return t;
 }
@@ -940,11 +887,6 @@ static void discard_tasks(void)
     atomic_store(&sched.ntasks, 0);
 }
 
-bool lrt_task_is_stale(const lrt_task *t)
-{
-    return t->epoch != sched.epoch;
-}
-
 int lrt_main(void (*fn)(void *), void *arg)
 {
     if (!fn)
@@ -952,8 +894,10 @@ int lrt_main(void (*fn)(void *), void *arg)
     if (sched.running || tls_worker)
         lrt_panic("lrt_main", "the runtime is already running");
     int err = init_once();
-    if (err)
+    if (err) {
+        lrt_printerr("lrt_main: cannot reserve the runtime's memory: %s", strerror(-err));
         return err;
+    }
 
     int n = count_procs();
     sched.nworkers = n;
@@ -969,7 +913,7 @@ int lrt_main(void (*fn)(void *), void *arg)
         w->sched_stack_bottom = w->thread_stack;
         w->sched_stack_size = WORKER_STACK_SIZE;
     }
-    sched.epoch++;
+    sched.epoch = ++lrt_run_epoch;
     atomic_store(&sched.shutdown, false);
     atomic_store(&sched.main_done, 0);
     atomic_store(&sched.nidle, 0);
@@ -978,14 +922,17 @@ int lrt_main(void (*fn)(void *), void *arg)
     sched.running = true;
 
     if ((err = lrt_timers_start()) != 0) {
+        lrt_printerr("lrt_main: cannot start the poller: %s", strerror(-err));
         sched.running = false;
         return err;
     }
     spawn(fn, arg, (uintptr_t)__builtin_return_address(0), true);
     int started = 0;
     for (; started < n; started++)
-        if ((err = start_worker(&sched.workers[started])) != 0)
+        if ((err = start_worker(&sched.workers[started])) != 0) {
+            lrt_printerr("lrt_main: cannot start worker thread %d: %s", started, strerror(-err));
             break;
+        }
 
     if (started > 0) {
         while (atomic_load(&sched.main_done) == 0)

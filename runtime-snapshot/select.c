@@ -128,7 +128,7 @@ int lrt_select(lrt_case *cases, int n, int64_t timeout_ns)
     lrt_task *t = lrt_task_current();
     if (!t) {
         unlock_all(&ls);
-        lrt_task_require("lrt_select");
+        t = lrt_task_require("lrt_select");
     }
     lrt_wait_begin(t);
     lrt_waiter *waiters = ensure(t->waiter_inline, (void **)&t->select_waiters,

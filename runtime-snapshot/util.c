@@ -8,11 +8,10 @@
 
 #include "runtime.h"
 
-#include <linux/futex.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 static void write_all(const char *buf, size_t len)
@@ -75,12 +74,6 @@ void lrt_assert_fail(const char *expr, const char *file, int line)
 /* Locks                                                                  */
 /* ---------------------------------------------------------------------- */
 
-static long futex(_Atomic uint32_t *word, int op, uint32_t val)
-{
-    return syscall(SYS_futex, (uint32_t *)word, op | FUTEX_PRIVATE_FLAG, val,
-                   NULL, NULL, 0);
-}
-
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__)
@@ -90,28 +83,23 @@ static inline void cpu_relax(void)
 
 void lrt_lock_slow(lrt_lock *l)
 {
-    /* Spin a little: the holder is on another worker and critical
-     * sections are short. Then sleep in the kernel. */
-    for (int i = 0; i < 100; i++) {
-        cpu_relax();
-        uint32_t expected = 0;
+    /* The holder is on another thread and almost done: spin on a plain
+     * load (no cache-line ping-pong), then let the OS run it if it was
+     * preempted. */
+    for (unsigned spins = 0;; spins++) {
         if (atomic_load_explicit(&l->word, memory_order_relaxed) == 0 &&
-            atomic_compare_exchange_weak_explicit(&l->word, &expected, 1,
-                memory_order_acquire, memory_order_relaxed))
+            atomic_exchange_explicit(&l->word, 1, memory_order_acquire) == 0)
             return;
+        if (spins < 100)
+            cpu_relax();
+        else
+            sched_yield();
     }
-    while (atomic_exchange_explicit(&l->word, 2, memory_order_acquire) != 0)
-        futex(&l->word, FUTEX_WAIT, 2);
-}
-
-void lrt_unlock_slow(lrt_lock *l)
-{
-    futex(&l->word, FUTEX_WAKE, 1);
 }
 
 void lrt_unlock_cb(void *lock) { lrt_lock_release(lock); }
 
-/* The guards in the public structs are futex locks too; the public header
+/* The guards in the public structs are internal locks too; the public header
  * declares them plain uint32_t so it needs no <stdatomic.h>. */
 lrt_static_assert(sizeof(lrt_lock) == sizeof(uint32_t), "guard layout");
 
