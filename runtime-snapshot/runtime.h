@@ -206,6 +206,7 @@ enum lrt_after_switch {
     LRT_AFTER_PARK,      /* prev is parked: mark WAITING, run unlock */
     LRT_AFTER_YIELD,     /* prev yielded: put it on the global queue */
     LRT_AFTER_EXIT,      /* prev returned: free its slot */
+    LRT_AFTER_SPAWN,     /* prev spawned the task now running: runs next */
 };
 
 typedef struct lrt_heap_cache lrt_heap_cache;

@@ -554,6 +554,11 @@ static void after_switch(lrt_worker *w)
         atomic_store_explicit(&prev->state, LRT_TASK_RUNNABLE, memory_order_release);
         global_push(prev);
         break;
+    case LRT_AFTER_SPAWN:
+        atomic_store_explicit(&prev->state, LRT_TASK_RUNNABLE, memory_order_release);
+        runnext_put(w, prev);
+        wakep();
+        break;
     case LRT_AFTER_EXIT:
         free_task_slot(w, prev);
         break;
@@ -692,7 +697,14 @@ static lrt_task *alloc_task(lrt_worker *w)
     return t;
 }
 
-static lrt_task *spawn(void (*fn)(void *), void *arg, uintptr_t pc, bool is_main)
+/*
+ * Creates a task. Spawned from a task, the child runs first and the parent
+ * waits in runnext (child-first, as in Cilk): a task that is spawned and
+ * soon exits returns its slot and stack before the next spawn needs one, so
+ * a loop of spawns reuses one warm stack instead of touching a fresh one
+ * per task. Go guarantees no order between the two; neither do we.
+ */
+static uint64_t spawn(void (*fn)(void *), void *arg, uintptr_t pc, bool is_main)
 {
     lrt_worker *w = lrt_worker_current();
     lrt_task *t = alloc_task(w);
@@ -724,14 +736,20 @@ static lrt_task *spawn(void (*fn)(void *), void *arg, uintptr_t pc, bool is_main
     top[-2] = (uintptr_t)arg;
     lrt_arch_init_regs(&t->regs, t->stack_hi - 2 * sizeof(uintptr_t), task_main, t);
 
+    uint64_t id = t->id;
     atomic_fetch_add(&sched.ntasks, 1);
     atomic_store(&t->state, LRT_TASK_RUNNABLE);
-    if (w && w->current)
-        runnext_put(w, t);
-    else
+    if (parent) {
+        w->after = LRT_AFTER_SPAWN;
+        w->after_task = parent;
+        lrt_stack_check(parent);
+        switch_to_task(w, &parent->regs, &parent->asan_fake_stack, t);
+        after_switch(lrt_worker_current());
+    } else {
         global_push(t);
-    wakep();
-    return t;
+        wakep();
+    }
+    return id;
 }
 
 uint64_t lrt_go(void (*fn)(void *), void *arg)
@@ -740,7 +758,7 @@ uint64_t lrt_go(void (*fn)(void *), void *arg)
         lrt_panic("lrt_go", "fn is NULL");
     if (!sched.running)
         lrt_panic("lrt_go", "the runtime is not running (spawn tasks from the task lrt_main runs)");
-    return spawn(fn, arg, (uintptr_t)__builtin_return_address(0), false)->id;
+    return spawn(fn, arg, (uintptr_t)__builtin_return_address(0), false);
 }
 
 uint64_t lrt_self(void) { return lrt_task_id_or_zero(); }
