@@ -51,6 +51,7 @@ int lrt_arena_init(void)
 {
     if (arena.base)
         return 0;
+    lrt_debug_root_init();
     arena.base = reserve(ARENA_RESERVE);
     if (!arena.base)
         return -ENOMEM;
@@ -62,6 +63,9 @@ int lrt_arena_init(void)
         arena.base = NULL;
         return -ENOMEM;
     }
+    lrt_debug_root_add_internal(arena.base, ARENA_RESERVE);
+    lrt_debug_root_add_internal(arena.tasks, arena.task_max * sizeof(lrt_task));
+    lrt_debug_root.tasks = (uintptr_t)arena.tasks;
     return 0;
 }
 
@@ -138,6 +142,7 @@ lrt_task *lrt_task_table_alloc(void)
         t->link = NULL;
     } else if (arena.task_count < arena.task_max) {
         t = &arena.tasks[arena.task_count++];
+        lrt_debug_root.task_count = arena.task_count;
     }
     lrt_lock_release(&arena.task_lock);
     if (!t)
@@ -157,3 +162,4 @@ void lrt_task_table_free(lrt_task *t)
 
 lrt_task *lrt_task_table_base(void) { return arena.tasks; }
 size_t lrt_task_table_count(void) { return arena.task_count; }
+size_t lrt_task_table_capacity(void) { return arena.task_max; }

@@ -79,6 +79,10 @@ int lrt_heap_init(void)
     heap.page_map = lrt_internal_alloc((size >> LRT_PAGE_SHIFT) * sizeof *heap.page_map);
     heap.spans = lrt_internal_alloc((size >> LRT_PAGE_SHIFT) * sizeof *heap.spans);
     heap.span_count = 1;
+    lrt_debug_root.arena = (uintptr_t)p;
+    lrt_debug_root.page_map = (uintptr_t)heap.page_map;
+    lrt_debug_root.spans = (uintptr_t)heap.spans;
+    lrt_debug_root.span_count = heap.span_count;
     int c = 1;
     for (size_t i = 0; i <= LRT_SMALL_MAX / 16; i++) {
         while (class_size[c] < i * 16)
@@ -114,6 +118,7 @@ static lrt_span *new_descriptor(void)
         if (heap.span_count >= heap.reserved >> LRT_PAGE_SHIFT)
             return NULL;
         s = &heap.spans[heap.span_count++];
+        lrt_debug_root.span_count = heap.span_count;
     }
     memset(s, 0, sizeof *s);
     return s;
@@ -172,6 +177,7 @@ static lrt_span *alloc_run(size_t npages, bool *dirty)
     s->base = (uintptr_t)heap.arena + heap.used;
     s->npages = (uint32_t)npages;
     heap.used += bytes;
+    lrt_debug_root.arena_used = heap.used;
     *dirty = false;
     return s;
 }

@@ -19,7 +19,10 @@
 #define LRT_NCLASSES   40          /* size classes 1..39; 0 means large */
 #define LRT_SMALL_MAX  32768
 
-enum lrt_span_state { LRT_SPAN_UNUSED = 0, LRT_SPAN_FREE, LRT_SPAN_SMALL, LRT_SPAN_LARGE };
+enum lrt_span_state {              /* the snapshot format's values */
+    LRT_SPAN_UNUSED = LS_SPAN_UNUSED, LRT_SPAN_FREE = LS_SPAN_FREE,
+    LRT_SPAN_SMALL = LS_SPAN_SMALL, LRT_SPAN_LARGE = LS_SPAN_LARGE,
+};
 
 typedef struct lrt_span {
     uintptr_t  base;          /* first byte */

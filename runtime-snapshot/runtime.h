@@ -15,6 +15,7 @@
 
 #include "leakrt.h"
 #include "arch.h"
+#include "leakscan_format.h"
 
 #include <stdatomic.h>
 #include <pthread.h>
@@ -101,12 +102,13 @@ extern const char *const lrt_wait_reason_names[LRT_WAIT_COUNT];
 /* Tasks                                                                  */
 /* ---------------------------------------------------------------------- */
 
+/* The values are the snapshot format's (leakscan_format.h). */
 enum lrt_task_state {
-    LRT_TASK_FREE = 0,   /* slot unused (may keep a pooled stack) */
-    LRT_TASK_RUNNABLE,   /* in a run queue */
-    LRT_TASK_RUNNING,    /* on a worker (also: switching away) */
-    LRT_TASK_WAITING,    /* parked; registers saved; woken by lrt_ready */
-    LRT_TASK_DEAD,       /* returned; slot about to be freed */
+    LRT_TASK_FREE     = LS_TASK_FREE,     /* slot unused (may keep a pooled stack) */
+    LRT_TASK_RUNNABLE = LS_TASK_RUNNABLE, /* in a run queue */
+    LRT_TASK_RUNNING  = LS_TASK_RUNNING,  /* on a worker (also: switching away) */
+    LRT_TASK_WAITING  = LS_TASK_WAITING,  /* parked; registers saved; woken by lrt_ready */
+    LRT_TASK_DEAD     = LS_TASK_DEAD,     /* returned; slot about to be freed */
 };
 
 typedef struct lrt_task lrt_task;
@@ -136,8 +138,8 @@ struct lrt_waiter {
 
 /* The task's own timer: sleeps, select and fd-wait timeouts. */
 typedef struct lrt_timer lrt_timer;
-enum lrt_timer_kind { LRT_TIMER_TASK = 1, LRT_TIMER_CTX = 2 };
-enum lrt_timer_state { LRT_TIMER_IDLE = 0, LRT_TIMER_PENDING, LRT_TIMER_FIRING };
+enum lrt_timer_kind { LRT_TIMER_TASK = LS_TIMER_TASK, LRT_TIMER_CTX = LS_TIMER_CTX };
+enum lrt_timer_state { LRT_TIMER_IDLE = 0, LRT_TIMER_PENDING = LS_TIMER_PENDING, LRT_TIMER_FIRING };
 struct lrt_timer {
     int64_t          when;       /* monotonic ns */
     int32_t          heap_index; /* position in the timer heap while pending */
@@ -402,6 +404,11 @@ void lrt_guard_release_cb(void *guard);/* uint32_t * */
 /* Internal memory (arena.c), stacks (stack.c), heap (heap.c)             */
 /* ---------------------------------------------------------------------- */
 
+/* The debug root (debugroot.c): static facts, and internal regions. */
+extern ls_debug_root lrt_debug_root;
+void  lrt_debug_root_init(void);
+void  lrt_debug_root_add_internal(const void *start, size_t size);
+
 int   lrt_arena_init(void);
 void *lrt_internal_alloc(size_t size);          /* zeroed; aborts when out */
 void  lrt_internal_free(void *p, size_t size);
@@ -409,6 +416,7 @@ lrt_task *lrt_task_table_alloc(void);           /* a FREE slot */
 void  lrt_task_table_free(lrt_task *t);
 lrt_task *lrt_task_table_base(void);
 size_t lrt_task_table_count(void);              /* slots ever used */
+size_t lrt_task_table_capacity(void);
 
 int   lrt_stack_init(void);
 int   lrt_stack_attach(lrt_task *t);            /* give t a stack slot */

@@ -932,6 +932,8 @@ int lrt_main(void (*fn)(void *), void *arg)
         w->sched_stack_size = WORKER_STACK_SIZE;
     }
     sched.epoch = ++lrt_run_epoch;
+    lrt_debug_root.workers = (uintptr_t)sched.workers;
+    lrt_debug_root.worker_count = (uint32_t)n;
     atomic_store(&sched.shutdown, false);
     atomic_store(&sched.main_done, 0);
     atomic_store(&sched.nidle, 0);
@@ -984,6 +986,8 @@ int lrt_main(void (*fn)(void *), void *arg)
         lrt_internal_free(w->altstack, ALTSTACK_SIZE);
         lrt_internal_free(w->thread_stack, WORKER_STACK_SIZE);
     }
+    lrt_debug_root.worker_count = 0;
+    lrt_debug_root.workers = 0;
     lrt_internal_free(sched.workers, (size_t)n * sizeof(lrt_worker));
     sched.workers = NULL;
     sched.running = false;

@@ -48,6 +48,8 @@ static struct {
     char     *chunk;          /* current chunk */
     size_t    chunk_next;     /* next free slot in it */
     size_t    hard_budget;    /* guard pages we may still mprotect */
+    uint64_t *chunks;         /* every chunk, for the debug root */
+    size_t    chunk_count, chunk_max;
 } stacks;
 
 static size_t read_max_map_count(void)
@@ -86,6 +88,10 @@ int lrt_stack_init(void)
     stacks.slot_size = size + GUARD_SIZE;
     size_t maps = read_max_map_count();
     stacks.hard_budget = maps / 2 > 8192 ? maps / 2 - 8192 : 0;
+    stacks.chunk_max = lrt_task_table_capacity() / CHUNK_SLOTS + 1;
+    stacks.chunks = lrt_internal_alloc(stacks.chunk_max * sizeof *stacks.chunks);
+    lrt_debug_root.stack_chunks = (uintptr_t)stacks.chunks;
+    lrt_debug_root.stack_chunk_size = CHUNK_SLOTS * stacks.slot_size;
     return 0;
 }
 
@@ -103,6 +109,9 @@ int lrt_stack_attach(lrt_task *t)
             lrt_lock_release(&stacks.lock);
             return -errno;
         }
+        lrt_assert(stacks.chunk_count < stacks.chunk_max);
+        stacks.chunks[stacks.chunk_count++] = (uintptr_t)p;
+        lrt_debug_root.stack_chunk_count = stacks.chunk_count;
         stacks.chunk = p;
         stacks.chunk_next = 0;
     }

@@ -41,6 +41,13 @@ static struct {
 /* The heap                                                               */
 /* ---------------------------------------------------------------------- */
 
+/* Keeps the debug root's view of the pending timers current (lock held). */
+static void publish(void)
+{
+    lrt_debug_root.timers = (uintptr_t)timers.heap;
+    lrt_debug_root.timer_count = timers.len;
+}
+
 static void heap_set(size_t i, lrt_timer *tm)
 {
     timers.heap[i] = tm;
@@ -139,6 +146,7 @@ void lrt_timer_arm(lrt_timer *tm, int64_t when)
     atomic_store(&tm->state, LRT_TIMER_PENDING);
     if (timers.heap[0] == tm)
         rearm_locked();
+    publish();
     lrt_lock_release(&timers.lock);
 }
 
@@ -150,6 +158,7 @@ bool lrt_timer_stop(lrt_timer *tm)
         heap_remove(tm);
         atomic_store(&tm->state, LRT_TIMER_IDLE);
         was_pending = true;
+        publish();
     }
     lrt_lock_release(&timers.lock);
     if (!was_pending)
@@ -196,6 +205,7 @@ void lrt_timers_run(void)
             due[n++] = tm;
         }
         rearm_locked();
+        publish();
         lrt_lock_release(&timers.lock);
         for (size_t i = 0; i < n; i++)
             fire(due[i]);
@@ -303,6 +313,7 @@ void lrt_timers_stop(void)
         atomic_store(&timers.heap[i]->state, LRT_TIMER_IDLE);
     }
     timers.len = 0;
+    publish();
     lrt_lock_release(&timers.lock);
     close(timers.epfd);
     close(timers.timerfd);
