@@ -116,6 +116,7 @@ typedef struct ls_debug_root {
      * state 1, noscan 1, elem_size 4, nelems 4, alloc_bits 8 (pointer to
      * (nelems + 63) / 64 little-endian 64-bit words, bit i = object i in use). */
     uint64_t arena;
+    uint64_t arena_size;             /* reserved: nothing else lives there */
     uint64_t arena_used;
     uint64_t page_size;
     uint64_t page_map;               /* uint32_t per page */
@@ -174,12 +175,14 @@ typedef struct ls_debug_root {
  * reason_size bytes of the reason (NUL-terminated). */
 typedef struct ls_note_snapshot {
     uint32_t version;                 /* LS_NOTE_VERSION */
-    uint32_t flags;
+    uint32_t flags;                   /* none defined yet */
     uint64_t debug_root;              /* address of lrt_debug_root */
     uint64_t pid;
     int64_t  time_unix_ns;            /* CLOCK_REALTIME when taken */
     int64_t  time_monotonic_ns;       /* CLOCK_MONOTONIC then: wait_since's clock */
     int64_t  pause_ns;                /* how long the program was stopped */
+    uint32_t threads;                 /* threads in the process */
+    uint32_t threads_stopped;         /* of which stopped, with registers (NT_PRSTATUS) */
     uint32_t build_id_size;
     uint32_t exe_path_size;
     uint32_t reason_size;

@@ -22,6 +22,18 @@ typedef struct lrt_regs {
 } lrt_regs;
 #else
 #error "libleakrt: no context switch for this architecture yet (see arch.h)"
+/* The thread's full register set from a signal's ucontext, in the layout
+ * of the core file's NT_PRSTATUS (struct user_regs_struct). */
+struct user_regs_struct;
+void lrt_arch_prstatus_regs(const void *ucontext, struct user_regs_struct *out);
+
+/* Saves the caller's callee-saved registers, stack pointer and return
+ * address into *regs, like setjmp: a running task's state as of this call. */
+void lrt_arch_save(lrt_regs *regs);
+
+/* The stack pointer and frame pointer in a user_regs_struct. */
+uint64_t lrt_arch_prstatus_sp(const struct user_regs_struct *regs);
+
 #endif
 
 /* Saves the caller's context into *from and resumes *to. Returns when
@@ -36,5 +48,20 @@ void lrt_arch_task_start(void);
  * whose top (exclusive) is stack_top. */
 void lrt_arch_init_regs(lrt_regs *regs, uintptr_t stack_top,
                         void (*entry)(void *), void *task);
+
+/* The thread's full register set from a signal's ucontext, in the layout
+ * of the core file's NT_PRSTATUS (struct user_regs_struct). */
+struct user_regs_struct;
+void lrt_arch_prstatus_regs(const void *ucontext, struct user_regs_struct *out);
+/* The same from a parked task's saved registers (the others read 0). */
+void lrt_arch_prstatus_from_saved(const lrt_regs *saved, struct user_regs_struct *out);
+uint64_t lrt_arch_prstatus_sp(const struct user_regs_struct *regs);
+
+/* Saves the caller's callee-saved registers, stack pointer and return
+ * address into *regs, like setjmp: the running task's state at this call. */
+void lrt_arch_save(lrt_regs *regs);
+
+/* Bytes below the stack pointer a leaf function may use (the red zone). */
+#define LRT_ARCH_RED_ZONE 128
 
 #endif

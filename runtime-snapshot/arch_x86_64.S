@@ -52,4 +52,25 @@ lrt_arch_task_start:
     .cfi_endproc
     .size   lrt_arch_task_start, .-lrt_arch_task_start
 
+/* void lrt_arch_save(lrt_regs *regs): the caller's state, as a switch
+ * would save it, without switching. */
+    .globl  lrt_arch_save
+    .hidden lrt_arch_save
+    .type   lrt_arch_save, @function
+lrt_arch_save:
+    .cfi_startproc
+    movq    (%rsp), %rax
+    leaq    8(%rsp), %rcx
+    movq    %rcx, 0(%rdi)
+    movq    %rax, 8(%rdi)
+    movq    %rbp, 16(%rdi)
+    movq    %rbx, 24(%rdi)
+    movq    %r12, 32(%rdi)
+    movq    %r13, 40(%rdi)
+    movq    %r14, 48(%rdi)
+    movq    %r15, 56(%rdi)
+    ret
+    .cfi_endproc
+    .size   lrt_arch_save, .-lrt_arch_save
+
     .section .note.GNU-stack,"",@progbits

@@ -160,6 +160,9 @@ void lrt_task_table_free(lrt_task *t)
     lrt_lock_release(&arena.task_lock);
 }
 
+size_t lrt_arena_used(void) { return arena.used; }
+void *lrt_arena_base(void) { return arena.base; }
+
 lrt_task *lrt_task_table_base(void) { return arena.tasks; }
 size_t lrt_task_table_count(void) { return arena.task_count; }
 size_t lrt_task_table_capacity(void) { return arena.task_max; }

@@ -80,6 +80,7 @@ int lrt_heap_init(void)
     heap.spans = lrt_internal_alloc((size >> LRT_PAGE_SHIFT) * sizeof *heap.spans);
     heap.span_count = 1;
     lrt_debug_root.arena = (uintptr_t)p;
+    lrt_debug_root.arena_size = size;
     lrt_debug_root.page_map = (uintptr_t)heap.page_map;
     lrt_debug_root.spans = (uintptr_t)heap.spans;
     lrt_debug_root.span_count = heap.span_count;

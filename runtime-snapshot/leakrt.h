@@ -198,6 +198,28 @@ enum { LRT_READ = 1, LRT_WRITE = 2 };
  * timeout_ns (-1: none) passed first, or -errno (e.g. -EBADF). */
 int lrt_fd_wait(int fd, int events, int64_t timeout_ns);
 
+/* ------------------------------------------------------------------------ */
+/* Snapshots                                                                */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Writes a snapshot of the whole program — heap, tasks, threads — to path,
+ * as an ELF core file that `leakscan` analyses (and gdb opens). The program
+ * is paused only while every thread is stopped and the process forks; a
+ * child process writes the file, atomically (temporary file, fsync,
+ * rename), mode 0600, never through a symlink. Called from a task, only the
+ * task waits for the writer. reason is recorded in the file (may be NULL).
+ * Returns 0 or -errno; on failure no file is left behind.
+ *
+ * Also taken on LEAKSCAN_SIGNAL (default SIGUSR2; "off" disables it) into
+ * LEAKSCAN_DIR (default: the working directory) as leakscan-PID-N.snap, and
+ * at the end of lrt_main when LEAKSCAN_AT_EXIT=path is set.
+ */
+int lrt_snapshot(const char *path, const char *reason);
+
+/* How long the last snapshot paused the program, in ns. */
+int64_t lrt_snapshot_last_pause_ns(void);
+
 #ifdef __cplusplus
 }
 #endif

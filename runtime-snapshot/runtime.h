@@ -412,6 +412,8 @@ void  lrt_debug_root_add_internal(const void *start, size_t size);
 int   lrt_arena_init(void);
 void *lrt_internal_alloc(size_t size);          /* zeroed; aborts when out */
 void  lrt_internal_free(void *p, size_t size);
+void *lrt_arena_base(void);
+size_t lrt_arena_used(void);                   /* bytes handed out so far */
 lrt_task *lrt_task_table_alloc(void);           /* a FREE slot */
 void  lrt_task_table_free(lrt_task *t);
 lrt_task *lrt_task_table_base(void);
@@ -447,6 +449,13 @@ int  lrt_poll_fd(void);               /* the epoll instance */
 void lrt_poll_ready(int fd, uint32_t epoll_events);
 void lrt_poll_reset(void);
 void lrt_ctx_timer_fire(lrt_ctx *ctx); /* context.c */
+void lrt_poller_kick(void);
+void lrt_poller_watch_child(pid_t pid);
+
+/* Snapshots (snapshot.c). */
+void lrt_snapshot_init(void);
+void lrt_snapshot_serve(void);         /* on the poller thread */
+void lrt_snapshot_at_exit(void);
 
 int64_t lrt_now_coarse(void);
 

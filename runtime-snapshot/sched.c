@@ -864,6 +864,7 @@ static int init_once(void)
     if ((err = lrt_arena_init()) || (err = lrt_stack_init()) || (err = lrt_heap_init()))
         return err;
     install_segv_handler();
+    lrt_snapshot_init();
     atomic_store(&sched.next_id, 1);
     sched.initialised = true;
     return 0;
@@ -957,6 +958,7 @@ int lrt_main(void (*fn)(void *), void *arg)
     if (started > 0) {
         while (atomic_load(&sched.main_done) == 0)
             futex_wait(&sched.main_done, 0);
+        lrt_snapshot_at_exit();
     }
 
     /* Shut down: wake every idle worker; each leaves at its next pick. */

@@ -19,12 +19,15 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
 #define POLLER_STACK_SIZE (256 * 1024)
 #define TAG_TIMERFD ((uint64_t)1 << 62)
 #define TAG_EVENTFD ((uint64_t)1 << 61)
+#define TAG_KICK    ((uint64_t)1 << 60)
+#define TAG_CHILD   ((uint64_t)1 << 59)   /* | pidfd of a snapshot writer */
 
 static struct {
     lrt_lock    lock;
@@ -32,10 +35,11 @@ static struct {
     size_t      len, cap;
     int64_t     armed_when;    /* what the timerfd is set to */
     int         epfd, timerfd, eventfd;
+    int         kickfd;        /* signal handlers wake the poller here */
     pthread_t   thread;
     void       *thread_stack;
     bool        running;
-} timers = { .epfd = -1, .timerfd = -1, .eventfd = -1 };
+} timers = { .epfd = -1, .timerfd = -1, .eventfd = -1, .kickfd = -1 };
 
 /* ---------------------------------------------------------------------- */
 /* The heap                                                               */
@@ -236,6 +240,19 @@ static void *poller_main(void *arg)
             uint64_t tag = events[i].data.u64;
             if (tag == TAG_EVENTFD)
                 return NULL;             /* lrt_timers_stop */
+            if (tag == TAG_KICK || (tag & TAG_CHILD)) {
+                uint64_t count;
+                if (tag == TAG_KICK && read(timers.kickfd, &count, sizeof count) < 0) {
+                    /* EAGAIN: another event consumed it */
+                }
+                if (tag & TAG_CHILD) {
+                    int pidfd = (int)(tag & 0xffffffff);
+                    epoll_ctl(timers.epfd, EPOLL_CTL_DEL, pidfd, NULL);
+                    close(pidfd);
+                }
+                lrt_snapshot_serve();
+                continue;
+            }
             if (tag == TAG_TIMERFD) {
                 uint64_t expirations;
                 if (read(timers.timerfd, &expirations, sizeof expirations) < 0) {
@@ -255,7 +272,9 @@ int lrt_timers_start(void)
     timers.epfd = epoll_create1(EPOLL_CLOEXEC);
     timers.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     timers.eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (timers.epfd < 0 || timers.timerfd < 0 || timers.eventfd < 0) {
+    if (timers.kickfd < 0)               /* kept across runs: handlers use it */
+        timers.kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (timers.epfd < 0 || timers.timerfd < 0 || timers.eventfd < 0 || timers.kickfd < 0) {
         err = -errno;
         goto fail;
     }
@@ -264,6 +283,9 @@ int lrt_timers_start(void)
         goto fail_errno;
     ev.data.u64 = TAG_EVENTFD;
     if (epoll_ctl(timers.epfd, EPOLL_CTL_ADD, timers.eventfd, &ev) != 0)
+        goto fail_errno;
+    ev.data.u64 = TAG_KICK;
+    if (epoll_ctl(timers.epfd, EPOLL_CTL_ADD, timers.kickfd, &ev) != 0)
         goto fail_errno;
     timers.armed_when = INT64_MAX;
     lrt_lock_acquire(&timers.lock);
@@ -320,6 +342,26 @@ void lrt_timers_stop(void)
     close(timers.eventfd);
     timers.epfd = timers.timerfd = timers.eventfd = -1;
     lrt_poll_reset();
+}
+
+/* Async-signal-safe: wakes the poller to serve snapshot requests. */
+void lrt_poller_kick(void)
+{
+    uint64_t one = 1;
+    if (timers.kickfd >= 0 && write(timers.kickfd, &one, sizeof one) < 0) {
+        /* the counter is saturated: the poller is awake anyway */
+    }
+}
+
+/* Wakes the poller when the snapshot writer pid exits. */
+void lrt_poller_watch_child(pid_t pid)
+{
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0)
+        return;                          /* reaped on the next kick instead */
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_CHILD | (uint64_t)pidfd };
+    if (epoll_ctl(timers.epfd, EPOLL_CTL_ADD, pidfd, &ev) != 0)
+        close(pidfd);
 }
 
 /* ---------------------------------------------------------------------- */

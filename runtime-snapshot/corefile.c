@@ -1,0 +1,643 @@
+/*
+ * corefile.c — the snapshot as an ELF core file, written by the forked
+ * child of a stopped program.
+ *
+ * The child has a frozen copy of the whole address space and one thread.
+ * Another thread may have been stopped holding malloc's or stdio's lock, so
+ * everything here uses plain system calls and mmap'd scratch memory.
+ *
+ *   file:  ELF header | program headers | [section header 0: PN_XNUM]
+ *          | PT_NOTE data (CORE notes, LEAKSCAN note) | PT_LOAD data ...
+ *
+ * What is copied (formats/README.md has the full rules):
+ *   - tracked heap: only spans in use;
+ *   - task stacks: only the used part of each live task's stack;
+ *   - runtime-internal memory and every other writable mapping: only pages
+ *     that exist (/proc/self/pagemap: present or swapped); untouched
+ *     anonymous pages read as zero and cost nothing;
+ *   - file-backed writable mappings (.data of each module): whole.
+ * Read-only code is not copied: NT_FILE says where it comes from.
+ */
+#include "stop.h"
+#include "heap.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/procfs.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE 4096
+
+/* ---------------------------------------------------------------------- */
+/* Scratch memory and small helpers (no malloc, no stdio)                 */
+/* ---------------------------------------------------------------------- */
+
+typedef struct buf { char *data; size_t len, cap; } buf;
+
+static int buf_reserve(buf *b, size_t extra)
+{
+    if (b->len + extra <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 65536;
+    while (cap < b->len + extra)
+        cap *= 2;
+    void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return ENOMEM;
+    if (b->len)
+        memcpy(p, b->data, b->len);
+    if (b->data)
+        munmap(b->data, b->cap);
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int buf_append(buf *b, const void *p, size_t n)
+{
+    int err = buf_reserve(b, n);
+    if (err)
+        return err;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+static int buf_zeros(buf *b, size_t n)
+{
+    int err = buf_reserve(b, n);
+    if (err)
+        return err;
+    memset(b->data + b->len, 0, n);
+    b->len += n;
+    return 0;
+}
+
+static int read_file(const char *path, buf *b)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    for (;;) {
+        int err = buf_reserve(b, 65536);
+        if (err) { close(fd); return err; }
+        ssize_t n = read(fd, b->data + b->len, b->cap - b->len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            err = errno; close(fd); return err;
+        }
+        if (n == 0)
+            break;
+        b->len += (size_t)n;
+    }
+    close(fd);
+    return 0;
+}
+
+/* Through syscall(2), not write(2): sanitizers intercept write() and would
+ * check the program's memory (stack redzones) as if we were reading it. */
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = syscall(SYS_write, fd, c, n > 0x40000000 ? 0x40000000 : n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static uint64_t parse_hex(const char **p)
+{
+    uint64_t v = 0;
+    for (;; (*p)++) {
+        char c = **p;
+        if (c >= '0' && c <= '9') v = v * 16 + (uint64_t)(c - '0');
+        else if (c >= 'a' && c <= 'f') v = v * 16 + (uint64_t)(c - 'a' + 10);
+        else return v;
+    }
+}
+
+static void skip_field(const char **p)
+{
+    while (**p && **p != ' ' && **p != '\n') (*p)++;
+    while (**p == ' ') (*p)++;
+}
+
+static size_t append_decimal(char *out, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Ranges to copy                                                         */
+/* ---------------------------------------------------------------------- */
+
+typedef struct range { uint64_t start, end; } range;
+
+static int add_range(buf *ranges, uint64_t start, uint64_t end)
+{
+    if (end <= start)
+        return 0;
+    range r = { start, end };
+    return buf_append(ranges, &r, sizeof r);
+}
+
+/* Adds the pages of [start, end) that exist, in runs. */
+static int add_present(buf *ranges, int pagemap, uint64_t start, uint64_t end)
+{
+    start &= ~(uint64_t)(PAGE - 1);
+    end = (end + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+    if (pagemap < 0)
+        return add_range(ranges, start, end);
+    uint64_t entries[512];
+    uint64_t run = 0;
+    bool in_run = false;
+    for (uint64_t page = start; page < end;) {
+        size_t n = (size_t)((end - page) / PAGE);
+        if (n > 512) n = 512;
+        ssize_t got = pread(pagemap, entries, n * 8, (off_t)(page / PAGE * 8));
+        if (got <= 0)
+            return add_range(ranges, in_run ? run : page, end);  /* cannot tell: copy */
+        n = (size_t)got / 8;
+        for (size_t i = 0; i < n; i++, page += PAGE) {
+            bool exists = entries[i] & (UINT64_C(3) << 62);     /* present | swapped */
+            if (exists && !in_run) { run = page; in_run = true; }
+            if (!exists && in_run) {
+                int err = add_range(ranges, run, page);
+                if (err) return err;
+                in_run = false;
+            }
+        }
+    }
+    return in_run ? add_range(ranges, run, end) : 0;
+}
+
+static void sort_ranges(range *r, size_t n)
+{
+    /* Heapsort: qsort may allocate. */
+    for (size_t start = n / 2; start-- > 0;) {
+        for (size_t root = start;;) {
+            size_t child = 2 * root + 1;
+            if (child >= n) break;
+            if (child + 1 < n && r[child + 1].start > r[child].start) child++;
+            if (r[root].start >= r[child].start) break;
+            range t = r[root]; r[root] = r[child]; r[child] = t;
+            root = child;
+        }
+    }
+    for (size_t end = n; end-- > 1;) {
+        range t = r[0]; r[0] = r[end]; r[end] = t;
+        for (size_t root = 0;;) {
+            size_t child = 2 * root + 1;
+            if (child >= end) break;
+            if (child + 1 < end && r[child + 1].start > r[child].start) child++;
+            if (r[root].start >= r[child].start) break;
+            range u = r[root]; r[root] = r[child]; r[child] = u;
+            root = child;
+        }
+    }
+}
+
+static size_t merge_ranges(range *r, size_t n)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (out > 0 && r[i].start <= r[out - 1].end) {
+            if (r[i].end > r[out - 1].end)
+                r[out - 1].end = r[i].end;
+        } else {
+            r[out++] = r[i];
+        }
+    }
+    return out;
+}
+
+/* Regions another pass copies precisely: the heap arena, the task stack
+ * chunks, the internal arena and the task table. */
+typedef struct exclusions { range *r; size_t n; } exclusions;
+
+static int build_exclusions(buf *b, exclusions *ex)
+{
+    const ls_debug_root *root = &lrt_debug_root;
+    int err = add_range(b, root->arena, root->arena + root->arena_size);
+    for (uint64_t i = 0; !err && i < root->stack_chunk_count; i++) {
+        uint64_t c = ((const uint64_t *)(uintptr_t)root->stack_chunks)[i];
+        err = add_range(b, c, c + root->stack_chunk_size);
+    }
+    for (uint32_t i = 0; !err && i < root->internal_count; i++)
+        err = add_range(b, root->internal[i].start, root->internal[i].end);
+    if (err)
+        return err;
+    ex->r = (range *)b->data;
+    ex->n = b->len / sizeof(range);
+    sort_ranges(ex->r, ex->n);
+    ex->n = merge_ranges(ex->r, ex->n);
+    return 0;
+}
+
+/* Adds [start, end) minus the exclusions. */
+static int add_mapping(buf *ranges, const exclusions *ex, int pagemap, bool anonymous,
+                       uint64_t start, uint64_t end)
+{
+    size_t lo = 0, hi = ex->n;          /* first exclusion ending after start */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (ex->r[mid].end <= start) lo = mid + 1; else hi = mid;
+    }
+    uint64_t at = start;
+    for (size_t i = lo; i < ex->n && ex->r[i].start < end && at < end; i++) {
+        if (ex->r[i].start > at) {
+            int err = anonymous ? add_present(ranges, pagemap, at, ex->r[i].start)
+                                : add_range(ranges, at, ex->r[i].start);
+            if (err) return err;
+        }
+        if (ex->r[i].end > at)
+            at = ex->r[i].end;
+    }
+    if (at < end)
+        return anonymous ? add_present(ranges, pagemap, at, end) : add_range(ranges, at, end);
+    return 0;
+}
+
+/* The used part of each live task's stack. */
+static int add_task_stacks(buf *ranges, const lrt_stopped_world *sw)
+{
+    const ls_debug_root *root = &lrt_debug_root;
+    const lrt_task *tasks = (const lrt_task *)(uintptr_t)root->tasks;
+    const lrt_worker *workers = (const lrt_worker *)(uintptr_t)root->workers;
+    for (uint64_t i = 0; i < root->task_count; i++) {
+        const lrt_task *t = &tasks[i];
+        uint32_t state = atomic_load_explicit(&t->state, memory_order_relaxed);
+        if (state != LRT_TASK_RUNNABLE && state != LRT_TASK_RUNNING &&
+            state != LRT_TASK_WAITING && state != LRT_TASK_DEAD)
+            continue;
+        uint64_t sp = t->regs.sp;
+        if (state == LRT_TASK_RUNNING) {
+            /* Its live stack pointer is its thread's. */
+            for (uint32_t w = 0; w < root->worker_count; w++) {
+                if (workers[w].current != t)
+                    continue;
+                for (size_t k = 0; k < sw->count; k++)
+                    if (sw->threads[k].tid == workers[w].tid && atomic_load(&sw->threads[k].stopped))
+                        sp = lrt_arch_prstatus_sp(&sw->threads[k].regs);
+            }
+        }
+        uint64_t lo = sp - LRT_ARCH_RED_ZONE;
+        if (sp < t->stack_lo || sp > t->stack_hi || lo < t->stack_lo)
+            lo = t->stack_lo;                /* unsure: the whole stack */
+        int err = add_range(ranges, lo & ~(uint64_t)7, t->stack_hi);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+static int add_heap_spans(buf *ranges)
+{
+    const ls_debug_root *root = &lrt_debug_root;
+    const lrt_span *spans = (const lrt_span *)(uintptr_t)root->spans;
+    for (uint64_t i = 1; i < root->span_count; i++) {
+        const lrt_span *s = &spans[i];
+        if (s->state != LRT_SPAN_SMALL && s->state != LRT_SPAN_LARGE)
+            continue;
+        int err = add_range(ranges, s->base, s->base + (uint64_t)s->npages * root->page_size);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Notes                                                                  */
+/* ---------------------------------------------------------------------- */
+
+static int add_note(buf *notes, const char *name, uint32_t type, const void *desc, size_t size)
+{
+    Elf64_Nhdr nh = { (Elf64_Word)(strlen(name) + 1), (Elf64_Word)size, type };
+    size_t name_pad = ((nh.n_namesz + 3) & ~3u) - nh.n_namesz;
+    size_t desc_pad = ((size + 3) & ~(size_t)3) - size;
+    int err = buf_append(notes, &nh, sizeof nh);
+    if (!err) err = buf_append(notes, name, nh.n_namesz);
+    if (!err) err = buf_zeros(notes, name_pad);
+    if (!err) err = buf_append(notes, desc, size);
+    if (!err) err = buf_zeros(notes, desc_pad);
+    return err;
+}
+
+typedef struct file_map { uint64_t start, end, page_offset; const char *path; size_t path_len; } file_map;
+
+static int add_nt_file(buf *notes, const file_map *maps, size_t n)
+{
+    buf desc = { 0 };
+    uint64_t header[2] = { n, PAGE };
+    int err = buf_append(&desc, header, sizeof header);
+    for (size_t i = 0; !err && i < n; i++) {
+        uint64_t e[3] = { maps[i].start, maps[i].end, maps[i].page_offset };
+        err = buf_append(&desc, e, sizeof e);
+    }
+    for (size_t i = 0; !err && i < n; i++) {
+        err = buf_append(&desc, maps[i].path, maps[i].path_len);
+        if (!err) err = buf_zeros(&desc, 1);
+    }
+    if (!err)
+        err = add_note(notes, "CORE", NT_FILE, desc.data, desc.len);
+    if (desc.data)
+        munmap(desc.data, desc.cap);
+    return err;
+}
+
+static int add_prpsinfo(buf *notes, pid_t pid, const char *exe_path)
+{
+    struct elf_prpsinfo ps;
+    memset(&ps, 0, sizeof ps);
+    ps.pr_sname = 'R';
+    ps.pr_pid = pid;
+    ps.pr_ppid = getppid();        /* the child's parent: the program */
+    ps.pr_uid = getuid();
+    ps.pr_gid = getgid();
+    const char *base = exe_path;
+    for (const char *p = exe_path; *p; p++)
+        if (*p == '/') base = p + 1;
+    strncpy(ps.pr_fname, base, sizeof ps.pr_fname - 1);
+    buf cmd = { 0 };
+    if (read_file("/proc/self/cmdline", &cmd) == 0) {
+        size_t n = cmd.len < sizeof ps.pr_psargs - 1 ? cmd.len : sizeof ps.pr_psargs - 1;
+        for (size_t i = 0; i < n; i++)
+            ps.pr_psargs[i] = cmd.data[i] ? cmd.data[i] : ' ';
+        while (n > 0 && ps.pr_psargs[n - 1] == ' ')
+            ps.pr_psargs[--n] = '\0';
+    }
+    if (cmd.data)
+        munmap(cmd.data, cmd.cap);
+    return add_note(notes, "CORE", NT_PRPSINFO, &ps, sizeof ps);
+}
+
+static int add_leakscan_note(buf *notes, const lrt_core_info *info, const lrt_stopped_world *sw,
+                             pid_t pid, int64_t pause_ns)
+{
+    struct timespec real, mono;
+    clock_gettime(CLOCK_REALTIME, &real);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    ls_note_snapshot h;
+    memset(&h, 0, sizeof h);
+    h.version = LS_NOTE_VERSION;
+    h.debug_root = (uintptr_t)&lrt_debug_root;
+    h.pid = (uint64_t)pid;
+    h.time_unix_ns = (int64_t)real.tv_sec * LRT_SECOND + real.tv_nsec;
+    h.time_monotonic_ns = (int64_t)mono.tv_sec * LRT_SECOND + mono.tv_nsec;
+    h.pause_ns = pause_ns;
+    h.threads = (uint32_t)sw->count;
+    h.threads_stopped = (uint32_t)sw->stopped;
+    h.build_id_size = (uint32_t)info->build_id_size;
+    h.exe_path_size = (uint32_t)strlen(info->exe_path) + 1;
+    h.reason_size = (uint32_t)strlen(info->reason) + 1;
+    buf desc = { 0 };
+    int err = buf_append(&desc, &h, sizeof h);
+    if (!err) err = buf_append(&desc, info->build_id, info->build_id_size);
+    if (!err) err = buf_append(&desc, info->exe_path, h.exe_path_size);
+    if (!err) err = buf_append(&desc, info->reason, h.reason_size);
+    if (!err) err = add_note(notes, LS_NOTE_OWNER, LS_NOTE_SNAPSHOT, desc.data, desc.len);
+    if (desc.data)
+        munmap(desc.data, desc.cap);
+    return err;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Gathering and writing                                                  */
+/* ---------------------------------------------------------------------- */
+
+/* Walks /proc/self/maps: writable mappings become ranges, file mappings
+ * NT_FILE entries. */
+static int scan_maps(const buf *maps, const exclusions *ex, int pagemap, buf *ranges, buf *files)
+{
+    const char *p = maps->data, *end = maps->data + maps->len;
+    while (p < end) {
+        const char *line = p;
+        uint64_t start = parse_hex(&p);
+        if (*p == '-') p++;
+        uint64_t stop = parse_hex(&p);
+        while (*p == ' ') p++;
+        const char *perms = p;
+        skip_field(&p);
+        uint64_t offset = parse_hex(&p);
+        while (*p == ' ') p++;
+        skip_field(&p);                       /* device */
+        bool has_inode = *p != '0' || (p[1] != ' ' && p[1] != '\n');
+        skip_field(&p);                       /* inode */
+        const char *path = p;
+        while (p < end && *p != '\n') p++;
+        size_t path_len = (size_t)(p - path);
+        if (p < end) p++;
+        if (perms - line > 40 || perms + 4 > end)
+            continue;
+
+        if (path_len > 0 && path[0] == '/' && has_inode) {
+            file_map fm = { start, stop, offset / PAGE, path, path_len };
+            int err = buf_append(files, &fm, sizeof fm);
+            /* The ELF header page of each module, as the kernel's cores
+             * have it: debuggers find build-ids and dynamic sections there. */
+            if (!err && offset == 0 && perms[0] == 'r')
+                err = add_range(ranges, start, start + PAGE);
+            if (err) return err;
+        }
+        if (perms[0] != 'r' || perms[1] != 'w')
+            continue;
+        if (path_len > 0 && path[0] == '[' &&
+            (memcmp(path, "[vvar", 5) == 0 || memcmp(path, "[vsyscall", 9) == 0))
+            continue;
+        bool anonymous = !has_inode;
+        int err = add_mapping(ranges, ex, pagemap, anonymous, start, stop);
+        if (err) return err;
+    }
+    return 0;
+}
+
+static int write_core(int fd, const lrt_core_info *info, const lrt_stopped_world *sw,
+                      pid_t pid, int64_t pause_ns)
+{
+    buf maps = { 0 }, exbuf = { 0 }, ranges = { 0 }, files = { 0 }, notes = { 0 }, auxv = { 0 };
+    exclusions ex;
+    int err = read_file("/proc/self/maps", &maps);
+    if (!err) err = build_exclusions(&exbuf, &ex);
+    int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (!err) err = scan_maps(&maps, &ex, pagemap, &ranges, &files);
+    if (!err) err = add_heap_spans(&ranges);
+    if (!err) err = add_task_stacks(&ranges, sw);
+    if (!err) {
+        /* Runtime-internal memory: what was handed out and touched. */
+        uint64_t base = (uintptr_t)lrt_arena_base();
+        err = add_present(&ranges, pagemap, base, base + lrt_arena_used());
+    }
+    if (!err) {
+        uint64_t tasks = lrt_debug_root.tasks;
+        err = add_present(&ranges, pagemap, tasks,
+                          tasks + lrt_debug_root.task_count * sizeof(lrt_task));
+    }
+    if (pagemap >= 0)
+        close(pagemap);
+    size_t nranges = ranges.len / sizeof(range);
+    range *r = (range *)ranges.data;
+    if (!err) {
+        sort_ranges(r, nranges);
+        nranges = merge_ranges(r, nranges);
+    }
+
+    /* Notes: a prstatus per stopped thread (the caller first), prpsinfo,
+     * auxv, the file table, and ours. */
+    for (size_t i = 0; !err && i < sw->count; i++) {
+        if (sw->threads[i].tid <= 0 || !atomic_load(&sw->threads[i].stopped))
+            continue;
+        struct elf_prstatus st;
+        memset(&st, 0, sizeof st);
+        st.pr_pid = sw->threads[i].tid;
+        st.pr_ppid = getppid();
+        memcpy(&st.pr_reg, &sw->threads[i].regs, sizeof st.pr_reg);
+        err = add_note(&notes, "CORE", NT_PRSTATUS, &st, sizeof st);
+    }
+    if (!err) err = add_prpsinfo(&notes, pid, info->exe_path);
+    if (!err && read_file("/proc/self/auxv", &auxv) == 0)
+        err = add_note(&notes, "CORE", NT_AUXV, auxv.data, auxv.len);
+    if (!err) err = add_nt_file(&notes, (const file_map *)files.data, files.len / sizeof(file_map));
+    if (!err) err = add_leakscan_note(&notes, info, sw, pid, pause_ns);
+
+    if (!err) {
+        size_t phnum = nranges + 1;
+        bool xnum = phnum >= PN_XNUM;
+        Elf64_Ehdr eh;
+        memset(&eh, 0, sizeof eh);
+        memcpy(eh.e_ident, ELFMAG, SELFMAG);
+        eh.e_ident[EI_CLASS] = ELFCLASS64;
+        eh.e_ident[EI_DATA] = ELFDATA2LSB;
+        eh.e_ident[EI_VERSION] = EV_CURRENT;
+        eh.e_ident[EI_OSABI] = ELFOSABI_NONE;
+        eh.e_type = ET_CORE;
+        eh.e_machine = (Elf64_Half)lrt_debug_root.elf_machine;
+        eh.e_version = EV_CURRENT;
+        eh.e_phoff = sizeof eh;
+        eh.e_ehsize = sizeof eh;
+        eh.e_phentsize = sizeof(Elf64_Phdr);
+        eh.e_phnum = xnum ? PN_XNUM : (Elf64_Half)phnum;
+        uint64_t offset = sizeof eh + phnum * sizeof(Elf64_Phdr);
+        Elf64_Shdr sh0;
+        memset(&sh0, 0, sizeof sh0);
+        if (xnum) {
+            eh.e_shoff = offset;
+            eh.e_shentsize = sizeof(Elf64_Shdr);
+            eh.e_shnum = 1;
+            sh0.sh_info = (Elf64_Word)phnum;    /* the real program header count */
+            offset += sizeof sh0;
+        }
+        buf head = { 0 };
+        err = buf_append(&head, &eh, sizeof eh);
+        Elf64_Phdr ph;
+        memset(&ph, 0, sizeof ph);
+        ph.p_type = PT_NOTE;
+        ph.p_offset = offset;
+        ph.p_filesz = notes.len;
+        ph.p_align = 4;
+        if (!err) err = buf_append(&head, &ph, sizeof ph);
+        offset = (offset + notes.len + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+        uint64_t notes_pad = offset - ph.p_offset - notes.len;
+        for (size_t i = 0; !err && i < nranges; i++) {
+            memset(&ph, 0, sizeof ph);
+            ph.p_type = PT_LOAD;
+            ph.p_flags = PF_R | PF_W;
+            ph.p_offset = offset;
+            ph.p_vaddr = r[i].start;
+            ph.p_filesz = ph.p_memsz = r[i].end - r[i].start;
+            ph.p_align = PAGE;
+            offset += ph.p_filesz;
+            err = buf_append(&head, &ph, sizeof ph);
+        }
+        if (!err && xnum) err = buf_append(&head, &sh0, sizeof sh0);
+        if (!err) err = buf_append(&head, notes.data, notes.len);
+        if (!err) err = buf_zeros(&head, notes_pad);
+        if (!err) err = write_all(fd, head.data, head.len);
+        for (size_t i = 0; !err && i < nranges; i++)
+            err = write_all(fd, (const void *)(uintptr_t)r[i].start, r[i].end - r[i].start);
+        if (head.data)
+            munmap(head.data, head.cap);
+    }
+    buf *all[] = { &maps, &exbuf, &ranges, &files, &notes, &auxv };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i]->data)
+            munmap(all[i]->data, all[i]->cap);
+    return err;
+}
+
+int lrt_core_write(const lrt_core_info *info, const lrt_stopped_world *sw)
+{
+    int64_t pause_ns = lrt_now() - info->pause_start_ns;
+    pid_t pid = getppid();
+
+    /* The temporary file: same directory, a name nobody else uses. */
+    char tmp[4096];
+    size_t len = strlen(info->path);
+    if (len + 64 > sizeof tmp)
+        return ENAMETOOLONG;
+    size_t slash = len;
+    while (slash > 0 && info->path[slash - 1] != '/')
+        slash--;
+    memcpy(tmp, info->path, slash);
+    size_t n = slash;
+    tmp[n++] = '.';
+    memcpy(tmp + n, info->path + slash, len - slash);
+    n += len - slash;
+    memcpy(tmp + n, ".tmp.", 5);
+    n += 5;
+    n += append_decimal(tmp + n, (uint64_t)getpid());
+    tmp[n] = '\0';
+
+    /* A write past RLIMIT_FSIZE must fail with EFBIG, not kill us. */
+    struct sigaction ign;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigaction(SIGXFSZ, &ign, NULL);
+
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno;
+    int err = write_core(fd, info, sw, pid, pause_ns);
+    if (!err && fsync(fd) != 0)
+        err = errno;
+    if (close(fd) != 0 && !err)
+        err = errno;
+    if (!err && rename(tmp, info->path) != 0)
+        err = errno;
+    if (err) {
+        unlink(tmp);
+        return err;
+    }
+    /* Make the rename itself durable. */
+    char dir[4096];
+    if (slash == 0) {
+        dir[0] = '.'; dir[1] = '\0';
+    } else {
+        memcpy(dir, info->path, slash);
+        dir[slash] = '\0';
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}

@@ -1,0 +1,277 @@
+/*
+ * snapshot.c — taking a snapshot: the triggers, and stop / fork / resume.
+ *
+ *   lrt_snapshot(path, reason)      from a task or any thread
+ *   LEAKSCAN_SIGNAL (SIGUSR2)       into LEAKSCAN_DIR as leakscan-PID-N.snap
+ *   LEAKSCAN_AT_EXIT=path           when lrt_main's task returns
+ *
+ * The program is paused only for the stop and the fork: every thread parks
+ * in a signal handler (stop.c), the process forks with a raw clone — no
+ * atfork handlers, which would take malloc's locks a stopped thread may
+ * hold — and the threads go on. The child writes the frozen copy
+ * (corefile.c) and exits with 0 or an errno. A task calling lrt_snapshot
+ * waits for the child on a pidfd without holding its worker; the signal
+ * trigger never waits: the poller reaps the child and reports a failure in
+ * one line on stderr. One snapshot at a time: a second trigger waits.
+ */
+#include "stop.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define STOP_TIMEOUT_NS (1000 * LRT_MILLISECOND)
+
+static struct {
+    lrt_lock      lock;                  /* one snapshot at a time */
+    char          exe_path[4096];
+    unsigned char build_id[64];
+    size_t        build_id_size;
+    char          dir[4096];             /* LEAKSCAN_DIR */
+    int           signo;                 /* LEAKSCAN_SIGNAL, 0: off */
+    _Atomic int   requests;              /* signal triggers not yet served */
+    _Atomic uint64_t sequence;           /* N in leakscan-PID-N.snap */
+    _Atomic int64_t last_pause_ns;
+    struct sigaction previous;
+} snap;
+
+/* ---------------------------------------------------------------------- */
+/* Facts gathered once, while taking locks is still fine                  */
+/* ---------------------------------------------------------------------- */
+
+static int find_build_id(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size; (void)data;
+    if (info->dlpi_name && info->dlpi_name[0])
+        return 0;                         /* the executable comes first, unnamed */
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE)
+            continue;
+        const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr);
+        const char *end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+            const char *name = p + sizeof *nh;
+            const char *desc = name + ((nh->n_namesz + 3) & ~3u);
+            if (desc + nh->n_descsz > end)
+                break;
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && memcmp(name, "GNU", 4) == 0 &&
+                nh->n_descsz <= sizeof snap.build_id) {
+                memcpy(snap.build_id, desc, nh->n_descsz);
+                snap.build_id_size = nh->n_descsz;
+                return 1;
+            }
+            p = desc + ((nh->n_descsz + 3) & ~3u);
+        }
+    }
+    return 1;
+}
+
+static void on_snapshot_signal(int sig, siginfo_t *info, void *uc);
+
+void lrt_snapshot_init(void)
+{
+    static bool done;
+    if (done)
+        return;
+    done = true;
+    lrt_stop_init();
+    ssize_t n = readlink("/proc/self/exe", snap.exe_path, sizeof snap.exe_path - 1);
+    snap.exe_path[n > 0 ? n : 0] = '\0';
+    dl_iterate_phdr(find_build_id, NULL);
+
+    const char *dir = getenv("LEAKSCAN_DIR");
+    if (!dir || !*dir)
+        dir = ".";
+    strncpy(snap.dir, dir, sizeof snap.dir - 1);
+
+    snap.signo = SIGUSR2;
+    const char *env = getenv("LEAKSCAN_SIGNAL");
+    if (env && *env) {
+        if (strcmp(env, "0") == 0 || strcmp(env, "off") == 0) {
+            snap.signo = 0;
+        } else {
+            int s = atoi(env);
+            if (s > 0 && s < NSIG && s != SIGKILL && s != SIGSTOP && s != SIGSEGV)
+                snap.signo = s;
+            else
+                lrt_printerr("LEAKSCAN_SIGNAL=%s is not a usable signal; using SIGUSR2", env);
+        }
+    }
+    if (snap.signo) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_snapshot_signal;
+        sa.sa_flags = SA_SIGINFO | SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        sigaction(snap.signo, &sa, &snap.previous);
+    }
+}
+
+int64_t lrt_snapshot_last_pause_ns(void)
+{
+    return atomic_load(&snap.last_pause_ns);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Stop, fork, resume                                                     */
+/* ---------------------------------------------------------------------- */
+
+/* Takes the snapshot into path. Returns the child's pid (> 0) or -errno;
+ * the caller collects the child's exit status. `self` holds the caller's
+ * registers as of its call into the runtime. */
+static pid_t take(const char *path, const char *reason, const lrt_regs *self)
+{
+    lrt_core_info info = {
+        .path = path, .reason = reason ? reason : "",
+        .exe_path = snap.exe_path,
+        .build_id = snap.build_id, .build_id_size = snap.build_id_size,
+    };
+    lrt_lock_acquire(&snap.lock);
+    lrt_stopped_world sw;
+    memset(&sw, 0, sizeof sw);
+    info.pause_start_ns = lrt_now();
+    int err = lrt_world_stop(&sw, self, STOP_TIMEOUT_NS);
+    pid_t pid = -1;
+    if (!err) {
+        /* exit signal 0: no SIGCHLD to confuse the program's own handler */
+        pid = (pid_t)syscall(SYS_clone, 0, NULL, NULL, NULL, NULL);
+        if (pid == 0)
+            _exit(lrt_core_write(&info, &sw));
+        if (pid < 0)
+            err = -errno;
+    }
+    atomic_store(&snap.last_pause_ns, lrt_now() - info.pause_start_ns);
+    if (sw.threads)
+        lrt_world_start(&sw);
+    lrt_lock_release(&snap.lock);
+    return err ? err : pid;
+}
+
+/* The child's verdict: 0, or -errno it reported. */
+static int reap(pid_t pid, bool block)
+{
+    int status;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, __WALL | (block ? 0 : WNOHANG));
+        if (r == pid)
+            break;
+        if (r == 0)
+            return -EINPROGRESS;
+        if (errno != EINTR)
+            return -errno;
+    }
+    if (WIFEXITED(status))
+        return -WEXITSTATUS(status);
+    return -ECHILD;                      /* killed: say so, not "success" */
+}
+
+static const char *describe(int err)
+{
+    return err == -ECHILD ? "the writer process was killed" : strerror(-err);
+}
+
+int lrt_snapshot(const char *path, const char *reason)
+{
+    lrt_regs self;
+    lrt_arch_save(&self);
+    if (!path || !*path)
+        return -EINVAL;
+    lrt_snapshot_init();
+    pid_t pid = take(path, reason, &self);
+    if (pid < 0)
+        return pid;
+    /* On a task: wait on a pidfd, so the worker runs other tasks. */
+    if (lrt_task_current()) {
+        int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        if (pidfd >= 0) {
+            lrt_fd_wait(pidfd, LRT_READ, -1);
+            close(pidfd);
+        }
+    }
+    return reap(pid, true);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The signal trigger, served by the poller thread                        */
+/* ---------------------------------------------------------------------- */
+
+static void on_snapshot_signal(int sig, siginfo_t *info, void *uc)
+{
+    (void)sig; (void)info; (void)uc;
+    int saved = errno;
+    atomic_fetch_add(&snap.requests, 1);
+    lrt_poller_kick();
+    errno = saved;
+}
+
+/* Called on the poller thread when it is kicked. Pending children are
+ * reaped with WNOHANG each time it comes by; it never waits for one. */
+void lrt_snapshot_serve(void)
+{
+    static pid_t pending[16];
+    static char pending_path[16][4200];
+    for (int i = 0; i < 16; i++) {
+        if (pending[i] <= 0)
+            continue;
+        int r = reap(pending[i], false);
+        if (r == -EINPROGRESS)
+            continue;
+        if (r != 0)
+            lrt_printerr("snapshot %s failed: %s", pending_path[i], describe(r));
+        pending[i] = 0;
+    }
+    while (atomic_load(&snap.requests) > 0) {
+        atomic_fetch_sub(&snap.requests, 1);
+        int slot = -1;
+        for (int i = 0; i < 16 && slot < 0; i++)
+            if (pending[i] <= 0)
+                slot = i;
+        if (slot < 0) {
+            lrt_printerr("snapshot skipped: too many snapshots still being written");
+            continue;
+        }
+        char *path = pending_path[slot];
+        size_t n = strlen(snap.dir);
+        memcpy(path, snap.dir, n);
+        const char prefix[] = "/leakscan-";
+        memcpy(path + n, prefix, sizeof prefix - 1);
+        n += sizeof prefix - 1;
+        int m = snprintf(path + n, sizeof pending_path[0] - n, "%d-%llu.snap", (int)getpid(),
+                         (unsigned long long)atomic_fetch_add(&snap.sequence, 1) + 1);
+        (void)m;
+        lrt_regs self;
+        lrt_arch_save(&self);
+        pid_t pid = take(path, "signal", &self);
+        if (pid < 0) {
+            lrt_printerr("snapshot %s failed: %s", path, strerror(-pid));
+            continue;
+        }
+        pending[slot] = pid;
+        lrt_poller_watch_child(pid);
+    }
+}
+
+/* LEAKSCAN_AT_EXIT: called by lrt_main once the main task has returned. */
+void lrt_snapshot_at_exit(void)
+{
+    const char *path = getenv("LEAKSCAN_AT_EXIT");
+    if (!path || !*path)
+        return;
+    lrt_regs self;
+    lrt_arch_save(&self);
+    lrt_snapshot_init();
+    pid_t pid = take(path, "at exit", &self);
+    int err = pid < 0 ? pid : reap(pid, true);
+    if (err)
+        lrt_printerr("LEAKSCAN_AT_EXIT: snapshot %s failed: %s", path, describe(err));
+}

@@ -1,0 +1,51 @@
+/*
+ * stop.h — stopping every thread of the process (stop.c), and writing the
+ * stopped process as an ELF core (corefile.c). Used by snapshot.c.
+ */
+#ifndef LRT_STOP_H
+#define LRT_STOP_H
+
+#include "runtime.h"
+
+#include <sys/user.h>
+
+/* One thread of the process while the world is stopped. */
+typedef struct lrt_thread_state {
+    pid_t            tid;
+    _Atomic int      stopped;   /* 1 once regs hold its registers */
+    struct user_regs_struct regs;
+} lrt_thread_state;
+
+typedef struct lrt_stopped_world {
+    lrt_thread_state *threads;  /* the caller first; internal memory */
+    size_t  count;
+    size_t  capacity;
+    size_t  stopped;            /* threads that answered, the caller included */
+    int64_t start_ns;           /* when the stop began (monotonic) */
+} lrt_stopped_world;
+
+/* Installs the stop signal's handler (once). */
+void lrt_stop_init(void);
+
+/* Stops every other thread and records its registers; the caller's own
+ * registers are `self` (saved by lrt_arch_save). Threads that do not
+ * answer within timeout_ns are left out. 0 or -errno. */
+int  lrt_world_stop(lrt_stopped_world *sw, const lrt_regs *self, int64_t timeout_ns);
+/* Lets them go; returns when none is still in the handler. */
+void lrt_world_start(lrt_stopped_world *sw);
+
+/* What the core writer needs besides the world (snapshot.c). */
+typedef struct lrt_core_info {
+    const char *path;           /* destination */
+    const char *reason;
+    const char *exe_path;
+    const unsigned char *build_id;
+    size_t  build_id_size;
+    int64_t pause_start_ns;     /* monotonic: the pause is measured from here */
+} lrt_core_info;
+
+/* In the forked child: writes the core atomically (temporary file, fsync,
+ * rename), with plain system calls only. Returns 0 or an errno value. */
+int lrt_core_write(const lrt_core_info *info, const lrt_stopped_world *sw);
+
+#endif
