@@ -1,0 +1,638 @@
+/*
+ * reader.c — see reader.h. Opening a core, memory reads, and decoding the
+ * runtime through the debug root, all bounds-checked.
+ */
+#include "reader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/procfs.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_TASKS   ((uint64_t)1 << 26)
+#define MAX_SPANS   ((uint64_t)1 << 28)
+#define MAX_TIMERS  ((uint64_t)1 << 24)
+#define MAX_WAITS   ((uint32_t)1 << 16)
+#define MAX_STRIDE  (1u << 20)
+
+int ls_error_set(ls_error *err, const char *file, const char *fmt, ...)
+{
+    if (!err)
+        return -1;
+    int n = 0;
+    if (file)
+        n = snprintf(err->message, sizeof err->message, "%s: ", file);
+    if (n < 0 || (size_t)n >= sizeof err->message)
+        n = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message + n, sizeof err->message - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Opening                                                                */
+/* ---------------------------------------------------------------------- */
+
+static int compare_segments(const void *a, const void *b)
+{
+    const ls_segment *x = a, *y = b;
+    return x->vaddr < y->vaddr ? -1 : x->vaddr > y->vaddr;
+}
+
+/* NT_PRSTATUS of x86-64: pr_cursig at 12, pr_pid at 32, pr_reg at 112. */
+static void parse_prstatus(ls_core *core, const uint8_t *desc, size_t size)
+{
+    if (size < sizeof(struct elf_prstatus))
+        return;
+    const struct elf_prstatus *st = (const void *)desc;
+    ls_thread *t = &core->threads[core->nthreads++];
+    memset(t, 0, sizeof *t);
+    t->tid = st->pr_pid;
+    t->signal = st->pr_cursig;
+    t->nregs = sizeof st->pr_reg / sizeof st->pr_reg[0];
+    if (t->nregs > LS_MAX_REGISTERS)
+        t->nregs = LS_MAX_REGISTERS;
+    for (uint32_t i = 0; i < t->nregs; i++)
+        t->regs[i] = (uint64_t)st->pr_reg[i];
+}
+
+static int parse_nt_file(ls_core *core, const uint8_t *desc, size_t size, ls_error *err)
+{
+    if (size < 16)
+        return ls_error_set(err, core->path, "NT_FILE note is %zu bytes, too short", size);
+    uint64_t count, page_size;
+    memcpy(&count, desc, 8);
+    memcpy(&page_size, desc + 8, 8);
+    if (count > (size - 16) / 24)
+        return ls_error_set(err, core->path, "NT_FILE note claims %llu files in %zu bytes",
+                            (unsigned long long)count, size);
+    core->files = calloc(count ? count : 1, sizeof *core->files);
+    if (!core->files)
+        return ls_error_set(err, core->path, "out of memory");
+    const char *names = (const char *)desc + 16 + count * 24;
+    const char *end = (const char *)desc + size;
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t e[3];
+        memcpy(e, desc + 16 + i * 24, 24);
+        const char *nul = memchr(names, '\0', (size_t)(end - names));
+        if (!nul)
+            return ls_error_set(err, core->path, "NT_FILE note: file name %llu is not terminated",
+                                (unsigned long long)i);
+        ls_file_mapping *f = &core->files[core->nfiles++];
+        f->start = e[0];
+        f->end = e[1];
+        f->offset = e[2] * page_size;
+        f->path = names;
+        names = nul + 1;
+    }
+    return 0;
+}
+
+static int parse_leakscan_note(ls_core *core, const uint8_t *desc, size_t size, ls_error *err)
+{
+    ls_note_snapshot h;
+    if (size < sizeof h)
+        return ls_error_set(err, core->path, "LEAKSCAN note is %zu bytes, too short", size);
+    memcpy(&h, desc, sizeof h);
+    if (h.version != LS_NOTE_VERSION)
+        return ls_error_set(err, core->path, "LEAKSCAN note version %u is not supported (expected %u)",
+                            h.version, LS_NOTE_VERSION);
+    uint64_t need = (uint64_t)sizeof h + h.build_id_size + h.exe_path_size + h.reason_size;
+    if (need > size || h.exe_path_size == 0 || h.reason_size == 0)
+        return ls_error_set(err, core->path, "LEAKSCAN note: field sizes do not fit its %zu bytes", size);
+    const uint8_t *p = desc + sizeof h;
+    core->build_id = p;
+    core->build_id_size = h.build_id_size;
+    p += h.build_id_size;
+    if (p[h.exe_path_size - 1] != '\0' || p[h.exe_path_size + h.reason_size - 1] != '\0')
+        return ls_error_set(err, core->path, "LEAKSCAN note: strings are not terminated");
+    core->exe_path = (const char *)p;
+    core->reason = (const char *)p + h.exe_path_size;
+    core->note = h;
+    core->has_note = true;
+    return 0;
+}
+
+static int parse_notes(ls_core *core, Elf *elf, const GElf_Phdr *ph, ls_error *err)
+{
+    Elf_Data *data = elf_getdata_rawchunk(elf, (int64_t)ph->p_offset, ph->p_filesz, ELF_T_NHDR);
+    if (!data)
+        return ls_error_set(err, core->path, "cannot read the note segment: %s", elf_errmsg(-1));
+    /* Room for threads: at most one per note header. */
+    size_t max_notes = data->d_size / sizeof(GElf_Nhdr) + 1;
+    ls_thread *grown = realloc(core->threads, (core->nthreads + max_notes) * sizeof *grown);
+    if (!grown)
+        return ls_error_set(err, core->path, "out of memory");
+    core->threads = grown;
+    GElf_Nhdr nh;
+    size_t offset = 0, name_off, desc_off, next;
+    while (offset < data->d_size &&
+           (next = gelf_getnote(data, offset, &nh, &name_off, &desc_off)) > 0) {
+        const char *name = (const char *)data->d_buf + name_off;
+        const uint8_t *desc = (const uint8_t *)data->d_buf + desc_off;
+        if (nh.n_namesz == 5 && memcmp(name, "CORE", 5) == 0) {
+            if (nh.n_type == NT_PRSTATUS)
+                parse_prstatus(core, desc, nh.n_descsz);
+            else if (nh.n_type == NT_AUXV) {
+                core->auxv = desc;
+                core->auxv_size = nh.n_descsz;
+            } else if (nh.n_type == NT_FILE && !core->files) {
+                if (parse_nt_file(core, desc, nh.n_descsz, err) != 0)
+                    return -1;
+            }
+        } else if (nh.n_namesz == sizeof LS_NOTE_OWNER && memcmp(name, LS_NOTE_OWNER, nh.n_namesz) == 0 &&
+                   nh.n_type == LS_NOTE_SNAPSHOT) {
+            if (parse_leakscan_note(core, desc, nh.n_descsz, err) != 0)
+                return -1;
+        }
+        offset = next;
+    }
+    return 0;
+}
+
+int ls_core_open(const char *path, ls_core **out, ls_error *err)
+{
+    *out = NULL;
+    ls_core *core = calloc(1, sizeof *core);
+    if (!core)
+        return ls_error_set(err, path, "out of memory");
+    core->fd = -1;
+    core->path = strdup(path);
+    if (!core->path) {
+        free(core);
+        return ls_error_set(err, path, "out of memory");
+    }
+    Elf *elf = NULL;
+    core->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (core->fd < 0) {
+        ls_error_set(err, path, "cannot open: %s", strerror(errno));
+        goto fail;
+    }
+    struct stat st;
+    if (fstat(core->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ls_error_set(err, path, "not a regular file");
+        goto fail;
+    }
+    if (st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
+        ls_error_set(err, path, "not an ELF core file (%lld bytes is too short)", (long long)st.st_size);
+        goto fail;
+    }
+    core->size = (size_t)st.st_size;
+    void *map = mmap(NULL, core->size, PROT_READ, MAP_PRIVATE, core->fd, 0);
+    if (map == MAP_FAILED) {
+        ls_error_set(err, path, "cannot map: %s", strerror(errno));
+        goto fail;
+    }
+    core->data = map;
+
+    elf_version(EV_CURRENT);
+    elf = elf_memory((char *)core->data, core->size);
+    if (!elf || elf_kind(elf) != ELF_K_ELF) {
+        ls_error_set(err, path, "not an ELF file");
+        goto fail;
+    }
+    GElf_Ehdr eh;
+    if (!gelf_getehdr(elf, &eh)) {
+        ls_error_set(err, path, "bad ELF header: %s", elf_errmsg(-1));
+        goto fail;
+    }
+    if (eh.e_type != ET_CORE) {
+        ls_error_set(err, path, "not a core file (ELF type %u; a snapshot or core dump is ET_CORE)",
+                     eh.e_type);
+        goto fail;
+    }
+    if (gelf_getclass(elf) != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB) {
+        ls_error_set(err, path, "only 64-bit little-endian cores are supported");
+        goto fail;
+    }
+    core->machine = eh.e_machine;
+    size_t phnum;
+    if (elf_getphdrnum(elf, &phnum) != 0) {
+        ls_error_set(err, path, "bad program header count: %s", elf_errmsg(-1));
+        goto fail;
+    }
+    if (phnum > core->size / sizeof(Elf64_Phdr)) {
+        ls_error_set(err, path, "claims %zu program headers, more than the file can hold", phnum);
+        goto fail;
+    }
+    core->segments = calloc(phnum ? phnum : 1, sizeof *core->segments);
+    if (!core->segments) {
+        ls_error_set(err, path, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < phnum; i++) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(elf, (int)i, &ph)) {
+            ls_error_set(err, path, "program header %zu is unreadable: %s", i, elf_errmsg(-1));
+            goto fail;
+        }
+        if (ph.p_type == PT_NOTE) {
+            if (ph.p_offset > core->size || ph.p_filesz > core->size - ph.p_offset) {
+                ls_error_set(err, path, "note segment %zu lies outside the file", i);
+                goto fail;
+            }
+            if (parse_notes(core, elf, &ph, err) != 0)
+                goto fail;
+        } else if (ph.p_type == PT_LOAD) {
+            if (ph.p_filesz > ph.p_memsz || ph.p_vaddr + ph.p_memsz < ph.p_vaddr) {
+                ls_error_set(err, path, "segment %zu has impossible sizes", i);
+                goto fail;
+            }
+            ls_segment *s = &core->segments[core->nsegments++];
+            s->vaddr = ph.p_vaddr;
+            s->memsz = ph.p_memsz;
+            s->offset = ph.p_offset;
+            s->flags = ph.p_flags;
+            /* A truncated core (RLIMIT_CORE): keep what the file has. */
+            uint64_t avail = ph.p_offset < core->size ? core->size - ph.p_offset : 0;
+            s->filesz = ph.p_filesz < avail ? ph.p_filesz : avail;
+        }
+    }
+    qsort(core->segments, core->nsegments, sizeof *core->segments, compare_segments);
+    for (size_t i = 1; i < core->nsegments; i++) {
+        if (core->segments[i].vaddr < core->segments[i - 1].vaddr + core->segments[i - 1].memsz) {
+            ls_error_set(err, path, "segments at 0x%llx and 0x%llx overlap",
+                         (unsigned long long)core->segments[i - 1].vaddr,
+                         (unsigned long long)core->segments[i].vaddr);
+            goto fail;
+        }
+    }
+    elf_end(elf);
+    *out = core;
+    return 0;
+
+fail:
+    if (elf)
+        elf_end(elf);
+    ls_core_close(core);
+    return -1;
+}
+
+void ls_core_close(ls_core *core)
+{
+    if (!core)
+        return;
+    if (core->data)
+        munmap((void *)core->data, core->size);
+    if (core->fd >= 0)
+        close(core->fd);
+    free(core->segments);
+    free(core->threads);
+    free(core->files);
+    free(core->path);
+    free(core);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Memory                                                                 */
+/* ---------------------------------------------------------------------- */
+
+const ls_segment *ls_core_segment(const ls_core *core, uint64_t addr)
+{
+    size_t lo = 0, hi = core->nsegments;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const ls_segment *s = &core->segments[mid];
+        if (addr < s->vaddr)
+            hi = mid;
+        else if (addr - s->vaddr >= s->memsz)
+            lo = mid + 1;
+        else
+            return s;
+    }
+    return NULL;
+}
+
+const void *ls_core_pointer(const ls_core *core, uint64_t addr, size_t n)
+{
+    const ls_segment *s = ls_core_segment(core, addr);
+    if (!s)
+        return NULL;
+    uint64_t off = addr - s->vaddr;
+    if (off > s->filesz || n > s->filesz - off)
+        return NULL;
+    return core->data + s->offset + off;
+}
+
+bool ls_core_read(const ls_core *core, uint64_t addr, void *dst, size_t n)
+{
+    uint8_t *out = dst;
+    while (n > 0) {
+        const ls_segment *s = ls_core_segment(core, addr);
+        if (!s)
+            return false;
+        uint64_t off = addr - s->vaddr;
+        uint64_t chunk = s->memsz - off;
+        if (chunk > n)
+            chunk = n;
+        if (off < s->filesz) {
+            uint64_t have = s->filesz - off < chunk ? s->filesz - off : chunk;
+            memcpy(out, core->data + s->offset + off, have);
+            memset(out + have, 0, chunk - have);
+        } else {
+            memset(out, 0, chunk);
+        }
+        out += chunk;
+        addr += chunk;
+        n -= chunk;
+    }
+    return true;
+}
+
+bool ls_core_read_u64(const ls_core *core, uint64_t addr, uint64_t *v)
+{
+    return ls_core_read(core, addr, v, sizeof *v);
+}
+
+bool ls_core_read_u32(const ls_core *core, uint64_t addr, uint32_t *v)
+{
+    return ls_core_read(core, addr, v, sizeof *v);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The debug root                                                         */
+/* ---------------------------------------------------------------------- */
+
+static bool fits(uint32_t offset, uint32_t size, uint32_t stride)
+{
+    return (uint64_t)offset + size <= stride;
+}
+
+int ls_root_read(const ls_core *core, uint64_t addr, ls_debug_root *r, ls_error *err)
+{
+    const char *f = core->path;
+    memset(r, 0, sizeof *r);
+    uint64_t magic;
+    if (!ls_core_read_u64(core, addr, &magic))
+        return ls_error_set(err, f, "the debug root at 0x%llx is not in the file", (unsigned long long)addr);
+    if (magic != LS_ROOT_MAGIC)
+        return ls_error_set(err, f, "no libleakrt debug root at 0x%llx (bad magic 0x%016llx)",
+                            (unsigned long long)addr, (unsigned long long)magic);
+    uint32_t head[2];
+    if (!ls_core_read(core, addr + 8, head, sizeof head))
+        return ls_error_set(err, f, "the debug root is cut off");
+    if (head[0] != LS_ROOT_VERSION)
+        return ls_error_set(err, f, "debug root version %u is not supported (this leakscan reads version %u)",
+                            head[0], LS_ROOT_VERSION);
+    if (head[1] < sizeof *r)
+        return ls_error_set(err, f, "debug root is %u bytes, smaller than version %u's %zu",
+                            head[1], LS_ROOT_VERSION, sizeof *r);
+    if (!ls_core_read(core, addr, r, sizeof *r))
+        return ls_error_set(err, f, "the debug root is cut off");
+    if (r->pointer_size != 8)
+        return ls_error_set(err, f, "debug root: pointer size %u is not supported", r->pointer_size);
+    if (r->elf_machine != core->machine)
+        return ls_error_set(err, f, "debug root is for machine %u, the core for %u",
+                            r->elf_machine, core->machine);
+    if (r->task_stride == 0 || r->task_stride > MAX_STRIDE ||
+        !fits(r->off_task_id, 8, r->task_stride) || !fits(r->off_task_parent_id, 8, r->task_stride) ||
+        !fits(r->off_task_create_pc, 8, r->task_stride) || !fits(r->off_task_state, 4, r->task_stride) ||
+        !fits(r->off_task_wait_reason, 4, r->task_stride) ||
+        !fits(r->off_task_wait_since, 8, r->task_stride) ||
+        !fits(r->off_task_wait_addrs, 8, r->task_stride) ||
+        !fits(r->off_task_wait_count, 4, r->task_stride) ||
+        !fits(r->off_task_stack_lo, 8, r->task_stride) || !fits(r->off_task_stack_hi, 8, r->task_stride) ||
+        !fits(r->off_task_is_main, 1, r->task_stride) || r->reg_count < 2 || r->reg_count > LS_MAX_REGS)
+        return ls_error_set(err, f, "debug root: the task layout is inconsistent");
+    for (uint32_t i = 0; i < r->reg_count; i++)
+        if (!fits(r->off_task_regs + r->regs[i].offset, 8, r->task_stride))
+            return ls_error_set(err, f, "debug root: register %u lies outside the task slot", i);
+    if (r->span_stride == 0 || r->span_stride > MAX_STRIDE ||
+        !fits(r->off_span_base, 8, r->span_stride) || !fits(r->off_span_npages, 4, r->span_stride) ||
+        !fits(r->off_span_state, 1, r->span_stride) || !fits(r->off_span_noscan, 1, r->span_stride) ||
+        !fits(r->off_span_elem_size, 4, r->span_stride) || !fits(r->off_span_nelems, 4, r->span_stride) ||
+        !fits(r->off_span_alloc_bits, 8, r->span_stride) || r->page_size == 0 ||
+        (r->page_size & (r->page_size - 1)))
+        return ls_error_set(err, f, "debug root: the span layout is inconsistent");
+    if (r->worker_count && (r->worker_stride == 0 || r->worker_stride > MAX_STRIDE ||
+                            !fits(r->off_worker_tid, 4, r->worker_stride) ||
+                            !fits(r->off_worker_current, 8, r->worker_stride)))
+        return ls_error_set(err, f, "debug root: the worker layout is inconsistent");
+    if (r->reason_count > LS_MAX_REASONS || r->internal_count > LS_MAX_INTERNAL)
+        return ls_error_set(err, f, "debug root: counts out of range");
+    if (r->task_count > MAX_TASKS || r->span_count > MAX_SPANS || r->timer_count > MAX_TIMERS)
+        return ls_error_set(err, f, "debug root: table sizes are implausible (%llu tasks, %llu spans)",
+                            (unsigned long long)r->task_count, (unsigned long long)r->span_count);
+    for (uint32_t i = 0; i < r->reason_count; i++)
+        r->reason_names[i][LS_REASON_NAME_SIZE - 1] = '\0';
+    return 0;
+}
+
+const char *ls_reason_name(const ls_runtime *rt, uint32_t reason)
+{
+    if (reason < rt->root.reason_count && rt->root.reason_names[reason][0])
+        return rt->root.reason_names[reason];
+    return "?";
+}
+
+/* ---------------------------------------------------------------------- */
+/* Tasks, spans, timers                                                   */
+/* ---------------------------------------------------------------------- */
+
+#define FIELD(T, p, off) ({ T v_; memcpy(&v_, (p) + (off), sizeof v_); v_; })
+
+static bool read_task(const ls_core *core, const ls_debug_root *r, uint64_t slot,
+                      const uint8_t *p, ls_task *t)
+{
+    memset(t, 0, sizeof *t);
+    t->slot = slot;
+    t->state = FIELD(uint32_t, p, r->off_task_state);
+    if (t->state == LS_TASK_FREE || t->state == LS_TASK_DEAD)
+        return true;
+    if (t->state > LS_TASK_DEAD)
+        return false;
+    t->id = FIELD(uint64_t, p, r->off_task_id);
+    t->parent_id = FIELD(uint64_t, p, r->off_task_parent_id);
+    t->create_pc = FIELD(uint64_t, p, r->off_task_create_pc);
+    t->wait_reason = FIELD(uint32_t, p, r->off_task_wait_reason);
+    t->wait_since = FIELD(int64_t, p, r->off_task_wait_since);
+    t->wait_count = FIELD(uint32_t, p, r->off_task_wait_count);
+    t->is_main = FIELD(uint8_t, p, r->off_task_is_main) != 0;
+    t->stack_lo = FIELD(uint64_t, p, r->off_task_stack_lo);
+    t->stack_hi = FIELD(uint64_t, p, r->off_task_stack_hi);
+    for (uint32_t i = 0; i < r->reg_count; i++)
+        t->regs[i] = FIELD(uint64_t, p, r->off_task_regs + r->regs[i].offset);
+    if (t->id == 0 || t->stack_lo >= t->stack_hi || t->stack_hi - t->stack_lo > ((uint64_t)1 << 32))
+        return false;
+    if (t->state == LS_TASK_WAITING && t->wait_reason >= r->reason_count)
+        return false;
+    if (t->state != LS_TASK_WAITING)
+        t->wait_count = 0;
+    if (t->wait_count > MAX_WAITS)
+        return false;
+    if (t->wait_count) {
+        uint64_t addrs = FIELD(uint64_t, p, r->off_task_wait_addrs);
+        t->wait_addrs = malloc(t->wait_count * sizeof *t->wait_addrs);
+        if (!t->wait_addrs ||
+            !ls_core_read(core, addrs, t->wait_addrs, t->wait_count * sizeof *t->wait_addrs)) {
+            free(t->wait_addrs);
+            t->wait_addrs = NULL;
+            return false;
+        }
+    }
+    return true;
+}
+
+static int compare_spans(const void *a, const void *b)
+{
+    const ls_span *x = a, *y = b;
+    return x->base < y->base ? -1 : x->base > y->base;
+}
+
+static bool read_span(const ls_core *core, const ls_debug_root *r, const uint8_t *p, ls_span *s)
+{
+    memset(s, 0, sizeof *s);
+    s->state = FIELD(uint8_t, p, r->off_span_state);
+    if (s->state != LS_SPAN_SMALL && s->state != LS_SPAN_LARGE)
+        return true;
+    s->base = FIELD(uint64_t, p, r->off_span_base);
+    uint32_t npages = FIELD(uint32_t, p, r->off_span_npages);
+    s->size = (uint64_t)npages * r->page_size;
+    s->noscan = FIELD(uint8_t, p, r->off_span_noscan) != 0;
+    s->elem_size = FIELD(uint32_t, p, r->off_span_elem_size);
+    s->nelems = FIELD(uint32_t, p, r->off_span_nelems);
+    s->alloc_bits = FIELD(uint64_t, p, r->off_span_alloc_bits);
+    if (npages == 0 || s->base < r->arena || s->base - r->arena >= r->arena_size ||
+        s->size > r->arena_size - (s->base - r->arena) || s->elem_size == 0 || s->nelems == 0 ||
+        (uint64_t)s->nelems * s->elem_size > s->size ||
+        (s->state == LS_SPAN_LARGE && s->nelems != 1))
+        return false;
+    uint64_t words = ((uint64_t)s->nelems + 63) / 64;
+    return ls_core_pointer(core, s->alloc_bits, words * 8) != NULL;
+}
+
+bool ls_span_in_use(const ls_core *core, const ls_span *s, uint32_t i)
+{
+    uint64_t word;
+    if (i >= s->nelems || !ls_core_read_u64(core, s->alloc_bits + (uint64_t)(i / 64) * 8, &word))
+        return false;
+    return (word >> (i % 64)) & 1;
+}
+
+int ls_runtime_read(const ls_core *core, uint64_t root_addr, ls_runtime **out, ls_error *err)
+{
+    *out = NULL;
+    ls_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt)
+        return ls_error_set(err, core->path, "out of memory");
+    if (ls_root_read(core, root_addr, &rt->root, err) != 0) {
+        free(rt);
+        return -1;
+    }
+    rt->root_addr = root_addr;
+    const ls_debug_root *r = &rt->root;
+
+    /* Tasks. */
+    rt->tasks = calloc(r->task_count ? r->task_count : 1, sizeof *rt->tasks);
+    uint8_t *slot_buf = malloc(r->task_stride);
+    if (!rt->tasks || !slot_buf) {
+        free(slot_buf);
+        ls_runtime_free(rt);
+        return ls_error_set(err, core->path, "out of memory for %llu tasks",
+                            (unsigned long long)r->task_count);
+    }
+    for (uint64_t i = 0; i < r->task_count; i++) {
+        uint64_t slot = r->tasks + i * r->task_stride;
+        const uint8_t *p = ls_core_pointer(core, slot, r->task_stride);
+        if (!p) {
+            if (!ls_core_read(core, slot, slot_buf, r->task_stride)) {
+                rt->skipped_tasks++;
+                continue;
+            }
+            p = slot_buf;
+        }
+        ls_task *t = &rt->tasks[rt->ntasks];
+        if (!read_task(core, r, slot, p, t)) {
+            rt->skipped_tasks++;
+            continue;
+        }
+        if (t->state != LS_TASK_FREE && t->state != LS_TASK_DEAD)
+            rt->ntasks++;
+    }
+    free(slot_buf);
+
+    /* Which thread runs which task. */
+    for (uint32_t w = 0; w < r->worker_count; w++) {
+        uint64_t base = r->workers + (uint64_t)w * r->worker_stride;
+        uint32_t tid;
+        uint64_t current;
+        if (!ls_core_read_u32(core, base + r->off_worker_tid, &tid) ||
+            !ls_core_read_u64(core, base + r->off_worker_current, &current) || !current)
+            continue;
+        for (size_t i = 0; i < rt->ntasks; i++)
+            if (rt->tasks[i].slot == current && rt->tasks[i].state == LS_TASK_RUNNING)
+                rt->tasks[i].worker_tid = (int32_t)tid;
+    }
+
+    /* Spans. */
+    rt->spans = calloc(r->span_count ? r->span_count : 1, sizeof *rt->spans);
+    if (!rt->spans) {
+        ls_runtime_free(rt);
+        return ls_error_set(err, core->path, "out of memory for %llu spans",
+                            (unsigned long long)r->span_count);
+    }
+    for (uint64_t i = 1; i < r->span_count; i++) {
+        const uint8_t *p = ls_core_pointer(core, r->spans + i * r->span_stride, r->span_stride);
+        ls_span *s = &rt->spans[rt->nspans];
+        if (!p || !read_span(core, r, p, s)) {
+            rt->skipped_spans++;
+            continue;
+        }
+        if (s->state == LS_SPAN_SMALL || s->state == LS_SPAN_LARGE)
+            rt->nspans++;
+    }
+    qsort(rt->spans, rt->nspans, sizeof *rt->spans, compare_spans);
+    size_t kept = 0;
+    for (size_t i = 0; i < rt->nspans; i++) {
+        if (kept && rt->spans[i].base < rt->spans[kept - 1].base + rt->spans[kept - 1].size) {
+            rt->skipped_spans++;          /* overlaps the previous one */
+            continue;
+        }
+        rt->spans[kept++] = rt->spans[i];
+    }
+    rt->nspans = kept;
+
+    /* Pending context timers: their targets are roots. */
+    if (r->timer_count) {
+        rt->timer_targets = calloc(r->timer_count, sizeof *rt->timer_targets);
+        if (!rt->timer_targets) {
+            ls_runtime_free(rt);
+            return ls_error_set(err, core->path, "out of memory");
+        }
+        for (uint64_t i = 0; i < r->timer_count; i++) {
+            uint64_t timer, target;
+            uint8_t kind, state;
+            if (!ls_core_read_u64(core, r->timers + i * 8, &timer) ||
+                !ls_core_read(core, timer + r->off_timer_kind, &kind, 1) ||
+                !ls_core_read(core, timer + r->off_timer_state, &state, 1) ||
+                !ls_core_read_u64(core, timer + r->off_timer_target, &target))
+                continue;
+            if (kind == LS_TIMER_CTX && state == LS_TIMER_PENDING)
+                rt->timer_targets[rt->ntimer_targets++] = target;
+        }
+    }
+    *out = rt;
+    return 0;
+}
+
+void ls_runtime_free(ls_runtime *rt)
+{
+    if (!rt)
+        return;
+    for (size_t i = 0; i < rt->ntasks; i++)
+        free(rt->tasks[i].wait_addrs);
+    free(rt->tasks);
+    free(rt->spans);
+    free(rt->timer_targets);
+    free(rt);
+}

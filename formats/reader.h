@@ -1,0 +1,150 @@
+/*
+ * reader.h — reading snapshots and cores: the decoding half of formats/.
+ *
+ * Opens an ELF core (a leakscan snapshot or a kernel/gdb core), indexes its
+ * segments and notes, and decodes the runtime's tables through the debug
+ * root. The file is hostile until proven otherwise: every read is bounds-
+ * checked against the file and the segments, every count against what the
+ * file can hold, and a failure is an error message naming the file and what
+ * is wrong — never a crash, never a read out of bounds.
+ *
+ * Used by the analyzer (analyzer/) and the tests.
+ */
+#ifndef LS_READER_H
+#define LS_READER_H
+
+#include "leakscan_format.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One error type carries the message up (exit status 2 in the tool). */
+typedef struct ls_error {
+    char message[512];
+} ls_error;
+
+/* Formats the message, prefixed with the file name when file is given. */
+int ls_error_set(ls_error *err, const char *file, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+typedef struct ls_segment {
+    uint64_t vaddr;
+    uint64_t memsz;
+    uint64_t filesz;             /* bytes present in the file; the rest reads as 0 */
+    uint64_t offset;             /* in the file */
+    uint32_t flags;              /* PF_R | PF_W | PF_X */
+} ls_segment;
+
+#define LS_MAX_REGISTERS 32      /* user_regs_struct: 27 on x86-64 */
+
+typedef struct ls_thread {
+    int32_t  tid;
+    int32_t  signal;             /* pr_cursig: the signal that killed it, if any */
+    uint64_t regs[LS_MAX_REGISTERS];  /* NT_PRSTATUS pr_reg, in its order */
+    uint32_t nregs;
+} ls_thread;
+
+typedef struct ls_file_mapping {
+    uint64_t start, end;
+    uint64_t offset;             /* in bytes */
+    const char *path;            /* points into the core's note data */
+} ls_file_mapping;
+
+typedef struct ls_core {
+    char            *path;
+    int              fd;
+    const uint8_t   *data;       /* the whole file, mapped read-only */
+    size_t           size;
+    uint16_t         machine;    /* e_machine */
+    ls_segment      *segments;   /* PT_LOAD, sorted by vaddr */
+    size_t           nsegments;
+    ls_thread       *threads;    /* NT_PRSTATUS, in file order */
+    size_t           nthreads;
+    ls_file_mapping *files;      /* NT_FILE */
+    size_t           nfiles;
+    const uint8_t   *auxv;       /* NT_AUXV */
+    size_t           auxv_size;
+    /* The LEAKSCAN note, if any. */
+    bool             has_note;
+    ls_note_snapshot note;
+    const uint8_t   *build_id;
+    size_t           build_id_size;
+    const char      *exe_path;
+    const char      *reason;
+} ls_core;
+
+/* Opens and indexes a core. 0, or -1 with err set. */
+int  ls_core_open(const char *path, ls_core **out, ls_error *err);
+void ls_core_close(ls_core *core);
+
+/* Copies n bytes at addr; false unless all of them are in the core's
+ * segments (bytes past a segment's filesz read as zero). */
+bool ls_core_read(const ls_core *core, uint64_t addr, void *dst, size_t n);
+bool ls_core_read_u64(const ls_core *core, uint64_t addr, uint64_t *v);
+bool ls_core_read_u32(const ls_core *core, uint64_t addr, uint32_t *v);
+/* A pointer to n bytes at addr inside the mapped file, or NULL if they are
+ * not all in one segment's file data. */
+const void *ls_core_pointer(const ls_core *core, uint64_t addr, size_t n);
+/* The segment holding addr, or NULL. */
+const ls_segment *ls_core_segment(const ls_core *core, uint64_t addr);
+
+/* ---------------------------------------------------------------------- */
+/* The runtime, decoded through the debug root                           */
+/* ---------------------------------------------------------------------- */
+
+/* Reads and validates the debug root at addr: magic, version, sizes, and
+ * that every offset fits its stride. 0 or -1 with err. */
+int ls_root_read(const ls_core *core, uint64_t addr, ls_debug_root *root, ls_error *err);
+
+typedef struct ls_task {
+    uint64_t slot;               /* address of its task-table slot */
+    uint64_t id, parent_id;
+    uint64_t create_pc;
+    uint32_t state;              /* LS_TASK_* */
+    uint32_t wait_reason;
+    int64_t  wait_since;
+    uint64_t *wait_addrs;        /* wait_count addresses */
+    uint32_t wait_count;
+    bool     is_main;
+    uint64_t stack_lo, stack_hi;
+    uint64_t regs[LS_MAX_REGS];  /* saved registers, in root->regs order */
+    int32_t  worker_tid;         /* running: its thread; else 0 */
+} ls_task;
+
+typedef struct ls_span {
+    uint64_t base;
+    uint64_t size;               /* npages * page_size */
+    uint32_t state;              /* LS_SPAN_* */
+    bool     noscan;
+    uint32_t elem_size;
+    uint32_t nelems;
+    uint64_t alloc_bits;         /* address of the bitmap */
+} ls_span;
+
+typedef struct ls_runtime {
+    ls_debug_root root;
+    uint64_t      root_addr;
+    ls_task      *tasks;         /* live tasks (not FREE/DEAD) */
+    size_t        ntasks;
+    size_t        skipped_tasks; /* slots that failed validation */
+    ls_span      *spans;         /* SMALL and LARGE spans, sorted by base */
+    size_t        nspans;
+    size_t        skipped_spans;
+    uint64_t     *timer_targets; /* targets of pending context timers: roots */
+    size_t        ntimer_targets;
+} ls_runtime;
+
+/* Reads the runtime of a core whose debug root is at root_addr. Slots and
+ * spans that fail validation are skipped and counted; only an unusable
+ * root is an error. */
+int  ls_runtime_read(const ls_core *core, uint64_t root_addr, ls_runtime **out, ls_error *err);
+void ls_runtime_free(ls_runtime *rt);
+
+/* Whether an object's slot i of span s is in use. */
+bool ls_span_in_use(const ls_core *core, const ls_span *s, uint32_t i);
+
+/* The name of a wait reason ("chan send"), or "?". */
+const char *ls_reason_name(const ls_runtime *rt, uint32_t reason);
+
+#endif
