@@ -385,7 +385,7 @@ static lrt_task *local_next(lrt_worker *w)
  * every queue, so one of the two sees the other. */
 static void wakep(void)
 {
-    if (sched.nworkers == 1 || atomic_load(&sched.nidle) == 0)
+    if (atomic_load(&sched.nidle) == 0)
         return;
     int zero = 0;
     if (!atomic_compare_exchange_strong(&sched.nspinning, &zero, 1))

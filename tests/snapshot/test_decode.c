@@ -1,0 +1,320 @@
+/*
+ * test_decode.c — a snapshot of a program in known states, read back field
+ * by field: every task with its state, wait reason and waited-on objects;
+ * heap spans and objects; segments covering heap, stacks and globals; the
+ * note. Also: a task spinning without yielding, a task in lrt_fd_wait and a
+ * task in the middle of lrt_select are all captured.
+ */
+#include "snaptest.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+/* A global the snapshot must contain, pointing into the heap. */
+static uint64_t *global_pointer;
+static volatile uint64_t spin_counter;
+
+typedef struct report {
+    int      snapshot_result;
+    uint64_t chan_a, chan_b, chan_c, chan_d;
+    uint64_t mutex, wg, cond, rw;
+    uint64_t recv_ids[3], send_ids[2], select_id, mutex_id, wg_id, cond_id, rw_id;
+    uint64_t sleep_id, io_id, spin_id, nil_id, main_id;
+    uint64_t global_addr, heap_object, heap_value;
+    uint64_t noscan_object;
+    int      pipe_read_fd;
+} report;
+
+static report rep;
+static lrt_mutex mutex;        /* a global mutex: outside the heap */
+static lrt_rwmutex rw;
+static lrt_wg wg;
+static lrt_cond cond;
+static lrt_mutex cond_mutex;
+
+static void recv_task(void *c) { lrt_chan_recv(c, NULL); }
+static void send_task(void *c) { int v = 1; lrt_chan_send(c, &v); }
+static void select_task(void *arg)
+{
+    (void)arg;
+    int a, b, c = 3;
+    lrt_case cases[] = {
+        { .chan = (lrt_chan *)rep.chan_a, .dir = LRT_RECV, .elem = &a },
+        { .chan = (lrt_chan *)rep.chan_d, .dir = LRT_RECV, .elem = &b },
+        { .chan = NULL, .dir = LRT_RECV },                        /* never fires */
+        { .chan = (lrt_chan *)rep.chan_c, .dir = LRT_SEND, .elem = &c },
+    };
+    lrt_select(cases, 4, -1);
+}
+static void mutex_task(void *arg) { (void)arg; lrt_mutex_lock(&mutex); }
+static void wg_task(void *arg) { (void)arg; lrt_wg_wait(&wg); }
+static void cond_task(void *arg)
+{
+    (void)arg;
+    lrt_mutex_lock(&cond_mutex);
+    lrt_cond_wait(&cond, &cond_mutex);
+}
+static void rw_task(void *arg) { (void)arg; lrt_rwmutex_rlock(&rw); }
+static void sleep_task(void *arg) { (void)arg; lrt_sleep(60 * LRT_SECOND); }
+static void io_task(void *arg) { (void)arg; lrt_fd_wait(rep.pipe_read_fd, LRT_READ, -1); }
+static void nil_task(void *arg) { (void)arg; lrt_chan_send(NULL, NULL); }
+static void spin_task(void *arg)
+{
+    (void)arg;
+    for (;;)
+        spin_counter++;
+}
+
+static void known_states(void *path)
+{
+    lrt_chan *a = lrt_chan_make(sizeof(int), 0);
+    lrt_chan *b = lrt_chan_make(sizeof(int), 0);
+    lrt_chan *c = lrt_chan_make(sizeof(int), 0);
+    rep.chan_a = (uintptr_t)a;
+    rep.chan_b = (uintptr_t)b;
+    rep.chan_c = (uintptr_t)c;
+    rep.chan_d = (uintptr_t)lrt_chan_make(sizeof(int), 0);
+    rep.mutex = (uintptr_t)&mutex;
+    rep.wg = (uintptr_t)&wg;
+    rep.cond = (uintptr_t)&cond;
+    rep.rw = (uintptr_t)&rw;
+    int fds[2];
+    if (pipe(fds) != 0)
+        _exit(97);
+    rep.pipe_read_fd = fds[0];
+
+    for (int i = 0; i < 3; i++)
+        rep.recv_ids[i] = lrt_go(recv_task, a);
+    for (int i = 0; i < 2; i++)
+        rep.send_ids[i] = lrt_go(send_task, b);
+    rep.select_id = lrt_go(select_task, NULL);
+    lrt_mutex_lock(&mutex);
+    rep.mutex_id = lrt_go(mutex_task, NULL);
+    lrt_wg_add(&wg, 1);
+    rep.wg_id = lrt_go(wg_task, NULL);
+    rep.cond_id = lrt_go(cond_task, NULL);
+    lrt_rwmutex_lock(&rw);
+    rep.rw_id = lrt_go(rw_task, NULL);
+    rep.sleep_id = lrt_go(sleep_task, NULL);
+    rep.io_id = lrt_go(io_task, NULL);
+    rep.nil_id = lrt_go(nil_task, NULL);
+    rep.spin_id = lrt_go(spin_task, NULL);
+    rep.main_id = lrt_self();
+
+    global_pointer = lrt_alloc(64);
+    global_pointer[0] = 0x1eaf5ca11ull;
+    rep.global_addr = (uintptr_t)&global_pointer;
+    rep.heap_object = (uintptr_t)global_pointer;
+    rep.heap_value = global_pointer[0];
+    rep.noscan_object = (uintptr_t)lrt_alloc_noscan(100);
+
+    /* Let every task reach its wait (and the spinner its loop). */
+    while (spin_counter == 0 || lrt_num_tasks() < 15)
+        lrt_sleep(LRT_MILLISECOND);
+    lrt_sleep(20 * LRT_MILLISECOND);
+    rep.snapshot_result = lrt_snapshot(path, "known states");
+    snaptest_report(&rep, sizeof rep);
+    _exit(0);                         /* the spinner never ends */
+}
+
+static void check_wait(const ls_runtime *rt, uint64_t id, const char *reason, uint64_t addr)
+{
+    const ls_task *t = snaptest_task(rt, id);
+    if (!t)
+        fail_msg("task %llu is missing", (unsigned long long)id);
+    assert_int_equal(t->state, LS_TASK_WAITING);
+    assert_string_equal(ls_reason_name(rt, t->wait_reason), reason);
+    if (addr) {
+        assert_int_equal(t->wait_count, 1);
+        assert_int_equal(t->wait_addrs[0], addr);
+    }
+}
+
+static void test_every_task_state_reason_and_waited_object(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/known.snap", snaptest_dir());
+    report r;
+    int status = snaptest_run(known_states, path, &r, sizeof r);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(r.snapshot_result, 0);
+
+    ls_core *core;
+    ls_runtime *rt;
+    snaptest_open(path, &core, &rt);
+    assert_int_equal(rt->skipped_tasks, 0);
+    assert_int_equal(rt->ntasks, 15);
+
+    for (int i = 0; i < 3; i++)
+        check_wait(rt, r.recv_ids[i], "chan receive", r.chan_a);
+    for (int i = 0; i < 2; i++)
+        check_wait(rt, r.send_ids[i], "chan send", r.chan_b);
+    check_wait(rt, r.mutex_id, "mutex lock", r.mutex);
+    check_wait(rt, r.wg_id, "waitgroup wait", r.wg);
+    check_wait(rt, r.cond_id, "cond wait", r.cond);
+    check_wait(rt, r.rw_id, "rwmutex rlock", r.rw);
+    check_wait(rt, r.sleep_id, "sleep", 0);
+    check_wait(rt, r.io_id, "io wait", 0);
+    check_wait(rt, r.nil_id, "chan send (nil chan)", 0);
+    assert_int_equal(snaptest_task(rt, r.nil_id)->wait_count, 0);
+
+    /* The select waits on its three non-nil channels. */
+    const ls_task *sel = snaptest_task(rt, r.select_id);
+    assert_non_null(sel);
+    assert_string_equal(ls_reason_name(rt, sel->wait_reason), "select");
+    assert_int_equal(sel->wait_count, 3);
+    assert_true(snaptest_waits_on(sel, r.chan_a));
+    assert_true(snaptest_waits_on(sel, r.chan_d));
+    assert_true(snaptest_waits_on(sel, r.chan_c));
+
+    /* Parent ids and the main task. */
+    const ls_task *main_task = snaptest_task(rt, r.main_id);
+    assert_non_null(main_task);
+    assert_true(main_task->is_main);
+    assert_int_equal(main_task->parent_id, 0);
+    assert_int_equal(snaptest_task(rt, r.recv_ids[0])->parent_id, r.main_id);
+    assert_true(snaptest_task(rt, r.recv_ids[0])->create_pc != 0);
+
+    /* The reasons a leak can be: candidates; sleep and io wait are not. */
+    uint64_t mask = rt->root.candidate_mask;
+    assert_true(mask & (1ull << snaptest_task(rt, r.recv_ids[0])->wait_reason));
+    assert_false(mask & (1ull << snaptest_task(rt, r.sleep_id)->wait_reason));
+    assert_false(mask & (1ull << snaptest_task(rt, r.io_id)->wait_reason));
+    assert_true(rt->root.never_wakes_mask & (1ull << snaptest_task(rt, r.nil_id)->wait_reason));
+    ls_runtime_free(rt);
+    ls_core_close(core);
+}
+
+static void test_running_tasks_have_their_threads_registers(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/known.snap", snaptest_dir());
+    report r;
+    int status = snaptest_run(known_states, path, &r, sizeof r);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ls_core *core;
+    ls_runtime *rt;
+    snaptest_open(path, &core, &rt);
+
+    /* The spinner and the main task (which took the snapshot) run. */
+    const ls_task *spin = snaptest_task(rt, r.spin_id);
+    assert_non_null(spin);
+    assert_int_equal(spin->state, LS_TASK_RUNNING);
+    assert_true(spin->worker_tid > 0);
+    const ls_thread *th = NULL;
+    for (size_t i = 0; i < core->nthreads; i++)
+        if (core->threads[i].tid == spin->worker_tid)
+            th = &core->threads[i];
+    assert_non_null(th);                 /* stopped, registers saved */
+    uint64_t rsp = th->regs[19];         /* user_regs_struct.rsp */
+    assert_true(rsp >= spin->stack_lo && rsp < spin->stack_hi);
+    /* Its live stack is in the file. */
+    assert_non_null(ls_core_pointer(core, rsp, spin->stack_hi - rsp));
+    const ls_task *main_task = snaptest_task(rt, r.main_id);
+    assert_int_equal(main_task->state, LS_TASK_RUNNING);
+    ls_runtime_free(rt);
+    ls_core_close(core);
+}
+
+static void test_segments_cover_heap_stacks_and_globals(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/known.snap", snaptest_dir());
+    report r;
+    int status = snaptest_run(known_states, path, &r, sizeof r);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ls_core *core;
+    ls_runtime *rt;
+    snaptest_open(path, &core, &rt);
+
+    /* The global holds the heap object's address; the object its value. */
+    uint64_t v;
+    assert_true(ls_core_read_u64(core, r.global_addr, &v));
+    assert_int_equal(v, r.heap_object);
+    assert_true(ls_core_read_u64(core, r.heap_object, &v));
+    assert_int_equal(v, r.heap_value);
+
+    /* Heap objects are in spans in use, their alloc bits set. */
+    const ls_span *s = snaptest_span(rt, r.heap_object);
+    assert_non_null(s);
+    uint32_t idx = (uint32_t)((r.heap_object - s->base) / s->elem_size);
+    assert_true(ls_span_in_use(core, s, idx));
+    assert_false(s->noscan);
+    s = snaptest_span(rt, r.chan_a);
+    assert_non_null(s);
+    assert_true(ls_span_in_use(core, s, (uint32_t)((r.chan_a - s->base) / s->elem_size)));
+    s = snaptest_span(rt, r.noscan_object);
+    assert_non_null(s);
+    assert_true(s->noscan);
+
+    /* Each parked task's stack, from its saved stack pointer up, is in. */
+    for (size_t i = 0; i < rt->ntasks; i++) {
+        const ls_task *t = &rt->tasks[i];
+        if (t->state != LS_TASK_WAITING)
+            continue;
+        uint64_t sp = t->regs[0];
+        assert_true(sp >= t->stack_lo && sp < t->stack_hi);
+        if (!ls_core_pointer(core, sp, t->stack_hi - sp))
+            fail_msg("task %llu: stack [%#llx, %#llx) is not in the snapshot",
+                     (unsigned long long)t->id, (unsigned long long)sp,
+                     (unsigned long long)t->stack_hi);
+    }
+    ls_runtime_free(rt);
+    ls_core_close(core);
+}
+
+static void test_note_says_who_when_and_why(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/known.snap", snaptest_dir());
+    report r;
+    int status = snaptest_run(known_states, path, &r, sizeof r);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ls_core *core;
+    ls_runtime *rt;
+    snaptest_open(path, &core, &rt);
+    assert_string_equal(core->reason, "known states");
+    assert_non_null(strstr(core->exe_path, "test-decode"));
+    assert_int_equal(core->build_id_size, 20);          /* GNU build-id, SHA-1 */
+    assert_true(core->note.pid > 1);
+    assert_true(core->note.time_unix_ns > 1700000000ll * 1000000000ll);
+    assert_true(core->note.pause_ns > 0);
+    assert_int_equal(core->note.threads, core->note.threads_stopped);
+    assert_true(core->nfiles > 0);
+    assert_non_null(core->auxv);
+    /* The file is private to its owner. */
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    ls_runtime_free(rt);
+    ls_core_close(core);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    snaptest_cleanup();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_task_state_reason_and_waited_object),
+        cmocka_unit_test(test_running_tasks_have_their_threads_registers),
+        cmocka_unit_test(test_segments_cover_heap_stacks_and_globals),
+        cmocka_unit_test(test_note_says_who_when_and_why),
+    };
+    return cmocka_run_group_tests(tests, NULL, teardown);
+}
