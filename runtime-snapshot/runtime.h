@@ -231,6 +231,7 @@ typedef struct lrt_worker {
     _Atomic uint32_t runq_tail;
     _Atomic(lrt_task *) runq[LRT_RUNQ_SIZE];
     _Atomic(lrt_task *) runnext;      /* runs next: the task just readied */
+    uint32_t    runnext_streak;       /* picks in a row from runnext */
     _Atomic uint32_t sleep_word;      /* futex the idle worker sleeps on */
     struct lrt_worker *idle_next;
     bool        spinning;             /* looking for work, not sleeping */

@@ -51,6 +51,7 @@
 #define ALTSTACK_SIZE     (64 * 1024)
 #define FREE_TASKS_MAX    64
 #define GLOBAL_FAIRNESS   61    /* check the global queue every N picks */
+#define RUNNEXT_STREAK_MAX 64   /* ... and the ring after N runnext picks */
 
 static struct {
     int          nworkers;
@@ -353,8 +354,16 @@ static lrt_task *local_next(lrt_worker *w)
         if (t)
             return t;
     }
+    /* A pair of tasks waking each other would keep runnext busy forever
+     * and starve the ring: now and then the ring goes first. */
+    if (++w->runnext_streak >= RUNNEXT_STREAK_MAX) {
+        w->runnext_streak = 0;
+        if ((t = runq_pop(w)))
+            return t;
+    }
     if ((t = runnext_take(w)))
         return t;
+    w->runnext_streak = 0;
     if ((t = runq_pop(w)))
         return t;
     if (atomic_load_explicit(&sched.global_len, memory_order_relaxed) > 0) {

@@ -1,0 +1,394 @@
+/*
+ * test_faults.c — snapshots under faults and load: nothing is lost, nothing
+ * is left half-written, the program always goes on.
+ */
+#define _GNU_SOURCE
+#include "snaptest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+typedef struct report {
+    int  result;          /* lrt_snapshot's */
+    int  after_ok;        /* the program went on: a channel round trip worked */
+    int  results[2];
+    int  load_failures;
+    int  load_done;
+} report;
+
+static char target_path[512];
+
+static void echo(void *c)
+{
+    int v;
+    while (lrt_chan_recv(c, &v))
+        lrt_chan_send(c, &v);
+}
+
+/* Takes one snapshot to target_path, then proves the program still works. */
+static void snapshot_then_work(void *arg)
+{
+    (void)arg;
+    report r = { 0 };
+    r.result = lrt_snapshot(target_path, "fault test");
+    lrt_chan *c = lrt_chan_make(sizeof(int), 0);
+    lrt_go(echo, c);
+    int v = 42;
+    lrt_chan_send(c, &v);
+    v = 0;
+    lrt_chan_recv(c, &v);
+    r.after_ok = v == 42;
+    lrt_chan_close(c);
+    snaptest_report(&r, sizeof r);
+}
+
+static report run_snapshot_to(const char *path)
+{
+    snprintf(target_path, sizeof target_path, "%s", path);
+    report r;
+    int status = snaptest_run(snapshot_then_work, NULL, &r, sizeof r);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_true(r.after_ok);
+    return r;
+}
+
+/* No file and no temporary file is left in dir. */
+static void assert_dir_has_only(const char *dir, const char *allowed)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (allowed && strcmp(e->d_name, allowed) == 0)
+            continue;
+        fail_msg("unexpected file left in %s: %s", dir, e->d_name);
+    }
+    closedir(d);
+}
+
+static bool is_core(const char *path)
+{
+    ls_core *core;
+    ls_error err;
+    if (ls_core_open(path, &core, &err) != 0)
+        return false;
+    bool ok = core->has_note;
+    ls_core_close(core);
+    return ok;
+}
+
+static void test_missing_directory_is_an_error_and_the_program_goes_on(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/no/such/dir/x.snap", snaptest_dir());
+    report r = run_snapshot_to(path);
+    assert_int_equal(r.result, -ENOENT);
+}
+
+static void test_unwritable_directory_is_an_error(void **state)
+{
+    (void)state;
+    /* As root, permission bits do not stop us; a directory of procfs does. */
+    report r = run_snapshot_to("/proc/self/leakscan-test.snap");
+    assert_true(r.result < 0);
+}
+
+static void test_symlink_at_destination_is_replaced_not_followed(void **state)
+{
+    (void)state;
+    char dir[512], target[600], link_path[600];
+    snprintf(dir, sizeof dir, "%s/symlink", snaptest_dir());
+    mkdir(dir, 0700);
+    snprintf(target, sizeof target, "%.400s/precious", dir);
+    snprintf(link_path, sizeof link_path, "%.400s/snap", dir);
+    FILE *f = fopen(target, "w");
+    assert_non_null(f);
+    fputs("precious data", f);
+    fclose(f);
+    assert_int_equal(symlink(target, link_path), 0);
+
+    report r = run_snapshot_to(link_path);
+    assert_int_equal(r.result, 0);
+    struct stat st;
+    assert_int_equal(lstat(link_path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));           /* the link itself was replaced */
+    assert_true(is_core(link_path));
+    char buf[64] = { 0 };
+    f = fopen(target, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof buf, f));
+    fclose(f);
+    assert_string_equal(buf, "precious data");  /* what it pointed to is intact */
+}
+
+static void test_existing_destination_is_replaced_whole(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/existing.snap", snaptest_dir());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("old contents", f);
+    fclose(f);
+    report r = run_snapshot_to(path);
+    assert_int_equal(r.result, 0);
+    assert_true(is_core(path));
+}
+
+/* Runs the snapshot in a child whose file size limit is tiny: the write
+ * fails with EFBIG (not a SIGXFSZ death) and no partial file remains. */
+static void test_file_size_limit_fails_cleanly(void **state)
+{
+    (void)state;
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/fsize", snaptest_dir());
+    mkdir(dir, 0700);
+    snprintf(path, sizeof path, "%.400s/x.snap", dir);
+    struct rlimit old, small = { 64 * 1024, 64 * 1024 };
+    getrlimit(RLIMIT_FSIZE, &old);
+    small.rlim_max = old.rlim_max;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    report r = run_snapshot_to(path);
+    setrlimit(RLIMIT_FSIZE, &old);
+    assert_int_equal(r.result, -EFBIG);
+    assert_dir_has_only(dir, NULL);
+}
+
+/* A full file system: a 64 KiB tmpfs in a private mount namespace. */
+static void test_full_disk_fails_cleanly(void **state)
+{
+    (void)state;
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/full", snaptest_dir());
+    mkdir(dir, 0700);
+    snprintf(path, sizeof path, "%.400s/x.snap", dir);
+    snprintf(target_path, sizeof target_path, "%s", path);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int mounted = unshare(CLONE_NEWNS) == 0 &&
+                      mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+                      mount("tmpfs", dir, "tmpfs", 0, "size=64k") == 0;
+        if (!mounted) {
+            if (write(fds[1], "M", 1) != 1) _exit(3);
+            _exit(0);
+        }
+        /* Run the scenario in this namespace. */
+        report r;
+        int status = snaptest_run(snapshot_then_work, NULL, &r, sizeof r);
+        char verdict = 'F';
+        DIR *d = opendir(dir);
+        int leftovers = 0;
+        for (struct dirent *e; d && (e = readdir(d));)
+            if (e->d_name[0] != '.' || (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")))
+                leftovers++;
+        if (d) closedir(d);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && r.result == -ENOSPC &&
+            r.after_ok && leftovers == 0)
+            verdict = 'P';
+        if (write(fds[1], &verdict, 1) != 1) _exit(3);
+        if (verdict != 'P')
+            fprintf(stderr, "result %d after_ok %d leftovers %d\n", r.result, r.after_ok, leftovers);
+        _exit(0);
+    }
+    close(fds[1]);
+    char verdict = 0;
+    assert_int_equal(read(fds[0], &verdict, 1), 1);
+    close(fds[0]);
+    waitpid(pid, NULL, 0);
+    if (verdict == 'M')
+        skip();        /* no mount namespace here; EFBIG above covers a failed write */
+    assert_int_equal(verdict, 'P');
+}
+
+/* ---------------------------------------------------------------------- */
+
+static void worker_under_load(void *c)
+{
+    int v;
+    while (lrt_chan_recv(c, &v)) {
+        void *p = lrt_alloc(64 + (size_t)v % 512);
+        lrt_chan_send(c, &v);
+        lrt_free(p);
+    }
+}
+
+static void driver(void *c)
+{
+    for (int i = 0;; i++) {
+        lrt_chan_send(c, &i);
+        if (!lrt_chan_recv(c, &i))
+            return;
+    }
+}
+
+static void hundred_snapshots_under_load(void *arg)
+{
+    (void)arg;
+    report r = { 0 };
+    lrt_chan *chans[8];
+    for (int i = 0; i < 8; i++) {
+        chans[i] = lrt_chan_make(sizeof(int), 0);
+        lrt_go(worker_under_load, chans[i]);
+        lrt_go(driver, chans[i]);
+    }
+    for (int i = 0; i < 100; i++) {
+        if (lrt_snapshot(target_path, "load") != 0)
+            r.load_failures++;
+        r.load_done++;
+    }
+    snaptest_report(&r, sizeof r);
+    _exit(0);                 /* the drivers run forever */
+}
+
+static void test_hundred_snapshots_under_load_never_deadlock(void **state)
+{
+    (void)state;
+    snprintf(target_path, sizeof target_path, "%s/load.snap", snaptest_dir());
+    report r;
+    int status = snaptest_run(hundred_snapshots_under_load, NULL, &r, sizeof r);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(r.load_done, 100);
+    assert_int_equal(r.load_failures, 0);
+    assert_true(is_core(target_path));
+}
+
+static void snap_a(void *x) { *(int *)x = lrt_snapshot(target_path, "a"); }
+
+static void two_at_once(void *arg)
+{
+    (void)arg;
+    report r = { 0 };
+    int results[2] = { 1, 1 };
+    lrt_go(snap_a, &results[0]);
+    lrt_go(snap_a, &results[1]);
+    while (results[0] == 1 || results[1] == 1)
+        lrt_sleep(LRT_MILLISECOND);
+    r.results[0] = results[0];
+    r.results[1] = results[1];
+    snaptest_report(&r, sizeof r);
+}
+
+static void test_two_triggers_at_once_are_serialised(void **state)
+{
+    (void)state;
+    snprintf(target_path, sizeof target_path, "%s/twice.snap", snaptest_dir());
+    report r;
+    int status = snaptest_run(two_at_once, NULL, &r, sizeof r);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(r.results[0], 0);
+    assert_int_equal(r.results[1], 0);
+    assert_true(is_core(target_path));
+}
+
+/* ---------------------------------------------------------------------- */
+
+static void raise_and_wait(void *arg)
+{
+    (void)arg;
+    report r = { 0 };
+    char path[600];
+    snprintf(path, sizeof path, "%s/leakscan-%d-1.snap", getenv("LEAKSCAN_DIR"), (int)getpid());
+    kill(getpid(), SIGUSR2);
+    r.result = -ETIMEDOUT;
+    for (int i = 0; i < 2000; i++) {          /* up to 10 s */
+        struct stat st;
+        if (stat(path, &st) == 0) {
+            r.result = 0;
+            break;
+        }
+        lrt_sleep(5 * LRT_MILLISECOND);
+    }
+    snaptest_report(&r, sizeof r);
+}
+
+static void test_signal_writes_into_leakscan_dir(void **state)
+{
+    (void)state;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/signal", snaptest_dir());
+    mkdir(dir, 0700);
+    setenv("LEAKSCAN_DIR", dir, 1);
+    report r;
+    int status = snaptest_run(raise_and_wait, NULL, &r, sizeof r);
+    unsetenv("LEAKSCAN_DIR");
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(r.result, 0);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    char found[600] = "";
+    for (struct dirent *e; (e = readdir(d));)
+        if (strncmp(e->d_name, "leakscan-", 9) == 0)
+            snprintf(found, sizeof found, "%.300s/%.250s", dir, e->d_name);
+    closedir(d);
+    assert_true(found[0]);
+    ls_core *core;
+    ls_runtime *rt;
+    snaptest_open(found, &core, &rt);
+    assert_string_equal(core->reason, "signal");
+    ls_runtime_free(rt);
+    ls_core_close(core);
+}
+
+static void just_return(void *arg) { (void)arg; report r = { 0 }; snaptest_report(&r, sizeof r); }
+
+static void test_at_exit_snapshot_when_lrt_main_returns(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/atexit.snap", snaptest_dir());
+    setenv("LEAKSCAN_AT_EXIT", path, 1);
+    report r;
+    int status = snaptest_run(just_return, NULL, &r, sizeof r);
+    unsetenv("LEAKSCAN_AT_EXIT");
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ls_core *core;
+    ls_runtime *rt;
+    snaptest_open(path, &core, &rt);
+    assert_string_equal(core->reason, "at exit");
+    ls_runtime_free(rt);
+    ls_core_close(core);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    snaptest_cleanup();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_missing_directory_is_an_error_and_the_program_goes_on),
+        cmocka_unit_test(test_unwritable_directory_is_an_error),
+        cmocka_unit_test(test_symlink_at_destination_is_replaced_not_followed),
+        cmocka_unit_test(test_existing_destination_is_replaced_whole),
+        cmocka_unit_test(test_file_size_limit_fails_cleanly),
+        cmocka_unit_test(test_full_disk_fails_cleanly),
+        cmocka_unit_test(test_hundred_snapshots_under_load_never_deadlock),
+        cmocka_unit_test(test_two_triggers_at_once_are_serialised),
+        cmocka_unit_test(test_signal_writes_into_leakscan_dir),
+        cmocka_unit_test(test_at_exit_snapshot_when_lrt_main_returns),
+    };
+    return cmocka_run_group_tests(tests, NULL, teardown);
+}
