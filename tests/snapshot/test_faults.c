@@ -180,7 +180,7 @@ static void test_full_disk_fails_cleanly(void **state)
     snprintf(dir, sizeof dir, "%s/full", snaptest_dir());
     mkdir(dir, 0700);
     snprintf(path, sizeof path, "%.400s/x.snap", dir);
-    snprintf(target_path, sizeof target_path, "%s", path);
+    snprintf(target_path, sizeof target_path, "%.500s", path);
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     pid_t pid = fork();
