@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# A snapshot opens in the standard tools as any core does: eu-readelf lists
+# its notes, gdb loads it and prints every thread's backtrace, eu-stack
+# unwinds it.
+#   usage: test-compat.sh PROGRAM
+set -euo pipefail
+prog=$1
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+snap="$scratch/demo.snap"
+LEAKSCAN_AT_EXIT="$snap" "$prog" >/dev/null
+[ -s "$snap" ] || fail "no snapshot written"
+
+notes=$(eu-readelf --notes "$snap") || fail "eu-readelf cannot read the snapshot"
+for want in PRSTATUS PRPSINFO AUXV FILE LEAKSCAN; do
+    grep -q "$want" <<<"$notes" || fail "eu-readelf shows no $want note"
+done
+echo "eu-readelf: notes PRSTATUS PRPSINFO AUXV FILE LEAKSCAN"
+
+bt=$(timeout 120 gdb -nx -batch -ex "info threads" -ex "thread apply all bt" "$prog" "$snap" 2>&1) ||
+    fail "gdb failed: $bt"
+grep -q "lrt_snapshot_at_exit" <<<"$bt" || fail "gdb shows no lrt_snapshot_at_exit frame: $bt"
+grep -q "in lrt_main" <<<"$bt" || fail "gdb shows no lrt_main frame: $bt"
+threads=$(grep -c '^Thread ' <<<"$bt")
+[ "$threads" -ge 3 ] || fail "gdb shows $threads threads, expected the caller, the poller and the workers"
+echo "gdb: $threads threads with backtraces"
+
+st=$(timeout 120 eu-stack --core "$snap" -e "$prog" 2>&1 || true)
+grep -q "lrt_main" <<<"$st" || fail "eu-stack does not unwind to lrt_main: $st"
+grep -q "poller_main" <<<"$st" || fail "eu-stack does not show the poller thread: $st"
+echo "eu-stack: unwinds the threads"
