@@ -52,18 +52,19 @@ static int compare_segments(const void *a, const void *b)
 /* NT_PRSTATUS of x86-64: pr_cursig at 12, pr_pid at 32, pr_reg at 112. */
 static void parse_prstatus(ls_core *core, const uint8_t *desc, size_t size)
 {
-    if (size < sizeof(struct elf_prstatus))
+    struct elf_prstatus st;         /* notes are only 4-byte aligned: copy */
+    if (size < sizeof st)
         return;
-    const struct elf_prstatus *st = (const void *)desc;
+    memcpy(&st, desc, sizeof st);
     ls_thread *t = &core->threads[core->nthreads++];
     memset(t, 0, sizeof *t);
-    t->tid = st->pr_pid;
-    t->signal = st->pr_cursig;
-    t->nregs = sizeof st->pr_reg / sizeof st->pr_reg[0];
+    t->tid = st.pr_pid;
+    t->signal = st.pr_cursig;
+    t->nregs = sizeof st.pr_reg / sizeof st.pr_reg[0];
     if (t->nregs > LS_MAX_REGISTERS)
         t->nregs = LS_MAX_REGISTERS;
     for (uint32_t i = 0; i < t->nregs; i++)
-        t->regs[i] = (uint64_t)st->pr_reg[i];
+        t->regs[i] = (uint64_t)st.pr_reg[i];
 }
 
 static int parse_nt_file(ls_core *core, const uint8_t *desc, size_t size, ls_error *err)

@@ -15,6 +15,15 @@
 
 #include "leakrt.h"
 #include "arch.h"
+
+/* LRT_ASAN: built with AddressSanitizer (gcc or clang). */
+#if defined(__SANITIZE_ADDRESS__)
+#define LRT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LRT_ASAN 1
+#endif
+#endif
 #include "leakscan_format.h"
 
 #include <stdatomic.h>

@@ -35,7 +35,7 @@
 #define CHUNK_SLOTS     256
 #define SOFT_CHECK_BYTES 256    /* top of a soft guard zone that must stay 0 */
 
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef LRT_ASAN
 #define DEFAULT_STACK   (256 * 1024)   /* instrumented frames are larger */
 #else
 #define DEFAULT_STACK   (64 * 1024)
