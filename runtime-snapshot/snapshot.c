@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -126,6 +127,34 @@ int64_t lrt_snapshot_last_pause_ns(void)
 /* Stop, fork, resume                                                     */
 /* ---------------------------------------------------------------------- */
 
+/* The forked child writes on a stack of its own: the task that called
+ * lrt_snapshot may have little of its own left. */
+#define CHILD_STACK_SIZE (1024 * 1024)
+
+typedef struct child_job {
+    const lrt_core_info     *info;
+    const lrt_stopped_world *sw;
+} child_job;
+
+static void child_main(void *arg)
+{
+    const child_job *job = arg;
+    _exit(lrt_core_write(job->info, job->sw));
+}
+
+noreturn static void run_child(const lrt_core_info *info, const lrt_stopped_world *sw)
+{
+    child_job job = { info, sw };
+    void *stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED)
+        _exit(ENOMEM);
+    lrt_regs from, to;
+    lrt_arch_init_regs(&to, (uintptr_t)stack + CHILD_STACK_SIZE, child_main, &job);
+    lrt_arch_switch(&from, &to);
+    _exit(EINVAL);                      /* not reached */
+}
+
 /* Takes the snapshot into path. Returns the child's pid (> 0) or -errno;
  * the caller collects the child's exit status. `self` holds the caller's
  * registers as of its call into the runtime. */
@@ -146,7 +175,7 @@ static pid_t take(const char *path, const char *reason, const lrt_regs *self)
         /* exit signal 0: no SIGCHLD to confuse the program's own handler */
         pid = (pid_t)syscall(SYS_clone, 0, NULL, NULL, NULL, NULL);
         if (pid == 0)
-            _exit(lrt_core_write(&info, &sw));
+            run_child(&info, &sw);
         if (pid < 0)
             err = -errno;
     }

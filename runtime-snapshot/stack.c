@@ -10,13 +10,16 @@
  *   guard_lo        stack_lo                                   stack_hi
  *   | guard (4 KiB) | stack (LRT_STACK_SIZE, default 64 KiB)     |
  *
- * The guard is a PROT_NONE page while the kernel's mapping budget allows
+ * The guard is a hardware guard: on Linux 6.13 and later a guard region
+ * installed with madvise(MADV_GUARD_INSTALL), which lives in the page
+ * tables and does not split the mapping, so a million stacks all have one,
+ * and fork (the snapshot's pause) copies one mapping, not two per stack.
+ * On older kernels it is a PROT_NONE page while the mapping budget allows
  * (each one splits the chunk: two VMAs per stack against vm.max_map_count,
- * 65530 by default). Past that budget — about 24,000 stacks — guards are
+ * 65530 by default); past that budget — about 24,000 stacks — guards are
  * "soft": an untouched zone checked for zeros every time its task switches
  * away, so an overflow is still reported by name, at the next switch rather
- * than at the faulting instruction. A million parked tasks need soft guards;
- * no per-stack hardware guard fits the default VMA limit.
+ * than at the faulting instruction.
  */
 
 #include "runtime.h"
@@ -32,6 +35,9 @@
 #endif
 
 #define GUARD_SIZE      4096
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102    /* Linux 6.13 */
+#endif
 #define CHUNK_SLOTS     256
 #define SOFT_CHECK_BYTES 256    /* top of a soft guard zone that must stay 0 */
 
@@ -48,6 +54,7 @@ static struct {
     char     *chunk;          /* current chunk */
     size_t    chunk_next;     /* next free slot in it */
     size_t    hard_budget;    /* guard pages we may still mprotect */
+    bool      guard_madvise;  /* MADV_GUARD_INSTALL works here */
     uint64_t *chunks;         /* every chunk, for the debug root */
     size_t    chunk_count, chunk_max;
 } stacks;
@@ -88,6 +95,7 @@ int lrt_stack_init(void)
     stacks.slot_size = size + GUARD_SIZE;
     size_t maps = read_max_map_count();
     stacks.hard_budget = maps / 2 > 8192 ? maps / 2 - 8192 : 0;
+    stacks.guard_madvise = true;          /* until the kernel says otherwise */
     stacks.chunk_max = lrt_task_table_capacity() / CHUNK_SLOTS + 1;
     stacks.chunks = lrt_internal_alloc(stacks.chunk_max * sizeof *stacks.chunks);
     lrt_debug_root.stack_chunks = (uintptr_t)stacks.chunks;
@@ -117,14 +125,18 @@ int lrt_stack_attach(lrt_task *t)
     }
     char *slot = stacks.chunk + stacks.chunk_next++ * stacks.slot_size;
     bool hard = false;
-    if (stacks.hard_budget > 0) {
+    if (stacks.guard_madvise) {
+        if (madvise(slot, GUARD_SIZE, MADV_GUARD_INSTALL) == 0)
+            hard = true;
+        else
+            stacks.guard_madvise = false; /* older kernel: mprotect, budgeted */
+    }
+    if (!hard && stacks.hard_budget > 0) {
         stacks.hard_budget--;
-        hard = true;
+        hard = mprotect(slot, GUARD_SIZE, PROT_NONE) == 0;
     }
     lrt_lock_release(&stacks.lock);
 
-    if (hard && mprotect(slot, GUARD_SIZE, PROT_NONE) != 0)
-        hard = false;                 /* out of VMAs after all: soft guard */
     t->guard_lo = (uintptr_t)slot;
     t->guard_size = GUARD_SIZE;
     t->guard_hard = hard;

@@ -100,7 +100,7 @@ static int list_threads(lrt_stopped_world *sw, pid_t self)
                           O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    char buf[4096];
+    char buf[1024];                      /* on the caller's task stack */
     for (;;) {
         long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
         if (n < 0) {
