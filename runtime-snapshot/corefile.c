@@ -151,14 +151,22 @@ static size_t append_decimal(char *out, uint64_t v)
 /* Ranges to copy                                                         */
 /* ---------------------------------------------------------------------- */
 
-typedef struct range { uint64_t start, end; } range;
+/* [start, end) of the program; its bytes are at src (a copy) or, when src
+ * is NULL, at start itself. */
+typedef struct range { uint64_t start, end; const uint8_t *src; } range;
 
 static int add_range(buf *ranges, uint64_t start, uint64_t end)
 {
     if (end <= start)
         return 0;
-    range r = { start, end };
+    range r = { start, end, NULL };
     return buf_append(ranges, &r, sizeof r);
+}
+
+static int add_copy(buf *ranges, uint64_t start, uint64_t end, const uint8_t *src)
+{
+    range r = { start, end, src };
+    return end > start ? buf_append(ranges, &r, sizeof r) : 0;
 }
 
 /* PAGEMAP_SCAN (Linux 6.7): the kernel walks the page tables and returns
@@ -270,13 +278,27 @@ static void sort_ranges(range *r, size_t n)
     }
 }
 
+/* Merges overlapping and touching ranges read in place; a copied range
+ * merges only with one that continues it in the same copy. */
 static size_t merge_ranges(range *r, size_t n)
 {
     size_t out = 0;
     for (size_t i = 0; i < n; i++) {
-        if (out > 0 && r[i].start <= r[out - 1].end) {
-            if (r[i].end > r[out - 1].end)
-                r[out - 1].end = r[i].end;
+        range *last = out ? &r[out - 1] : NULL;
+        if (last && !last->src && !r[i].src && r[i].start <= last->end) {
+            if (r[i].end > last->end)
+                last->end = r[i].end;
+        } else if (last && last->src && r[i].src && r[i].start == last->end &&
+                   r[i].src == last->src + (last->end - last->start)) {
+            last->end = r[i].end;
+        } else if (last && r[i].start < last->end) {
+            /* overlap between a copy and memory: keep the first, trim */
+            if (r[i].end > last->end) {
+                if (r[i].src)
+                    r[i].src += last->end - r[i].start;
+                r[i].start = last->end;
+                r[out++] = r[i];
+            }
         } else {
             r[out++] = r[i];
         }
@@ -288,10 +310,12 @@ static size_t merge_ranges(range *r, size_t n)
  * chunks, the internal arena and the task table. */
 typedef struct exclusions { range *r; size_t n; } exclusions;
 
-static int build_exclusions(buf *b, exclusions *ex)
+static int build_exclusions(buf *b, exclusions *ex, const lrt_stack_copies *copies)
 {
     const ls_debug_root *root = &lrt_debug_root;
     int err = add_range(b, root->arena, root->arena + root->arena_size);
+    if (!err && copies && copies->buf)
+        err = add_range(b, (uintptr_t)copies->buf, (uintptr_t)copies->buf + copies->capacity);
     for (uint64_t i = 0; !err && i < root->stack_chunk_count; i++) {
         uint64_t c = ((const uint64_t *)(uintptr_t)root->stack_chunks)[i];
         err = add_range(b, c, c + root->stack_chunk_size);
@@ -336,33 +360,112 @@ static int add_mapping(buf *ranges, const exclusions *ex, int pagemap, bool anon
     return 0;
 }
 
-/* The used part of each live task's stack. */
-static int add_task_stacks(buf *ranges, const lrt_stopped_world *sw)
+/* The used part of task t's stack: from its stack pointer (less the red
+ * zone) to the top; a running task's stack pointer is its thread's. */
+static void task_stack_range(const lrt_task *t, const lrt_stopped_world *sw,
+                             uint64_t *lo, uint64_t *hi)
 {
     const ls_debug_root *root = &lrt_debug_root;
-    const lrt_task *tasks = (const lrt_task *)(uintptr_t)root->tasks;
     const lrt_worker *workers = (const lrt_worker *)(uintptr_t)root->workers;
-    for (uint64_t i = 0; i < root->task_count; i++) {
-        const lrt_task *t = &tasks[i];
-        uint32_t state = atomic_load_explicit(&t->state, memory_order_relaxed);
-        if (state != LRT_TASK_RUNNABLE && state != LRT_TASK_RUNNING &&
-            state != LRT_TASK_WAITING && state != LRT_TASK_DEAD)
-            continue;
-        uint64_t sp = t->regs.sp;
-        if (state == LRT_TASK_RUNNING) {
-            /* Its live stack pointer is its thread's. */
-            for (uint32_t w = 0; w < root->worker_count; w++) {
-                if (workers[w].current != t)
-                    continue;
-                for (size_t k = 0; k < sw->count; k++)
-                    if (sw->threads[k].tid == workers[w].tid && atomic_load(&sw->threads[k].stopped))
-                        sp = lrt_arch_prstatus_sp(&sw->threads[k].regs);
-            }
+    uint64_t sp = t->regs.sp;
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) == LRT_TASK_RUNNING) {
+        for (uint32_t w = 0; w < root->worker_count; w++) {
+            if (workers[w].current != t)
+                continue;
+            for (size_t k = 0; k < sw->count; k++)
+                if (sw->threads[k].tid == workers[w].tid && atomic_load(&sw->threads[k].stopped))
+                    sp = lrt_arch_prstatus_sp(&sw->threads[k].regs);
         }
-        uint64_t lo = sp - LRT_ARCH_RED_ZONE;
-        if (sp < t->stack_lo || sp > t->stack_hi || lo < t->stack_lo)
-            lo = t->stack_lo;                /* unsure: the whole stack */
-        int err = add_range(ranges, lo & ~(uint64_t)7, t->stack_hi);
+    }
+    uint64_t start = sp - LRT_ARCH_RED_ZONE;
+    if (sp < t->stack_lo || sp > t->stack_hi || start < t->stack_lo)
+        start = t->stack_lo;                 /* unsure: the whole stack */
+    *lo = start & ~(uint64_t)7;
+    *hi = t->stack_hi;
+}
+
+static bool task_is_live(const lrt_task *t)
+{
+    uint32_t state = atomic_load_explicit(&t->state, memory_order_relaxed);
+    return state == LRT_TASK_RUNNABLE || state == LRT_TASK_RUNNING ||
+           state == LRT_TASK_WAITING || state == LRT_TASK_DEAD;
+}
+
+int lrt_stack_copies_take(lrt_stack_copies *c, const lrt_stopped_world *sw)
+{
+    const lrt_task *tasks = (const lrt_task *)(uintptr_t)lrt_debug_root.tasks;
+    uint64_t n = lrt_debug_root.task_count;
+    size_t bytes = 0, count = 0;
+    c->valid = false;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t lo, hi;
+        if (!task_is_live(&tasks[i]))
+            continue;
+        task_stack_range(&tasks[i], sw, &lo, &hi);
+        bytes += (size_t)(hi - lo);
+        count++;
+    }
+    size_t need = ((bytes + 15) & ~(size_t)15) + count * sizeof(lrt_stack_copy);
+    if (need > c->capacity) {
+        size_t cap = (need + need / 4 + ((size_t)2 << 20)) & ~(((size_t)2 << 20) - 1);
+        void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return errno;
+        madvise(p, cap, MADV_HUGEPAGE);
+        if (c->buf)
+            munmap(c->buf, c->capacity);
+        c->buf = p;
+        c->capacity = cap;
+    }
+    c->index = (lrt_stack_copy *)(c->buf + ((bytes + 15) & ~(size_t)15));
+    c->count = 0;
+    size_t offset = 0;
+    for (uint64_t i = 0; i < n && c->count < count; i++) {
+        uint64_t lo, hi;
+        if (!task_is_live(&tasks[i]))
+            continue;
+        task_stack_range(&tasks[i], sw, &lo, &hi);
+        if (offset + (hi - lo) > bytes)
+            break;                           /* a task changed under us: stop */
+        c->index[c->count++] = (lrt_stack_copy){ lo, hi, offset };
+        offset += (size_t)(hi - lo);
+    }
+    /* The copy is bound by memory latency — every stack is on a page of its
+     * own — so fetch a few stacks ahead while copying this one. */
+    enum { AHEAD = 8 };
+    for (size_t i = 0; i < c->count; i++) {
+        if (i + AHEAD < c->count) {
+            const char *next = (const char *)(uintptr_t)c->index[i + AHEAD].start;
+            size_t len = (size_t)(c->index[i + AHEAD].end - c->index[i + AHEAD].start);
+            for (size_t at = 0; at < len && at < 1024; at += 64)
+                __builtin_prefetch(next + at);
+        }
+        memcpy(c->buf + c->index[i].offset, (const void *)(uintptr_t)c->index[i].start,
+               (size_t)(c->index[i].end - c->index[i].start));
+    }
+    c->valid = true;
+    return 0;
+}
+
+/* The used part of each live task's stack: from the copies when there are
+ * any, else read in place. */
+static int add_task_stacks(buf *ranges, const lrt_stopped_world *sw, const lrt_stack_copies *c)
+{
+    if (c && c->valid) {
+        for (size_t i = 0; i < c->count; i++) {
+            int err = add_copy(ranges, c->index[i].start, c->index[i].end, c->buf + c->index[i].offset);
+            if (err)
+                return err;
+        }
+        return 0;
+    }
+    const lrt_task *tasks = (const lrt_task *)(uintptr_t)lrt_debug_root.tasks;
+    for (uint64_t i = 0; i < lrt_debug_root.task_count; i++) {
+        uint64_t lo, hi;
+        if (!task_is_live(&tasks[i]))
+            continue;
+        task_stack_range(&tasks[i], sw, &lo, &hi);
+        int err = add_range(ranges, lo, hi);
         if (err)
             return err;
     }
@@ -535,11 +638,11 @@ static int write_core(int fd, const lrt_core_info *info, const lrt_stopped_world
     buf maps = { 0 }, exbuf = { 0 }, ranges = { 0 }, files = { 0 }, notes = { 0 }, auxv = { 0 };
     exclusions ex;
     int err = read_file("/proc/self/maps", &maps);
-    if (!err) err = build_exclusions(&exbuf, &ex);
+    if (!err) err = build_exclusions(&exbuf, &ex, info->stacks);
     int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     if (!err) err = scan_maps(&maps, &ex, pagemap, &ranges, &files);
     if (!err) err = add_heap_spans(&ranges);
-    if (!err) err = add_task_stacks(&ranges, sw);
+    if (!err) err = add_task_stacks(&ranges, sw, info->stacks);
     if (!err) {
         /* Runtime-internal memory: what was handed out and touched. */
         uint64_t base = (uintptr_t)lrt_arena_base();
@@ -631,7 +734,8 @@ static int write_core(int fd, const lrt_core_info *info, const lrt_stopped_world
         if (!err) err = buf_zeros(&head, notes_pad);
         if (!err) err = write_all(fd, head.data, head.len);
         for (size_t i = 0; !err && i < nranges; i++)
-            err = write_all(fd, (const void *)(uintptr_t)r[i].start, r[i].end - r[i].start);
+            err = write_all(fd, r[i].src ? (const void *)r[i].src : (const void *)(uintptr_t)r[i].start,
+                            r[i].end - r[i].start);
         if (head.data)
             munmap(head.data, head.cap);
     }

@@ -31,6 +31,14 @@
 #include <stdnoreturn.h>
 #include <sys/types.h>
 
+/* Functions that switch stacks by hand, where ASan's bookkeeping of the
+ * current stack would be wrong. */
+#ifdef LRT_ASAN
+#define LRT_NO_ASAN __attribute__((no_sanitize_address))
+#else
+#define LRT_NO_ASAN
+#endif
+
 /* ---------------------------------------------------------------------- */
 /* Assertions and misuse                                                  */
 /* ---------------------------------------------------------------------- */
@@ -435,6 +443,7 @@ int   lrt_stack_attach(lrt_task *t);            /* give t a stack slot */
 void  lrt_stack_check(lrt_task *t);             /* soft guard zone intact? */
 bool  lrt_stack_overflowed(const lrt_task *t, uintptr_t fault_addr);
 size_t lrt_stack_size(void);
+void  lrt_stack_chunks_fork(bool include);       /* MADV_DOFORK / MADV_DONTFORK */
 
 int   lrt_heap_init(void);
 lrt_heap_cache *lrt_heap_cache_create(void);

@@ -42,6 +42,12 @@ static struct {
     _Atomic uint64_t sequence;           /* N in leakscan-PID-N.snap */
     _Atomic int64_t last_pause_ns;
     struct sigaction previous;
+    void         *fork_stack;            /* see fork_writer */
+    char          path[4096];            /* the snapshot being taken ... */
+    char          reason[256];
+    lrt_core_info info;
+    lrt_stopped_world world;
+    lrt_stack_copies stacks;             /* see lrt_stack_copies_take */
 } snap;
 
 /* ---------------------------------------------------------------------- */
@@ -136,13 +142,13 @@ typedef struct child_job {
     const lrt_stopped_world *sw;
 } child_job;
 
-static void child_main(void *arg)
+LRT_NO_ASAN static void child_main(void *arg)
 {
     const child_job *job = arg;
     _exit(lrt_core_write(job->info, job->sw));
 }
 
-noreturn static void run_child(const lrt_core_info *info, const lrt_stopped_world *sw)
+LRT_NO_ASAN noreturn static void run_child(const lrt_core_info *info, const lrt_stopped_world *sw)
 {
     child_job job = { info, sw };
     void *stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
@@ -155,33 +161,86 @@ noreturn static void run_child(const lrt_core_info *info, const lrt_stopped_worl
     _exit(EINVAL);                      /* not reached */
 }
 
+/* The fork happens on a stack of the runtime's own, outside the task stack
+ * chunks, which the fork leaves out. */
+#define FORK_STACK_SIZE (64 * 1024)
+
+typedef struct fork_job {
+    const lrt_core_info     *info;
+    const lrt_stopped_world *sw;
+    pid_t    pid;
+    int      err;
+    lrt_regs caller, here;
+} fork_job;
+
+LRT_NO_ASAN static void fork_entry(void *arg)
+{
+    fork_job *job = arg;
+    /* exit signal 0: no SIGCHLD to confuse the program's own handler */
+    pid_t pid = (pid_t)syscall(SYS_clone, 0, NULL, NULL, NULL, NULL);
+    if (pid == 0)
+        run_child(job->info, job->sw);
+    job->pid = pid;
+    job->err = pid < 0 ? errno : 0;
+    lrt_arch_switch(&job->here, &job->caller);
+}
+
+LRT_NO_ASAN static pid_t fork_writer(const lrt_core_info *info, const lrt_stopped_world *sw)
+{
+    if (!snap.fork_stack) {
+        void *p = mmap(NULL, FORK_STACK_SIZE, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (p == MAP_FAILED)
+            return -errno;
+        snap.fork_stack = p;
+    }
+    static fork_job job;                 /* not on the task stack: see take() */
+    job = (fork_job){ .info = info, .sw = sw };
+    lrt_regs to;
+    lrt_arch_init_regs(&to, (uintptr_t)snap.fork_stack + FORK_STACK_SIZE, fork_entry, &job);
+    lrt_arch_switch(&job.caller, &to);
+    return job.err ? -job.err : job.pid;
+}
+
 /* Takes the snapshot into path. Returns the child's pid (> 0) or -errno;
  * the caller collects the child's exit status. `self` holds the caller's
  * registers as of its call into the runtime. */
 static pid_t take(const char *path, const char *reason, const lrt_regs *self)
 {
-    lrt_core_info info = {
-        .path = path, .reason = reason ? reason : "",
+    if (strlen(path) >= sizeof snap.path)
+        return -ENAMETOOLONG;
+    lrt_lock_acquire(&snap.lock);
+    /* Everything the child reads lives here, not on the caller's (task)
+     * stack, which the fork leaves out. Serialised by snap.lock. */
+    strcpy(snap.path, path);
+    snprintf(snap.reason, sizeof snap.reason, "%s", reason ? reason : "");
+    lrt_core_info *info = &snap.info;
+    *info = (lrt_core_info){
+        .path = snap.path, .reason = snap.reason,
         .exe_path = snap.exe_path,
         .build_id = snap.build_id, .build_id_size = snap.build_id_size,
+        .stacks = &snap.stacks,
     };
-    lrt_lock_acquire(&snap.lock);
-    lrt_stopped_world sw;
-    memset(&sw, 0, sizeof sw);
-    info.pause_start_ns = lrt_now();
-    int err = lrt_world_stop(&sw, self, STOP_TIMEOUT_NS);
+    lrt_stopped_world *sw = &snap.world;
+    memset(sw, 0, sizeof *sw);
+    info->pause_start_ns = lrt_now();
+    int err = lrt_world_stop(sw, self, STOP_TIMEOUT_NS);
     pid_t pid = -1;
     if (!err) {
-        /* exit signal 0: no SIGCHLD to confuse the program's own handler */
-        pid = (pid_t)syscall(SYS_clone, 0, NULL, NULL, NULL, NULL);
-        if (pid == 0)
-            run_child(&info, &sw);
+        /* Stacks: copy the used parts and keep the chunks out of the fork;
+         * when the copy cannot be made, the child reads them in place. */
+        bool copied = lrt_stack_copies_take(&snap.stacks, sw) == 0;
+        if (copied)
+            lrt_stack_chunks_fork(false);
+        pid = fork_writer(info, sw);
+        if (copied)
+            lrt_stack_chunks_fork(true);
         if (pid < 0)
-            err = -errno;
+            err = pid;
     }
-    atomic_store(&snap.last_pause_ns, lrt_now() - info.pause_start_ns);
-    if (sw.threads)
-        lrt_world_start(&sw);
+    atomic_store(&snap.last_pause_ns, lrt_now() - info->pause_start_ns);
+    if (sw->threads)
+        lrt_world_start(sw);
     lrt_lock_release(&snap.lock);
     return err ? err : pid;
 }

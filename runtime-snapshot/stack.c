@@ -148,6 +148,16 @@ int lrt_stack_attach(lrt_task *t)
     return 0;
 }
 
+/* Snapshots copy the used part of each stack before they fork; meanwhile
+ * the chunks are left out of the fork, so it need not copy their page
+ * tables (stop the world first: nothing may run on a task stack). */
+void lrt_stack_chunks_fork(bool include)
+{
+    for (size_t i = 0; i < stacks.chunk_count; i++)
+        madvise((void *)(uintptr_t)stacks.chunks[i], CHUNK_SLOTS * stacks.slot_size,
+                include ? MADV_DOFORK : MADV_DONTFORK);
+}
+
 noreturn static void overflow(const lrt_task *t)
 {
     lrt_panic("task", "stack overflow: task %llu used more than its %zu KiB stack "

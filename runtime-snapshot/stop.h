@@ -34,6 +34,24 @@ int  lrt_world_stop(lrt_stopped_world *sw, const lrt_regs *self, int64_t timeout
 /* Lets them go; returns when none is still in the handler. */
 void lrt_world_start(lrt_stopped_world *sw);
 
+/* The used part of every live task's stack, copied while the world is
+ * stopped, so that the fork need not copy the stacks' page tables (one
+ * entry per task: the bulk of the pause with many tasks). */
+typedef struct lrt_stack_copy {
+    uint64_t start, end;        /* the range in the program */
+    uint64_t offset;            /* where its bytes are in the buffer */
+} lrt_stack_copy;
+
+typedef struct lrt_stack_copies {
+    uint8_t        *buf;        /* persistent, huge pages; copies then index */
+    size_t          capacity;
+    lrt_stack_copy *index;
+    size_t          count;
+    bool            valid;      /* taken for this snapshot */
+} lrt_stack_copies;
+
+int lrt_stack_copies_take(lrt_stack_copies *copies, const lrt_stopped_world *sw);
+
 /* What the core writer needs besides the world (snapshot.c). */
 typedef struct lrt_core_info {
     const char *path;           /* destination */
@@ -42,7 +60,9 @@ typedef struct lrt_core_info {
     const unsigned char *build_id;
     size_t  build_id_size;
     int64_t pause_start_ns;     /* monotonic: the pause is measured from here */
+    const lrt_stack_copies *stacks;   /* the stacks, if copied */
 } lrt_core_info;
+
 
 /* In the forked child: writes the core atomically (temporary file, fsync,
  * rename), with plain system calls only. Returns 0 or an errno value. */
