@@ -6,6 +6,7 @@
 #ifndef LRT_ARCH_H
 #define LRT_ARCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #if defined(__x86_64__)
@@ -60,6 +61,9 @@ uint64_t lrt_arch_prstatus_sp(const struct user_regs_struct *regs);
 /* Saves the caller's callee-saved registers, stack pointer and return
  * address into *regs, like setjmp: the running task's state at this call. */
 void lrt_arch_save(lrt_regs *regs);
+
+/* Copies n bytes; never intercepted or instrumented by sanitizers. */
+void lrt_arch_copy(void *dst, const void *src, size_t n);
 
 /* Bytes below the stack pointer a leaf function may use (the red zone). */
 #define LRT_ARCH_RED_ZONE 128

@@ -391,7 +391,7 @@ static bool task_is_live(const lrt_task *t)
            state == LRT_TASK_WAITING || state == LRT_TASK_DEAD;
 }
 
-int lrt_stack_copies_take(lrt_stack_copies *c, const lrt_stopped_world *sw)
+LRT_NO_ASAN int lrt_stack_copies_take(lrt_stack_copies *c, const lrt_stopped_world *sw)
 {
     const lrt_task *tasks = (const lrt_task *)(uintptr_t)lrt_debug_root.tasks;
     uint64_t n = lrt_debug_root.task_count;
@@ -440,8 +440,8 @@ int lrt_stack_copies_take(lrt_stack_copies *c, const lrt_stopped_world *sw)
             for (size_t at = 0; at < len && at < 1024; at += 64)
                 __builtin_prefetch(next + at);
         }
-        memcpy(c->buf + c->index[i].offset, (const void *)(uintptr_t)c->index[i].start,
-               (size_t)(c->index[i].end - c->index[i].start));
+        lrt_arch_copy(c->buf + c->index[i].offset, (const void *)(uintptr_t)c->index[i].start,
+                      (size_t)(c->index[i].end - c->index[i].start));
     }
     c->valid = true;
     return 0;

@@ -29,5 +29,6 @@ echo "gdb: $threads threads with backtraces"
 
 st=$(timeout 120 eu-stack --core "$snap" -e "$prog" 2>&1 || true)
 grep -q "lrt_main" <<<"$st" || fail "eu-stack does not unwind to lrt_main: $st"
-grep -q "poller_main" <<<"$st" || fail "eu-stack does not show the poller thread: $st"
-echo "eu-stack: unwinds the threads"
+tids=$(grep -c '^TID ' <<<"$st")
+[ "$tids" -eq "$threads" ] || fail "eu-stack shows $tids threads, gdb $threads: $st"
+echo "eu-stack: $tids threads, the caller unwound to lrt_main"
