@@ -1,0 +1,138 @@
+/*
+ * group.c — leaked tasks grouped by stack (the sequence of PCs), ordered by
+ * count, like the groups of Go's goroutine profiles.
+ */
+#include "leakscan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool same_stack(const ls_stack *a, const ls_stack *b)
+{
+    if (a->nframes != b->nframes)
+        return false;
+    for (size_t i = 0; i < a->nframes; i++)
+        if (a->frames[i].pc != b->frames[i].pc)
+            return false;
+    return true;
+}
+
+static uint64_t stack_hash(const ls_stack *st, uint32_t reason)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ reason;
+    for (size_t i = 0; i < st->nframes; i++)
+        h = (h ^ st->frames[i].pc) * 0x100000001b3ull;
+    return h;
+}
+
+static int compare_groups(const void *a, const void *b)
+{
+    const ls_group *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return x->tasks[0] < y->tasks[0] ? -1 : x->tasks[0] > y->tasks[0];
+}
+
+static int64_t wait_ns(const ls_snapshot *s, const ls_task *t)
+{
+    if (!s->time_monotonic_ns || !t->wait_since || t->wait_since > s->time_monotonic_ns)
+        return -1;
+    return s->time_monotonic_ns - t->wait_since;
+}
+
+int ls_group_leaks(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
+                   bool all, ls_report *out, ls_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->main_task = SIZE_MAX;
+    const ls_runtime *rt = s->rt;
+    size_t want = 0;
+    for (size_t i = 0; i < rt->ntasks; i++)
+        if (a->verdict[i] == LS_LEAKED || (all && a->verdict[i] != LS_MAIN_BLOCKED))
+            want++;
+    /* Hash table of groups: index + 1, 0 empty. */
+    size_t size = 16;
+    while (size < want * 2)
+        size *= 2;
+    uint32_t *table = calloc(size, sizeof *table);
+    uint64_t *hashes = calloc(want ? want : 1, sizeof *hashes);
+    out->groups = calloc(want ? want : 1, sizeof *out->groups);
+    if (!table || !hashes || !out->groups) {
+        free(table);
+        free(hashes);
+        return ls_error_set(err, s->path, "out of memory grouping %zu tasks", want);
+    }
+    for (size_t i = 0; i < rt->ntasks; i++) {
+        const ls_task *t = &rt->tasks[i];
+        if (a->verdict[i] == LS_MAIN_BLOCKED) {
+            out->main_task = i;
+            ls_unwind_task(u, i, &out->main_stack);
+            continue;
+        }
+        if (!(a->verdict[i] == LS_LEAKED || all))
+            continue;
+        ls_stack st;
+        if (ls_unwind_task(u, i, &st) != 0) {
+            free(table);
+            free(hashes);
+            return ls_error_set(err, s->path, "out of memory unwinding");
+        }
+        uint32_t reason = t->state == LS_TASK_WAITING ? t->wait_reason : UINT32_MAX - t->state;
+        uint64_t h = stack_hash(&st, reason);
+        size_t slot = (size_t)h & (size - 1);
+        ls_group *g = NULL;
+        while (table[slot]) {
+            ls_group *c = &out->groups[table[slot] - 1];
+            if (hashes[table[slot] - 1] == h && c->wait_reason == reason && same_stack(&c->stack, &st)) {
+                g = c;
+                break;
+            }
+            slot = (slot + 1) & (size - 1);
+        }
+        int64_t w = t->state == LS_TASK_WAITING ? wait_ns(s, t) : -1;
+        if (!g) {
+            g = &out->groups[out->ngroups];
+            hashes[out->ngroups] = h;
+            table[slot] = (uint32_t)++out->ngroups;
+            g->stack = st;
+            g->wait_reason = reason;
+            g->wait_min_ns = g->wait_max_ns = w;
+            g->tasks = malloc(sizeof *g->tasks);
+            ls_symbolize(u, t->create_pc, &g->created_by);
+        } else {
+            free(st.frames);
+            if (w >= 0 && (g->wait_min_ns < 0 || w < g->wait_min_ns)) g->wait_min_ns = w;
+            if (w > g->wait_max_ns) g->wait_max_ns = w;
+            if ((g->count & (g->count - 1)) == 0) {          /* grow at powers of two */
+                size_t *grown = realloc(g->tasks, 2 * g->count * sizeof *grown);
+                if (!grown) {
+                    free(table);
+                    free(hashes);
+                    return ls_error_set(err, s->path, "out of memory");
+                }
+                g->tasks = grown;
+            }
+        }
+        if (!g->tasks) {
+            free(table);
+            free(hashes);
+            return ls_error_set(err, s->path, "out of memory");
+        }
+        g->tasks[g->count++] = i;
+    }
+    free(table);
+    free(hashes);
+    qsort(out->groups, out->ngroups, sizeof *out->groups, compare_groups);
+    return 0;
+}
+
+void ls_report_free(ls_report *r)
+{
+    for (size_t i = 0; i < r->ngroups; i++) {
+        free(r->groups[i].tasks);
+        free(r->groups[i].stack.frames);
+    }
+    free(r->groups);
+    free(r->main_stack.frames);
+    memset(r, 0, sizeof *r);
+}

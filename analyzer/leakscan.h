@@ -1,0 +1,148 @@
+/*
+ * leakscan.h — the analyzer's private header: the loaded snapshot, the
+ * analysis result, and the calls between its parts.
+ *
+ *   load.c    open the file, find the runtime, index memory   -> ls_snapshot
+ *   mark.c    roots, mark, eventual-runnable fixpoint        -> ls_analysis
+ *   unwind.c  stacks of tasks with libdw, symbols per PC      -> ls_stack
+ *   group.c   leaked tasks grouped by stack, ordered by count -> ls_group
+ *   report_text.c, report_json.c                               the views
+ *   run.c     `leakscan run -- PROG`
+ *   main.c    the command line
+ */
+#ifndef LEAKSCAN_H
+#define LEAKSCAN_H
+
+#include "reader.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---------------------------------------------------------------------- */
+/* load.c                                                                  */
+/* ---------------------------------------------------------------------- */
+
+typedef struct ls_snapshot {
+    const char  *path;
+    ls_core     *core;
+    ls_runtime  *rt;
+    const char  *exe_path;      /* from the note, or --exe */
+    int64_t      time_monotonic_ns;  /* "now" for wait durations; 0: unknown */
+    /* Heap index: arena page -> span + 1 (0: none). */
+    uint32_t    *page_spans;
+    size_t       npages;
+    /* Object numbering: span i's objects are first_object[i] ...; task
+     * stacks follow all heap objects. */
+    uint64_t    *first_object;
+    uint64_t     nheap_objects;
+    /* Tasks sorted by stack_lo, for address -> task stack. */
+    uint32_t    *tasks_by_stack;
+} ls_snapshot;
+
+typedef struct ls_options {
+    const char *exe;            /* --exe */
+    const char *source_path;    /* --source-path */
+    bool        all;            /* --all: include tasks that are not leaked */
+    bool        json;
+    bool        quiet;
+} ls_options;
+
+int  ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out, ls_error *err);
+void ls_snapshot_close(ls_snapshot *s);
+
+/* The object holding addr: heap object id, task stack id, or LS_NO_OBJECT.
+ * *kind says which. */
+#define LS_NO_OBJECT UINT64_MAX
+enum { LS_OBJ_NONE = 0, LS_OBJ_HEAP, LS_OBJ_STACK };
+uint64_t ls_object_of(const ls_snapshot *s, uint64_t addr, int *kind);
+
+/* ---------------------------------------------------------------------- */
+/* mark.c                                                                  */
+/* ---------------------------------------------------------------------- */
+
+enum ls_verdict {
+    LS_LIVE = 0,        /* not blocked on something that could leak */
+    LS_WOKEN,           /* a candidate that something reachable can wake */
+    LS_LEAKED,          /* a candidate nothing can ever wake */
+    LS_MAIN_BLOCKED,    /* the main task, parked forever: reported apart */
+};
+
+typedef struct ls_analysis {
+    uint8_t  *verdict;          /* per task (index into rt->tasks) */
+    size_t    ntasks;
+    size_t    leaked;
+    size_t    candidates;
+    bool      main_blocked;
+    uint64_t  marked_objects;
+    uint64_t  scanned_bytes;
+} ls_analysis;
+
+int  ls_analyze(const ls_snapshot *s, ls_analysis **out, ls_error *err);
+void ls_analysis_free(ls_analysis *a);
+
+/* ---------------------------------------------------------------------- */
+/* unwind.c                                                                */
+/* ---------------------------------------------------------------------- */
+
+typedef struct ls_frame {
+    uint64_t    pc;
+    const char *function;       /* NULL: unknown */
+    uint64_t    offset;         /* pc - function start */
+    const char *file;           /* NULL: unknown */
+    int         line;
+    const char *module;
+} ls_frame;
+
+typedef struct ls_stack {
+    ls_frame *frames;
+    size_t    nframes;
+} ls_stack;
+
+typedef struct ls_unwinder ls_unwinder;
+
+int  ls_unwinder_create(const ls_snapshot *s, const ls_options *opt, ls_unwinder **out, ls_error *err);
+void ls_unwinder_destroy(ls_unwinder *u);
+/* Unwinds task i (index into rt->tasks). The stack is owned by u. */
+int  ls_unwind_task(ls_unwinder *u, size_t task, ls_stack *out);
+/* Symbolises one PC (e.g. a creation site). */
+void ls_symbolize(ls_unwinder *u, uint64_t pc, ls_frame *out);
+
+/* ---------------------------------------------------------------------- */
+/* group.c                                                                 */
+/* ---------------------------------------------------------------------- */
+
+typedef struct ls_group {
+    size_t    count;
+    uint32_t  wait_reason;
+    int64_t   wait_min_ns, wait_max_ns;   /* -1: unknown */
+    size_t   *tasks;                       /* indexes into rt->tasks */
+    ls_stack  stack;                       /* of the first task */
+    ls_frame  created_by;                  /* where the first task was spawned */
+} ls_group;
+
+typedef struct ls_report {
+    ls_group *groups;
+    size_t    ngroups;
+    size_t    main_task;                   /* index, or SIZE_MAX */
+    ls_stack  main_stack;
+} ls_report;
+
+int  ls_group_leaks(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
+                    bool all, ls_report *out, ls_error *err);
+void ls_report_free(ls_report *r);
+
+/* ---------------------------------------------------------------------- */
+/* Views                                                                   */
+/* ---------------------------------------------------------------------- */
+
+void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const ls_report *r);
+int  ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, const ls_report *r);
+
+/* Human durations: "5 minutes", "12 seconds". */
+void ls_format_duration(int64_t ns, char *buf, size_t size);
+
+int  ls_run_main(int argc, char **argv, const ls_options *opt);
+
+#endif

@@ -1,0 +1,125 @@
+/*
+ * load.c — opening a snapshot: the core (formats/reader.c), the runtime
+ * read through its debug root, and the index from an address to the object
+ * holding it (heap object or task stack) that the mark needs in O(1).
+ */
+#include "leakscan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const ls_snapshot *sort_ctx;
+
+static int compare_stack_lo(const void *a, const void *b)
+{
+    const ls_task *x = &sort_ctx->rt->tasks[*(const uint32_t *)a];
+    const ls_task *y = &sort_ctx->rt->tasks[*(const uint32_t *)b];
+    return x->stack_lo < y->stack_lo ? -1 : x->stack_lo > y->stack_lo;
+}
+
+static int build_index(ls_snapshot *s, ls_error *err)
+{
+    const ls_runtime *rt = s->rt;
+    const ls_debug_root *r = &rt->root;
+    s->npages = r->arena_used / r->page_size;
+    if (r->arena_used > r->arena_size)
+        return ls_error_set(err, s->path, "debug root: heap in use (%llu) exceeds the arena (%llu)",
+                            (unsigned long long)r->arena_used, (unsigned long long)r->arena_size);
+    s->page_spans = calloc(s->npages ? s->npages : 1, sizeof *s->page_spans);
+    s->first_object = calloc(rt->nspans + 1, sizeof *s->first_object);
+    s->tasks_by_stack = calloc(rt->ntasks ? rt->ntasks : 1, sizeof *s->tasks_by_stack);
+    if (!s->page_spans || !s->first_object || !s->tasks_by_stack)
+        return ls_error_set(err, s->path, "out of memory indexing %zu spans", rt->nspans);
+    uint64_t objects = 0;
+    for (size_t i = 0; i < rt->nspans; i++) {
+        const ls_span *sp = &rt->spans[i];
+        s->first_object[i] = objects;
+        objects += sp->nelems;
+        uint64_t first = (sp->base - r->arena) / r->page_size;
+        uint64_t count = sp->size / r->page_size;
+        for (uint64_t p = first; p < first + count && p < s->npages; p++)
+            s->page_spans[p] = (uint32_t)(i + 1);
+    }
+    s->first_object[rt->nspans] = objects;
+    s->nheap_objects = objects;
+    for (size_t i = 0; i < rt->ntasks; i++)
+        s->tasks_by_stack[i] = (uint32_t)i;
+    sort_ctx = s;
+    qsort(s->tasks_by_stack, rt->ntasks, sizeof *s->tasks_by_stack, compare_stack_lo);
+    return 0;
+}
+
+uint64_t ls_object_of(const ls_snapshot *s, uint64_t addr, int *kind)
+{
+    const ls_debug_root *r = &s->rt->root;
+    *kind = LS_OBJ_NONE;
+    if (addr - r->arena < r->arena_used) {
+        uint32_t si = s->page_spans[(addr - r->arena) / r->page_size];
+        if (!si)
+            return LS_NO_OBJECT;
+        const ls_span *sp = &s->rt->spans[si - 1];
+        uint64_t idx = (addr - sp->base) / sp->elem_size;
+        if (idx >= sp->nelems || !ls_span_in_use(s->core, sp, (uint32_t)idx))
+            return LS_NO_OBJECT;
+        *kind = LS_OBJ_HEAP;
+        return s->first_object[si - 1] + idx;
+    }
+    /* A task stack: the last task whose stack starts at or below addr. */
+    size_t lo = 0, hi = s->rt->ntasks;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->rt->tasks[s->tasks_by_stack[mid]].stack_lo <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return LS_NO_OBJECT;
+    uint32_t t = s->tasks_by_stack[lo - 1];
+    if (addr >= s->rt->tasks[t].stack_hi)
+        return LS_NO_OBJECT;
+    *kind = LS_OBJ_STACK;
+    return s->nheap_objects + t;
+}
+
+int ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out, ls_error *err)
+{
+    *out = NULL;
+    ls_snapshot *s = calloc(1, sizeof *s);
+    if (!s)
+        return ls_error_set(err, path, "out of memory");
+    s->path = path;
+    if (ls_core_open(path, &s->core, err) != 0)
+        goto fail;
+    if (!s->core->has_note) {
+        ls_error_set(err, path, "not a leakscan snapshot: no LEAKSCAN note "
+                     "(reading plain core dumps is not supported yet)");
+        goto fail;
+    }
+    s->exe_path = opt && opt->exe ? opt->exe : s->core->exe_path;
+    s->time_monotonic_ns = s->core->note.time_monotonic_ns;
+    if (ls_runtime_read(s->core, s->core->note.debug_root, &s->rt, err) != 0)
+        goto fail;
+    if (build_index(s, err) != 0)
+        goto fail;
+    if ((s->rt->skipped_tasks || s->rt->skipped_spans) && !(opt && opt->quiet))
+        fprintf(stderr, "leakscan: %s: warning: skipped %zu task slots and %zu spans that failed validation\n",
+                path, s->rt->skipped_tasks, s->rt->skipped_spans);
+    *out = s;
+    return 0;
+fail:
+    ls_snapshot_close(s);
+    return -1;
+}
+
+void ls_snapshot_close(ls_snapshot *s)
+{
+    if (!s)
+        return;
+    ls_runtime_free(s->rt);
+    ls_core_close(s->core);
+    free(s->page_spans);
+    free(s->first_object);
+    free(s->tasks_by_stack);
+    free(s);
+}

@@ -1,0 +1,351 @@
+/*
+ * mark.c — which tasks can never wake: roots, a conservative mark, and the
+ * eventual-runnable fixpoint, in one linear pass.
+ *
+ * Invariant: an object is marked once, when first reached, and pushed on
+ * the gray stack; scanning it reaches its children. Objects are heap
+ * objects and task stacks (numbered after the heap's). A candidate — a task
+ * parked on a channel, lock or wait group — is indexed by the objects it
+ * waits on; when one of them is marked, the candidate wakes: its stack and
+ * registers become roots. Marking a task stack through a pointer scans it
+ * but does not wake its task. Each object and each task is handled once:
+ * O(heap + tasks), where a round-by-round fixpoint is quadratic on a chain.
+ *
+ * Roots: every snapshot byte that is not heap, runtime-internal or inside a
+ * task-stack chunk (globals, malloc memory, other threads' stacks); every
+ * thread's registers; every task that is not a candidate; the targets of
+ * pending context timers.
+ */
+#include "leakscan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct waiter_pair {
+    uint64_t object;
+    uint32_t task;
+} waiter_pair;
+
+typedef struct marker {
+    const ls_snapshot *s;
+    ls_analysis  *a;
+    uint64_t      nobjects;
+    uint64_t     *marked;        /* bit per object */
+    uint64_t     *has_waiters;   /* bit per object */
+    waiter_pair  *pairs;         /* sorted by object */
+    size_t        npairs;
+    uint64_t     *gray;
+    size_t        ngray, gray_cap;
+    bool         *rooted;        /* per task: stack and registers are roots */
+    bool          out_of_memory;
+} marker;
+
+static inline bool bit_test(const uint64_t *bits, uint64_t i) { return (bits[i >> 6] >> (i & 63)) & 1; }
+static inline void bit_set(uint64_t *bits, uint64_t i) { bits[i >> 6] |= UINT64_C(1) << (i & 63); }
+
+static void push_gray(marker *m, uint64_t obj)
+{
+    if (m->ngray == m->gray_cap) {
+        size_t cap = m->gray_cap ? m->gray_cap * 2 : 4096;
+        uint64_t *g = realloc(m->gray, cap * sizeof *g);
+        if (!g) {
+            m->out_of_memory = true;
+            return;
+        }
+        m->gray = g;
+        m->gray_cap = cap;
+    }
+    m->gray[m->ngray++] = obj;
+}
+
+static void make_root_task(marker *m, uint32_t t);
+
+/* Marks the object holding v, if any and not yet marked; wakes its
+ * waiters. */
+static void mark_value(marker *m, uint64_t v)
+{
+    int kind;
+    uint64_t obj = ls_object_of(m->s, v, &kind);
+    if (obj == LS_NO_OBJECT || bit_test(m->marked, obj))
+        return;
+    bit_set(m->marked, obj);
+    m->a->marked_objects++;
+    push_gray(m, obj);
+    if (!bit_test(m->has_waiters, obj))
+        return;
+    size_t lo = 0, hi = m->npairs;                 /* first pair of obj */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->pairs[mid].object < obj) lo = mid + 1; else hi = mid;
+    }
+    for (size_t i = lo; i < m->npairs && m->pairs[i].object == obj; i++)
+        make_root_task(m, m->pairs[i].task);
+}
+
+static void scan_words(marker *m, const uint8_t *p, size_t n)
+{
+    m->a->scanned_bytes += n;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        mark_value(m, v);
+    }
+}
+
+/* Scans [start, end) of the program's memory as far as the snapshot has it. */
+static void scan_range(marker *m, uint64_t start, uint64_t end)
+{
+    start = (start + 7) & ~(uint64_t)7;
+    while (start < end) {
+        const ls_segment *seg = ls_core_segment(m->s->core, start);
+        if (!seg) {
+            /* Skip to the next segment. */
+            size_t lo = 0, hi = m->s->core->nsegments;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (m->s->core->segments[mid].vaddr <= start) lo = mid + 1; else hi = mid;
+            }
+            if (lo >= m->s->core->nsegments || m->s->core->segments[lo].vaddr >= end)
+                return;
+            start = m->s->core->segments[lo].vaddr;
+            continue;
+        }
+        uint64_t seg_end = seg->vaddr + seg->filesz;
+        uint64_t stop = end < seg_end ? end : seg_end;
+        if (start < stop)
+            scan_words(m, m->s->core->data + seg->offset + (start - seg->vaddr), stop - start);
+        start = seg->vaddr + seg->memsz;       /* the rest of it reads as zero */
+    }
+}
+
+/* The live part of task t's stack: from its stack pointer, less the red
+ * zone, to the top. A running task's stack pointer is its thread's. */
+static void task_stack_range(const ls_snapshot *s, const ls_task *t, uint64_t *lo, uint64_t *hi)
+{
+    uint64_t sp = t->regs[0];
+    if (t->state == LS_TASK_RUNNING && t->worker_tid) {
+        for (size_t i = 0; i < s->core->nthreads; i++)
+            if (s->core->threads[i].tid == t->worker_tid)
+                sp = s->core->threads[i].regs[19];     /* user_regs_struct.rsp */
+    }
+    *hi = t->stack_hi;
+    *lo = sp >= t->stack_lo + 128 && sp <= t->stack_hi ? sp - 128 : t->stack_lo;
+}
+
+static void make_root_task(marker *m, uint32_t t)
+{
+    if (m->rooted[t])
+        return;
+    m->rooted[t] = true;
+    const ls_task *task = &m->s->rt->tasks[t];
+    if (m->a->verdict[t] == LS_LEAKED)
+        m->a->verdict[t] = LS_WOKEN;           /* a candidate, woken */
+    for (uint32_t i = 0; i < m->s->rt->root.reg_count; i++)
+        mark_value(m, task->regs[i]);
+    /* Its stack: marking it scans it. */
+    uint64_t obj = m->s->nheap_objects + t;
+    if (!bit_test(m->marked, obj)) {
+        bit_set(m->marked, obj);
+        m->a->marked_objects++;
+        push_gray(m, obj);
+    }
+}
+
+static void scan_object(marker *m, uint64_t obj)
+{
+    const ls_snapshot *s = m->s;
+    if (obj >= s->nheap_objects) {
+        uint64_t lo, hi;
+        task_stack_range(s, &s->rt->tasks[obj - s->nheap_objects], &lo, &hi);
+        scan_range(m, lo, hi);
+        return;
+    }
+    /* The span of a heap object: binary search on first_object. */
+    size_t lo = 0, hi = s->rt->nspans;
+    while (lo + 1 < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->first_object[mid] <= obj) lo = mid; else hi = mid;
+    }
+    const ls_span *sp = &s->rt->spans[lo];
+    if (sp->noscan)
+        return;
+    uint64_t addr = sp->base + (obj - s->first_object[lo]) * sp->elem_size;
+    const uint8_t *p = ls_core_pointer(s->core, addr, sp->elem_size);
+    if (p)
+        scan_words(m, p, sp->elem_size);
+    else
+        scan_range(m, addr, addr + sp->elem_size);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Roots                                                                   */
+/* ---------------------------------------------------------------------- */
+
+typedef struct excluded { uint64_t start, end; } excluded;
+
+static int compare_excluded(const void *a, const void *b)
+{
+    const excluded *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Scans every segment less the heap, the internal regions and the stack
+ * chunks. */
+static int scan_root_memory(marker *m, ls_error *err)
+{
+    const ls_snapshot *s = m->s;
+    const ls_debug_root *r = &s->rt->root;
+    size_t n = 1 + r->internal_count + r->stack_chunk_count;
+    excluded *ex = calloc(n, sizeof *ex);
+    if (!ex)
+        return ls_error_set(err, s->path, "out of memory");
+    size_t k = 0;
+    ex[k++] = (excluded){ r->arena, r->arena + r->arena_size };
+    for (uint32_t i = 0; i < r->internal_count; i++)
+        ex[k++] = (excluded){ r->internal[i].start, r->internal[i].end };
+    for (uint64_t i = 0; i < r->stack_chunk_count; i++) {
+        uint64_t c;
+        if (ls_core_read_u64(s->core, r->stack_chunks + i * 8, &c))
+            ex[k++] = (excluded){ c, c + r->stack_chunk_size };
+    }
+    qsort(ex, k, sizeof *ex, compare_excluded);
+    for (size_t i = 0; i < s->core->nsegments; i++) {
+        const ls_segment *seg = &s->core->segments[i];
+        uint64_t at = seg->vaddr, end = seg->vaddr + seg->filesz;
+        /* first exclusion that ends after `at` */
+        size_t lo = 0, hi = k;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (ex[mid].end <= at) lo = mid + 1; else hi = mid;
+        }
+        for (size_t j = lo; j < k && ex[j].start < end && at < end; j++) {
+            if (ex[j].start > at)
+                scan_range(m, at, ex[j].start);
+            if (ex[j].end > at)
+                at = ex[j].end;
+        }
+        if (at < end)
+            scan_range(m, at, end);
+    }
+    free(ex);
+    return 0;
+}
+
+static int compare_pairs(const void *a, const void *b)
+{
+    const waiter_pair *x = a, *y = b;
+    if (x->object != y->object)
+        return x->object < y->object ? -1 : 1;
+    return x->task < y->task ? -1 : x->task > y->task;
+}
+
+int ls_analyze(const ls_snapshot *s, ls_analysis **out, ls_error *err)
+{
+    *out = NULL;
+    const ls_runtime *rt = s->rt;
+    const ls_debug_root *r = &rt->root;
+    ls_analysis *a = calloc(1, sizeof *a);
+    marker m = { .s = s, .a = a };
+    if (!a)
+        return ls_error_set(err, s->path, "out of memory");
+    a->ntasks = rt->ntasks;
+    m.nobjects = s->nheap_objects + rt->ntasks;
+    size_t words = (size_t)(m.nobjects / 64 + 1);
+    a->verdict = calloc(rt->ntasks ? rt->ntasks : 1, 1);
+    m.marked = calloc(words, 8);
+    m.has_waiters = calloc(words, 8);
+    m.rooted = calloc(rt->ntasks ? rt->ntasks : 1, sizeof *m.rooted);
+    size_t npairs = 0;
+    for (size_t i = 0; i < rt->ntasks; i++)
+        npairs += rt->tasks[i].wait_count;
+    m.pairs = calloc(npairs ? npairs : 1, sizeof *m.pairs);
+    if (!a->verdict || !m.marked || !m.has_waiters || !m.rooted || !m.pairs) {
+        ls_error_set(err, s->path, "out of memory for %llu objects", (unsigned long long)m.nobjects);
+        goto fail;
+    }
+
+    /* Candidates, indexed by what they wait on; everything else is a root. */
+    uint32_t *roots = calloc(rt->ntasks ? rt->ntasks : 1, sizeof *roots);
+    size_t nroots = 0;
+    if (!roots) {
+        ls_error_set(err, s->path, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < rt->ntasks; i++) {
+        const ls_task *t = &rt->tasks[i];
+        bool candidate = t->state == LS_TASK_WAITING && t->wait_reason < 64 &&
+                         ((r->candidate_mask >> t->wait_reason) & 1);
+        if (!candidate) {
+            roots[nroots++] = (uint32_t)i;
+            continue;
+        }
+        a->candidates++;
+        a->verdict[i] = LS_LEAKED;             /* until something wakes it */
+        if ((r->never_wakes_mask >> t->wait_reason) & 1)
+            continue;
+        for (uint32_t w = 0; w < t->wait_count; w++) {
+            int kind;
+            uint64_t obj = ls_object_of(s, t->wait_addrs[w], &kind);
+            if (obj == LS_NO_OBJECT) {
+                /* In a global or malloc memory: reachable, as in Go. */
+                roots[nroots++] = (uint32_t)i;
+                break;
+            }
+            m.pairs[m.npairs++] = (waiter_pair){ obj, (uint32_t)i };
+            bit_set(m.has_waiters, obj);
+        }
+    }
+    qsort(m.pairs, m.npairs, sizeof *m.pairs, compare_pairs);
+
+    for (size_t i = 0; i < nroots; i++)
+        make_root_task(&m, roots[i]);
+    free(roots);
+    for (size_t i = 0; i < s->core->nthreads; i++)
+        for (uint32_t j = 0; j < s->core->threads[i].nregs; j++)
+            mark_value(&m, s->core->threads[i].regs[j]);
+    for (size_t i = 0; i < rt->ntimer_targets; i++)
+        mark_value(&m, rt->timer_targets[i]);
+    if (scan_root_memory(&m, err) != 0)
+        goto fail;
+
+    while (m.ngray > 0 && !m.out_of_memory)
+        scan_object(&m, m.gray[--m.ngray]);
+    if (m.out_of_memory) {
+        ls_error_set(err, s->path, "out of memory while marking");
+        goto fail;
+    }
+
+    for (size_t i = 0; i < rt->ntasks; i++) {
+        if (a->verdict[i] != LS_LEAKED)
+            continue;
+        if (rt->tasks[i].is_main) {
+            a->verdict[i] = LS_MAIN_BLOCKED;
+            a->main_blocked = true;
+        } else {
+            a->leaked++;
+        }
+    }
+    free(m.marked);
+    free(m.has_waiters);
+    free(m.rooted);
+    free(m.pairs);
+    free(m.gray);
+    *out = a;
+    return 0;
+fail:
+    free(m.marked);
+    free(m.has_waiters);
+    free(m.rooted);
+    free(m.pairs);
+    free(m.gray);
+    ls_analysis_free(a);
+    return -1;
+}
+
+void ls_analysis_free(ls_analysis *a)
+{
+    if (!a)
+        return;
+    free(a->verdict);
+    free(a);
+}

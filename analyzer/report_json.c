@@ -1,0 +1,75 @@
+/*
+ * report_json.c — the result as JSON (cJSON), in the shape formats/README
+ * documents: summary fields, then groups with their frames.
+ */
+#include "leakscan.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <time.h>
+
+static cJSON *frame_json(const ls_frame *f)
+{
+    cJSON *o = cJSON_CreateObject();
+    char pc[32];
+    snprintf(pc, sizeof pc, "0x%" PRIx64, f->pc);
+    cJSON_AddStringToObject(o, "pc", pc);
+    if (f->function) {
+        cJSON_AddStringToObject(o, "function", f->function);
+        cJSON_AddNumberToObject(o, "offset", (double)f->offset);
+    }
+    if (f->file) {
+        cJSON_AddStringToObject(o, "file", f->file);
+        cJSON_AddNumberToObject(o, "line", f->line);
+    }
+    return o;
+}
+
+int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, const ls_report *r)
+{
+    const ls_core *c = s->core;
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "file", s->path);
+    cJSON_AddNumberToObject(root, "pid", (double)c->note.pid);
+    char when[64] = "";
+    time_t secs = (time_t)(c->note.time_unix_ns / 1000000000);
+    struct tm tm;
+    if (gmtime_r(&secs, &tm))
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cJSON_AddStringToObject(root, "time", when);
+    cJSON_AddStringToObject(root, "reason", c->reason);
+    cJSON_AddNumberToObject(root, "tasks", (double)s->rt->ntasks);
+    cJSON_AddNumberToObject(root, "leaked", (double)a->leaked);
+    cJSON_AddBoolToObject(root, "main_blocked", a->main_blocked);
+    cJSON *groups = cJSON_AddArrayToObject(root, "groups");
+    for (size_t i = 0; i < r->ngroups; i++) {
+        const ls_group *g = &r->groups[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "count", (double)g->count);
+        cJSON_AddStringToObject(o, "wait_reason",
+            g->wait_reason < s->rt->root.reason_count ? ls_reason_name(s->rt, g->wait_reason)
+            : g->wait_reason == UINT32_MAX - LS_TASK_RUNNING ? "running" : "runnable");
+        cJSON_AddBoolToObject(o, "leaked", a->verdict[g->tasks[0]] == LS_LEAKED);
+        cJSON *w = cJSON_AddObjectToObject(o, "wait_ns");
+        cJSON_AddNumberToObject(w, "min", (double)(g->wait_min_ns > 0 ? g->wait_min_ns : 0));
+        cJSON_AddNumberToObject(w, "max", (double)(g->wait_max_ns > 0 ? g->wait_max_ns : 0));
+        cJSON *ids = cJSON_AddArrayToObject(o, "tasks");
+        for (size_t t = 0; t < g->count; t++)
+            cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)s->rt->tasks[g->tasks[t]].id));
+        cJSON *frames = cJSON_AddArrayToObject(o, "frames");
+        for (size_t f = 0; f < g->stack.nframes; f++)
+            cJSON_AddItemToArray(frames, frame_json(&g->stack.frames[f]));
+        cJSON *cb = frame_json(&g->created_by);
+        cJSON_AddItemToObject(o, "created_by", cb);
+        cJSON_AddItemToArray(groups, o);
+    }
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text)
+        return -1;
+    fputs(text, out);
+    fputc('\n', out);
+    free(text);
+    return 0;
+}

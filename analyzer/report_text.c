@@ -1,0 +1,100 @@
+/*
+ * report_text.c — the default view: a header, then each group in the shape
+ * of Go's goroutine leak profile (debug=1): count and PCs, then one line
+ * per frame, `#\t0xPC\tfunc+0xOFF\tfile:line`, plus what Go's lacks: the
+ * wait reason, how long the tasks have waited, and who created them.
+ */
+#include "leakscan.h"
+
+#include <inttypes.h>
+#include <time.h>
+
+void ls_format_duration(int64_t ns, char *buf, size_t size)
+{
+    int64_t s = ns / 1000000000;
+    if (ns < 0)
+        snprintf(buf, size, "?");
+    else if (s < 1)
+        snprintf(buf, size, "%" PRId64 "ms", ns / 1000000);
+    else if (s < 120)
+        snprintf(buf, size, "%" PRId64 "s", s);
+    else if (s < 2 * 3600)
+        snprintf(buf, size, "%" PRId64 " minutes", s / 60);
+    else if (s < 2 * 86400)
+        snprintf(buf, size, "%" PRId64 " hours", s / 3600);
+    else
+        snprintf(buf, size, "%" PRId64 " days", s / 86400);
+}
+
+static const char *reason_label(const ls_snapshot *s, uint32_t reason)
+{
+    if (reason == UINT32_MAX - LS_TASK_RUNNING)
+        return "running";
+    if (reason == UINT32_MAX - LS_TASK_RUNNABLE)
+        return "runnable";
+    return ls_reason_name(s->rt, reason);
+}
+
+static void print_frame(FILE *out, const ls_frame *f)
+{
+    fprintf(out, "#\t0x%" PRIx64 "\t", f->pc);
+    if (f->function)
+        fprintf(out, "%s+0x%" PRIx64, f->function, f->offset);
+    else
+        fprintf(out, "?");
+    if (f->file)
+        fprintf(out, "\t%s:%d", f->file, f->line);
+    fputc('\n', out);
+}
+
+static void print_stack(FILE *out, const ls_stack *st)
+{
+    for (size_t i = 0; i < st->nframes; i++)
+        print_frame(out, &st->frames[i]);
+}
+
+void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const ls_report *r)
+{
+    const ls_core *c = s->core;
+    char when[64] = "?";
+    time_t secs = (time_t)(c->note.time_unix_ns / 1000000000);
+    struct tm tm;
+    if (gmtime_r(&secs, &tm))
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(out, "leakscan: %s\n", s->path);
+    fprintf(out, "pid %" PRIu64 ", taken %s (%s), %zu tasks, %zu leaked in %zu groups\n\n",
+            c->note.pid, when, c->reason, s->rt->ntasks, a->leaked,
+            a->leaked ? r->ngroups : (size_t)0);
+    for (size_t i = 0; i < r->ngroups; i++) {
+        const ls_group *g = &r->groups[i];
+        fprintf(out, "%zu @", g->count);
+        for (size_t f = 0; f < g->stack.nframes; f++)
+            fprintf(out, " 0x%" PRIx64, g->stack.frames[f].pc);
+        fputc('\n', out);
+        char lo[32], hi[32];
+        ls_format_duration(g->wait_min_ns, lo, sizeof lo);
+        ls_format_duration(g->wait_max_ns, hi, sizeof hi);
+        bool leaked = a->verdict[g->tasks[0]] == LS_LEAKED;
+        fprintf(out, "# [%s%s", reason_label(s, g->wait_reason), leaked ? " (leaked)" : "");
+        if (g->wait_max_ns >= 0)
+            fprintf(out, g->wait_min_ns == g->wait_max_ns ? ", %s" : ", %s .. %s", lo, hi);
+        fprintf(out, "]\n");
+        print_stack(out, &g->stack);
+        if (g->created_by.function)
+            fprintf(out, "# created by %s", g->created_by.function);
+        else
+            fprintf(out, "# created at 0x%" PRIx64, g->created_by.pc);
+        if (g->created_by.file)
+            fprintf(out, " at %s:%d", g->created_by.file, g->created_by.line);
+        fprintf(out, "\n\n");
+    }
+    if (r->main_task != SIZE_MAX) {
+        const ls_task *t = &s->rt->tasks[r->main_task];
+        fprintf(out, "The main task is blocked forever (not counted as a leak):\n");
+        fprintf(out, "# [%s]\n", ls_reason_name(s->rt, t->wait_reason));
+        print_stack(out, &r->main_stack);
+        fputc('\n', out);
+    }
+    if (a->leaked == 0)
+        fprintf(out, "No leaked tasks.\n");
+}

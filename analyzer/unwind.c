@@ -1,0 +1,321 @@
+/*
+ * unwind.c — the stacks of tasks, unwound with libdw from their saved
+ * registers, and symbolised (function+offset, file:line) with a cache per
+ * PC.
+ *
+ * libdwfl finds the program's modules from the core (NT_FILE and the
+ * dynamic linker's list) and their debug information by build-id; our own
+ * thread callbacks present each task as a thread: its registers are the
+ * ones saved in its slot (or, for a running task, its thread's), and its
+ * memory is the snapshot's. The task entry trampoline's CFI marks the
+ * outermost frame, so every unwind ends cleanly.
+ */
+#include "leakscan.h"
+
+#include <elfutils/libdwfl.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_FRAMES 64
+#define FAKE_PID   1
+
+typedef struct cache_entry {
+    uint64_t pc;                /* 0: empty */
+    ls_frame frame;
+} cache_entry;
+
+struct ls_unwinder {
+    const ls_snapshot *s;
+    Dwfl     *dwfl;
+    Elf      *elf;
+    int       fd;
+    bool      attached;
+    size_t    task;             /* the task being unwound */
+    size_t    nframes;
+    uint64_t  pcs[MAX_FRAMES];
+    bool      activation[MAX_FRAMES];
+    cache_entry *cache;         /* open addressing, power-of-two size */
+    size_t    cache_size, cache_used;
+};
+
+/* ---------------------------------------------------------------------- */
+/* Thread callbacks: a task is a thread                                    */
+/* ---------------------------------------------------------------------- */
+
+static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_argp)
+{
+    (void)dwfl; (void)arg;
+    if (*thread_argp)
+        return 0;
+    *thread_argp = (void *)1;
+    return FAKE_PID;
+}
+
+static bool get_thread(Dwfl *dwfl, pid_t tid, void *arg, void **thread_argp)
+{
+    (void)dwfl; (void)arg;
+    *thread_argp = (void *)1;
+    return tid == FAKE_PID;
+}
+
+static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *arg)
+{
+    (void)dwfl;
+    ls_unwinder *u = arg;
+    uint64_t v;
+    if (!ls_core_read_u64(u->s->core, addr, &v))
+        return false;
+    *result = v;
+    return true;
+}
+
+/* user_regs_struct index of each x86-64 DWARF register 0..16. */
+static const int prstatus_of_dwarf[17] = {
+    10, 12, 11, 5, 13, 14, 4, 19, 9, 8, 7, 6, 3, 2, 1, 0, 16,
+};
+
+static ls_unwinder *current_unwinder;  /* the one unwinding now */
+
+static bool set_registers(Dwfl_Thread *thread, void *thread_arg)
+{
+    (void)thread_arg;
+    ls_unwinder *u = current_unwinder;
+    const ls_snapshot *s = u->s;
+    const ls_task *t = &s->rt->tasks[u->task];
+    if (t->state == LS_TASK_RUNNING && t->worker_tid) {
+        for (size_t i = 0; i < s->core->nthreads; i++) {
+            const ls_thread *th = &s->core->threads[i];
+            if (th->tid != t->worker_tid || th->nregs < 20)
+                continue;
+            Dwarf_Word regs[17];
+            for (int r = 0; r < 17; r++)
+                regs[r] = th->regs[prstatus_of_dwarf[r]];
+            if (!dwfl_thread_state_registers(thread, 0, 16, regs))
+                return false;
+            dwfl_thread_state_register_pc(thread, regs[16]);
+            return true;
+        }
+    }
+    const ls_debug_root *r = &s->rt->root;
+    for (uint32_t i = 0; i < r->reg_count; i++) {
+        Dwarf_Word v = t->regs[i];
+        if (r->regs[i].dwarf_regno == 16 && s->rt->root.elf_machine == 62)
+            dwfl_thread_state_register_pc(thread, v);
+        else if (!dwfl_thread_state_registers(thread, r->regs[i].dwarf_regno, 1, &v))
+            return false;
+    }
+    return true;
+}
+
+static const Dwfl_Thread_Callbacks thread_callbacks = {
+    .next_thread = next_thread,
+    .get_thread = get_thread,
+    .memory_read = memory_read,
+    .set_initial_registers = set_registers,
+};
+
+/* ---------------------------------------------------------------------- */
+/* Setup                                                                   */
+/* ---------------------------------------------------------------------- */
+
+static char *debuginfo_path;
+static const Dwfl_Callbacks callbacks = {
+    .find_elf = dwfl_build_id_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .debuginfo_path = &debuginfo_path,
+};
+
+int ls_unwinder_create(const ls_snapshot *s, const ls_options *opt, ls_unwinder **out, ls_error *err)
+{
+    (void)opt;
+    *out = NULL;
+    ls_unwinder *u = calloc(1, sizeof *u);
+    if (!u)
+        return ls_error_set(err, s->path, "out of memory");
+    u->s = s;
+    u->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    if (u->fd < 0) {
+        free(u);
+        return ls_error_set(err, s->path, "cannot open for unwinding");
+    }
+    elf_version(EV_CURRENT);
+    u->elf = elf_begin(u->fd, ELF_C_READ_MMAP, NULL);
+    u->dwfl = dwfl_begin(&callbacks);
+    if (!u->elf || !u->dwfl) {
+        ls_error_set(err, s->path, "libdw cannot read the core: %s", dwfl_errmsg(-1));
+        ls_unwinder_destroy(u);
+        return -1;
+    }
+    dwfl_report_begin(u->dwfl);
+    if (dwfl_core_file_report(u->dwfl, u->elf, s->exe_path) < 0 && s->exe_path)
+        dwfl_report_elf(u->dwfl, s->exe_path, s->exe_path, -1, 0, false);
+    dwfl_report_end(u->dwfl, NULL, NULL);
+    if (!dwfl_attach_state(u->dwfl, u->elf, FAKE_PID, &thread_callbacks, u)) {
+        ls_error_set(err, s->path, "libdw cannot unwind this core: %s", dwfl_errmsg(-1));
+        ls_unwinder_destroy(u);
+        return -1;
+    }
+    u->attached = true;
+    u->cache_size = 1024;
+    u->cache = calloc(u->cache_size, sizeof *u->cache);
+    if (!u->cache) {
+        ls_unwinder_destroy(u);
+        return ls_error_set(err, s->path, "out of memory");
+    }
+    *out = u;
+    return 0;
+}
+
+void ls_unwinder_destroy(ls_unwinder *u)
+{
+    if (!u)
+        return;
+    if (u->dwfl)
+        dwfl_end(u->dwfl);
+    if (u->elf)
+        elf_end(u->elf);
+    if (u->fd >= 0)
+        close(u->fd);
+    free(u->cache);
+    free(u);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Symbols, cached per PC                                                  */
+/* ---------------------------------------------------------------------- */
+
+static void lookup(ls_unwinder *u, uint64_t pc, bool activation, ls_frame *f)
+{
+    memset(f, 0, sizeof *f);
+    f->pc = pc;
+    /* A return address points after the call: look up the call itself. */
+    uint64_t at = activation || pc == 0 ? pc : pc - 1;
+    Dwfl_Module *mod = dwfl_addrmodule(u->dwfl, at);
+    if (!mod)
+        return;
+    f->module = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    GElf_Off off;
+    GElf_Sym sym;
+    const char *name = dwfl_module_addrinfo(mod, at, &off, &sym, NULL, NULL, NULL);
+    if (name) {
+        f->function = name;
+        f->offset = off + (pc - at);
+    }
+    Dwfl_Line *line = dwfl_module_getsrc(mod, at);
+    if (line) {
+        int lineno = 0;
+        const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+        if (file) {
+            f->file = file;
+            f->line = lineno;
+        }
+    }
+}
+
+static const ls_frame *cached(ls_unwinder *u, uint64_t pc, bool activation)
+{
+    uint64_t key = pc * 2 + activation + 1;
+    if (u->cache_used * 2 >= u->cache_size) {
+        size_t size = u->cache_size * 2;
+        cache_entry *grown = calloc(size, sizeof *grown);
+        if (grown) {
+            for (size_t i = 0; i < u->cache_size; i++) {
+                if (!u->cache[i].pc)
+                    continue;
+                size_t h = (size_t)(u->cache[i].pc * 0x9e3779b97f4a7c15ull) & (size - 1);
+                while (grown[h].pc)
+                    h = (h + 1) & (size - 1);
+                grown[h] = u->cache[i];
+            }
+            free(u->cache);
+            u->cache = grown;
+            u->cache_size = size;
+        }
+    }
+    size_t h = (size_t)(key * 0x9e3779b97f4a7c15ull) & (u->cache_size - 1);
+    while (u->cache[h].pc && u->cache[h].pc != key)
+        h = (h + 1) & (u->cache_size - 1);
+    if (!u->cache[h].pc) {
+        u->cache[h].pc = key;
+        lookup(u, pc, activation, &u->cache[h].frame);
+        u->cache_used++;
+    }
+    return &u->cache[h].frame;
+}
+
+void ls_symbolize(ls_unwinder *u, uint64_t pc, ls_frame *out)
+{
+    *out = *cached(u, pc, false);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Unwinding                                                               */
+/* ---------------------------------------------------------------------- */
+
+static int collect(Dwfl_Frame *frame, void *arg)
+{
+    ls_unwinder *u = arg;
+    Dwarf_Addr pc;
+    bool activation;
+    if (!dwfl_frame_pc(frame, &pc, &activation))
+        return DWARF_CB_ABORT;
+    if (u->nframes == MAX_FRAMES)
+        return DWARF_CB_ABORT;
+    u->pcs[u->nframes] = pc;
+    u->activation[u->nframes] = activation;
+    u->nframes++;
+    return DWARF_CB_OK;
+}
+
+/* The runtime's own frames above the API call a task blocked in. */
+static bool internal_frame(const char *fn)
+{
+    static const char *const names[] = {
+        "lrt_arch_switch", "switch_context", "switch_away", "switch_to_task",
+        "lrt_park", "lrt_park_on", "lrt_park_forever", "after_switch",
+    };
+    if (!fn)
+        return false;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(fn, names[i]) == 0)
+            return true;
+    return false;
+}
+
+int ls_unwind_task(ls_unwinder *u, size_t task, ls_stack *out)
+{
+    u->task = task;
+    u->nframes = 0;
+    current_unwinder = u;
+    dwfl_getthread_frames(u->dwfl, FAKE_PID, collect, u);
+    current_unwinder = NULL;
+    size_t first = 0;
+    while (first < u->nframes) {
+        const ls_frame *f = cached(u, u->pcs[first], u->activation[first]);
+        if (!internal_frame(f->function))
+            break;
+        first++;
+    }
+    if (first == u->nframes)
+        first = 0;                     /* all internal: show them all */
+    /* The bottom: every task starts in the trampoline and task_main; the
+     * report says who created it instead. */
+    size_t last = u->nframes;
+    while (last > first + 1) {
+        const ls_frame *f = cached(u, u->pcs[last - 1], u->activation[last - 1]);
+        if (!f->function || (strcmp(f->function, "lrt_arch_task_start") != 0 &&
+                             strcmp(f->function, "task_main") != 0))
+            break;
+        last--;
+    }
+    size_t n = last - first;
+    out->nframes = n;
+    out->frames = calloc(n ? n : 1, sizeof *out->frames);
+    if (!out->frames)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        out->frames[i] = *cached(u, u->pcs[first + i], u->activation[first + i]);
+    return 0;
+}
