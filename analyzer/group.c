@@ -78,12 +78,13 @@ int ls_group_leaks(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
             return ls_error_set(err, s->path, "out of memory unwinding");
         }
         uint32_t reason = t->state == LS_TASK_WAITING ? t->wait_reason : UINT32_MAX - t->state;
-        uint64_t h = stack_hash(&st, reason);
+        uint64_t h = stack_hash(&st, reason) ^ a->verdict[i];
         size_t slot = (size_t)h & (size - 1);
         ls_group *g = NULL;
         while (table[slot]) {
             ls_group *c = &out->groups[table[slot] - 1];
-            if (hashes[table[slot] - 1] == h && c->wait_reason == reason && same_stack(&c->stack, &st)) {
+            if (hashes[table[slot] - 1] == h && c->wait_reason == reason &&
+                a->verdict[c->tasks[0]] == a->verdict[i] && same_stack(&c->stack, &st)) {
                 g = c;
                 break;
             }

@@ -140,8 +140,18 @@ static void make_root_task(marker *m, uint32_t t)
     const ls_task *task = &m->s->rt->tasks[t];
     if (m->a->verdict[t] == LS_LEAKED)
         m->a->verdict[t] = LS_WOKEN;           /* a candidate, woken */
-    for (uint32_t i = 0; i < m->s->rt->root.reg_count; i++)
-        mark_value(m, task->regs[i]);
+    /* Its registers: a running task's are its thread's. */
+    const ls_thread *th = NULL;
+    if (task->state == LS_TASK_RUNNING && task->worker_tid)
+        for (size_t i = 0; i < m->s->core->nthreads; i++)
+            if (m->s->core->threads[i].tid == task->worker_tid)
+                th = &m->s->core->threads[i];
+    if (th)
+        for (uint32_t i = 0; i < th->nregs; i++)
+            mark_value(m, th->regs[i]);
+    else
+        for (uint32_t i = 0; i < m->s->rt->root.reg_count; i++)
+            mark_value(m, task->regs[i]);
     /* Its stack: marking it scans it. */
     uint64_t obj = m->s->nheap_objects + t;
     if (!bit_test(m->marked, obj)) {
@@ -189,13 +199,30 @@ static int compare_excluded(const void *a, const void *b)
     return x->start < y->start ? -1 : x->start > y->start;
 }
 
-/* Scans every segment less the heap, the internal regions and the stack
- * chunks. */
+static bool is_runtime_thread(const ls_snapshot *s, int32_t tid);
+
+/* Below a thread's stack pointer is dead stack: old frames, whose stale
+ * pointers would keep leaked tasks "reachable". Returns the start of the
+ * run of contiguous segments holding sp (the thread's stack mapping as far
+ * as the snapshot has it). */
+static uint64_t stack_run_start(const ls_core *core, uint64_t sp)
+{
+    const ls_segment *seg = ls_core_segment(core, sp);
+    if (!seg)
+        return sp;
+    size_t i = (size_t)(seg - core->segments);
+    while (i > 0 && core->segments[i - 1].vaddr + core->segments[i - 1].memsz == core->segments[i].vaddr)
+        i--;
+    return core->segments[i].vaddr;
+}
+
+/* Scans every segment less the heap, the internal regions, the stack
+ * chunks and the dead part of other threads' stacks. */
 static int scan_root_memory(marker *m, ls_error *err)
 {
     const ls_snapshot *s = m->s;
     const ls_debug_root *r = &s->rt->root;
-    size_t n = 1 + r->internal_count + r->stack_chunk_count;
+    size_t n = 1 + r->internal_count + r->stack_chunk_count + s->core->nthreads;
     excluded *ex = calloc(n, sizeof *ex);
     if (!ex)
         return ls_error_set(err, s->path, "out of memory");
@@ -208,7 +235,28 @@ static int scan_root_memory(marker *m, ls_error *err)
         if (ls_core_read_u64(s->core, r->stack_chunks + i * 8, &c))
             ex[k++] = (excluded){ c, c + r->stack_chunk_size };
     }
+    for (size_t i = 0; i < s->core->nthreads; i++) {
+        const ls_thread *th = &s->core->threads[i];
+        if (th->nregs < 20 || is_runtime_thread(s, th->tid))
+            continue;
+        uint64_t sp = th->regs[19];              /* user_regs_struct.rsp */
+        uint64_t live = sp >= 128 ? sp - 128 : 0;  /* the red zone is live */
+        uint64_t start = stack_run_start(s->core, sp);
+        if (start < live)
+            ex[k++] = (excluded){ start, live };
+    }
     qsort(ex, k, sizeof *ex, compare_excluded);
+    /* Merge overlaps so the walk below can step through them in order. */
+    size_t merged = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (merged && ex[i].start <= ex[merged - 1].end) {
+            if (ex[i].end > ex[merged - 1].end)
+                ex[merged - 1].end = ex[i].end;
+        } else {
+            ex[merged++] = ex[i];
+        }
+    }
+    k = merged;
     for (size_t i = 0; i < s->core->nsegments; i++) {
         const ls_segment *seg = &s->core->segments[i];
         uint64_t at = seg->vaddr, end = seg->vaddr + seg->filesz;
@@ -229,6 +277,22 @@ static int scan_root_memory(marker *m, ls_error *err)
     }
     free(ex);
     return 0;
+}
+
+static bool is_runtime_thread(const ls_snapshot *s, int32_t tid)
+{
+    const ls_debug_root *r = &s->rt->root;
+    if (tid <= 0)
+        return false;
+    if ((uint32_t)tid == r->poller_tid)
+        return true;
+    for (uint32_t w = 0; w < r->worker_count; w++) {
+        uint32_t wtid;
+        if (ls_core_read_u32(s->core, r->workers + (uint64_t)w * r->worker_stride + r->off_worker_tid, &wtid) &&
+            wtid == (uint32_t)tid)
+            return true;
+    }
+    return false;
 }
 
 static int compare_pairs(const void *a, const void *b)
@@ -300,9 +364,16 @@ int ls_analyze(const ls_snapshot *s, ls_analysis **out, ls_error *err)
     for (size_t i = 0; i < nroots; i++)
         make_root_task(&m, roots[i]);
     free(roots);
-    for (size_t i = 0; i < s->core->nthreads; i++)
-        for (uint32_t j = 0; j < s->core->threads[i].nregs; j++)
-            mark_value(&m, s->core->threads[i].regs[j]);
+    /* Registers of threads that are not the runtime's: a worker's belong to
+     * the task it runs (done above) or to the scheduler (internal), and so
+     * do the poller's. */
+    for (size_t i = 0; i < s->core->nthreads; i++) {
+        const ls_thread *th = &s->core->threads[i];
+        if (is_runtime_thread(s, th->tid))
+            continue;
+        for (uint32_t j = 0; j < th->nregs; j++)
+            mark_value(&m, th->regs[j]);
+    }
     for (size_t i = 0; i < rt->ntimer_targets; i++)
         mark_value(&m, rt->timer_targets[i]);
     if (scan_root_memory(&m, err) != 0)

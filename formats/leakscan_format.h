@@ -159,7 +159,10 @@ typedef struct ls_debug_root {
     uint32_t off_timer_kind;
     uint32_t off_timer_state;
     uint32_t off_timer_target;
-    uint32_t pad2;
+
+    /* The runtime's poller thread (timers, I/O): like an idle worker, its
+     * registers and stack are runtime-internal, never roots. */
+    uint32_t poller_tid;
 } ls_debug_root;
 
 /* ---------------------------------------------------------------------- */

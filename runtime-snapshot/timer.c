@@ -227,6 +227,7 @@ int lrt_poll_fd(void) { return timers.epfd; }
 static void *poller_main(void *arg)
 {
     (void)arg;
+    lrt_debug_root.poller_tid = (uint32_t)syscall(SYS_gettid);
     struct epoll_event events[128];
     for (;;) {
         int n = epoll_wait(timers.epfd, events, 128, -1);
@@ -326,6 +327,7 @@ void lrt_timers_stop(void)
         lrt_printerr("poller: cannot stop: %s", strerror(errno));
     pthread_join(timers.thread, NULL);
     timers.running = false;
+    lrt_debug_root.poller_tid = 0;
     lrt_internal_free(timers.thread_stack, POLLER_STACK_SIZE);
     timers.thread_stack = NULL;
 
