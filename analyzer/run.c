@@ -37,6 +37,8 @@ int ls_run_main(int argc, char **argv, const ls_options *opt)
     }
     if (pid == 0) {
         setenv("LEAKSCAN_AT_EXIT", path, 1);
+        if (opt->json)
+            dup2(2, 1);              /* keep stdout for the JSON report */
         execvp(argv[0], argv);
         fprintf(stderr, "leakscan run: cannot run %s: %s\n", argv[0], strerror(errno));
         _exit(127);

@@ -706,6 +706,9 @@ static lrt_task *alloc_task(lrt_worker *w)
  * a loop of spawns reuses one warm stack instead of touching a fresh one
  * per task. Go guarantees no order between the two; neither do we.
  */
+/* noinline: its locals point into the new task's stack, and lrt_main's own
+ * frame — a root for the whole run — must not keep them. */
+__attribute__((noinline))
 static uint64_t spawn(void (*fn)(void *), void *arg, uintptr_t pc, bool is_main)
 {
     lrt_worker *w = lrt_worker_current();
@@ -908,6 +911,17 @@ static void discard_tasks(void)
     atomic_store(&sched.ntasks, 0);
 }
 
+/* Zeroes the dead stack below the caller. lrt_main's thread is a root for
+ * the whole run; the frames of spawning the main task, just returned, hold
+ * pointers into its stack that would keep it "reachable" — and with it
+ * whatever it waits on — in every snapshot. */
+__attribute__((noinline)) static void scrub_stack(void)
+{
+    volatile char dead[8192];
+    memset((char *)dead, 0, sizeof dead);
+    __asm__ volatile("" : : "r"(dead) : "memory");
+}
+
 int lrt_main(void (*fn)(void *), void *arg)
 {
     if (!fn)
@@ -957,6 +971,7 @@ int lrt_main(void (*fn)(void *), void *arg)
             break;
         }
 
+    scrub_stack();
     if (started > 0) {
         while (atomic_load(&sched.main_done) == 0)
             futex_wait(&sched.main_done, 0);

@@ -7,23 +7,27 @@
  * `chan send` forever — a leaked task, holding its stack and everything it
  * references. Go programs leak exactly like this.
  *
- * The fix is one character: make the reply channel buffered (capacity 1),
- * so the late answer is dropped into the buffer and the backend exits.
+ * The fix (--fixed) is one character: make the reply channel buffered
+ * (capacity 1), so the late answer is dropped into the buffer and the
+ * backend exits.
  */
 #include <leakrt.h>
 #include <stdio.h>
+#include <string.h>
+
+static bool fixed;                         /* --fixed: the reply channel has room */
 
 static void backend(void *arg)
 {
     lrt_chan *reply = arg;
     lrt_sleep(20 * LRT_MILLISECOND);       /* a slow backend */
     int answer = 42;
-    lrt_chan_send(reply, &answer);         /* blocks forever if nobody listens */
+    lrt_chan_send(reply, &answer);         /* LEAK(chan send, count=5) */
 }
 
 static void handle_request(int id)
 {
-    lrt_chan *reply = lrt_chan_make(sizeof(int), 0);   /* fix: capacity 1 */
+    lrt_chan *reply = lrt_chan_make(sizeof(int), fixed ? 1 : 0);   /* the fix: capacity 1 */
     lrt_go(backend, reply);
     int answer;
     lrt_case cases[] = { { .chan = reply, .dir = LRT_RECV, .elem = &answer } };
@@ -43,7 +47,8 @@ static void serve(void *arg)
            lrt_num_tasks());
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    fixed = argc > 1 && strcmp(argv[1], "--fixed") == 0;
     return lrt_main(serve, NULL) == 0 ? 0 : 1;
 }

@@ -1,0 +1,114 @@
+/*
+ * soundness.c — what must and must not be reported, one case per mode:
+ *
+ *   malloc          a channel reachable only from malloc memory: not leaked
+ *   global          a channel reachable only from a global: not leaked
+ *   running-stack   a mutex on the stack of a task that still runs (sleeps
+ *                   in a loop): its waiter is not leaked
+ *   leaked-stack    a mutex on the stack of a leaked task: its waiter is
+ *                   leaked too (2 leaked)
+ *   select-mixed    a select over a reachable and an unreachable channel:
+ *                   not leaked
+ *   counts          100 leaked tasks in one group and 1 in another
+ *   main-blocked    the main task parked forever: reported apart, 0 leaked
+ */
+#include <leakrt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *mode = "";
+/* Not static: a static variable nobody reads may be optimised away, and
+ * then the channel really is unreachable. */
+lrt_chan *soundness_global_chan;
+void *soundness_malloc_holder;
+
+static void receiver(void *c) { lrt_chan_recv(c, NULL); }
+static void lone_receiver(void *c) { lrt_chan_recv(c, NULL); }
+
+static void mutex_owner_running(void *arg)
+{
+    lrt_mutex mu = { 0 };                  /* on this task's stack */
+    lrt_mutex_lock(&mu);
+    *(lrt_mutex **)arg = &mu;
+    for (;;)
+        lrt_sleep(LRT_MILLISECOND);        /* alive: wakes by itself */
+}
+
+static void mutex_owner_leaked(void *arg)
+{
+    lrt_mutex mu = { 0 };
+    lrt_mutex_lock(&mu);
+    *(lrt_mutex **)arg = &mu;
+    lrt_chan_recv(lrt_chan_make(0, 0), NULL);   /* leaked, holding mu */
+}
+
+static void locker(void *arg)
+{
+    lrt_mutex_lock(arg);
+}
+
+static void selector(void *arg)
+{
+    lrt_chan **two = arg;
+    lrt_case cases[] = {
+        { .chan = two[0], .dir = LRT_RECV },
+        { .chan = two[1], .dir = LRT_RECV },
+    };
+    lrt_select(cases, 2, -1);
+}
+
+static void snapshot_then_exit(void *arg)
+{
+    (void)arg;
+    lrt_sleep(20 * LRT_MILLISECOND);
+    const char *path = getenv("LEAKSCAN_AT_EXIT");
+    if (path)
+        lrt_snapshot(path, "main blocked");
+    exit(0);
+}
+
+static void run(void *arg)
+{
+    (void)arg;
+    if (strcmp(mode, "malloc") == 0) {
+        lrt_chan *c = lrt_chan_make(0, 0);
+        soundness_malloc_holder = malloc(64);
+        memcpy(soundness_malloc_holder, &c, sizeof c);
+        lrt_go(receiver, c);
+    } else if (strcmp(mode, "global") == 0) {
+        soundness_global_chan = lrt_chan_make(0, 0);
+        lrt_go(receiver, soundness_global_chan);
+    } else if (strcmp(mode, "running-stack") == 0 || strcmp(mode, "leaked-stack") == 0) {
+        lrt_mutex **where = lrt_alloc(sizeof *where);
+        lrt_go(mode[0] == 'r' ? mutex_owner_running : mutex_owner_leaked, where);
+        while (!*where)
+            lrt_sleep(LRT_MILLISECOND);
+        lrt_go(locker, *where);
+        *where = NULL;                     /* only the owner's stack knows mu now */
+    } else if (strcmp(mode, "select-mixed") == 0) {
+        lrt_chan **two = lrt_alloc(2 * sizeof *two);
+        soundness_global_chan = lrt_chan_make(0, 0);      /* reachable */
+        two[0] = soundness_global_chan;
+        two[1] = lrt_chan_make(0, 0);           /* not */
+        lrt_go(selector, two);
+    } else if (strcmp(mode, "counts") == 0) {
+        lrt_chan *many = lrt_chan_make(0, 0), *one = lrt_chan_make(0, 0);
+        for (int i = 0; i < 100; i++)
+            lrt_go(receiver, many);
+        lrt_go(lone_receiver, one);
+    } else if (strcmp(mode, "main-blocked") == 0) {
+        lrt_go(snapshot_then_exit, NULL);
+        lrt_chan_recv(lrt_chan_make(0, 0), NULL);  /* main parks forever */
+    } else {
+        fprintf(stderr, "soundness: unknown mode '%s'\n", mode);
+        exit(2);
+    }
+    lrt_sleep(20 * LRT_MILLISECOND);
+}
+
+int main(int argc, char **argv)
+{
+    mode = argc > 1 ? argv[1] : "";
+    return lrt_main(run, NULL) == 0 ? 0 : 1;
+}

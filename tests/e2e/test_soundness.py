@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""Soundness: what must not be reported is not, what must is, and counts and
+the main task come out right. One scenario per mode of samples/soundness.c.
+
+usage: test_soundness.py LEAKSCAN SOUNDNESS_PROGRAM
+"""
+import json
+import os
+import subprocess
+import sys
+
+CASES = {
+    # mode: (leaked, groups as sorted [(count, reason)], main blocked)
+    "malloc": (0, [], False),
+    "global": (0, [], False),
+    "running-stack": (0, [], False),
+    "leaked-stack": (2, [(1, "chan receive"), (1, "mutex lock")], False),
+    "select-mixed": (0, [], False),
+    "counts": (101, [(1, "chan receive"), (100, "chan receive")], False),
+    "main-blocked": (0, [], True),
+}
+
+
+def main():
+    leakscan, program = sys.argv[1], sys.argv[2]
+    failures = []
+    for mode, (leaked, groups, main_blocked) in CASES.items():
+        p = subprocess.run([leakscan, "run", "--json", "--", program, mode],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=dict(os.environ, LRT_PROCS="2"), timeout=120)
+        try:
+            got = json.loads(p.stdout)
+            have = sorted((g["count"], g["wait_reason"]) for g in got["groups"])
+            ok = (got["leaked"] == leaked and have == sorted(groups) and
+                  got["main_blocked"] == main_blocked and
+                  p.returncode == (1 if leaked else 0))
+            detail = f"leaked {got['leaked']}, groups {have}, main_blocked {got['main_blocked']}, exit {p.returncode}"
+        except (ValueError, KeyError) as e:
+            ok, detail = False, f"bad output ({e}): {p.stderr.strip()}"
+        print(f"{'ok  ' if ok else 'FAIL'} {mode}: {detail}")
+        if not ok:
+            failures.append(mode)
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
