@@ -1,0 +1,122 @@
+/*
+ * test_heap.c — the tracked heap: zeroed memory, sizes small and large,
+ * reuse after free, noscan, and misuse of lrt_free.
+ */
+#include "rttest.h"
+
+#include <string.h>
+
+static struct {
+    bool zeroed, distinct, large_ok, reused;
+} r;
+
+static void heap_body(void *arg)
+{
+    (void)arg;
+    r.zeroed = true;
+    r.distinct = true;
+    void *prev = NULL;
+    for (size_t n = 1; n <= 70000; n = n * 3 + 1) {
+        unsigned char *p = n % 2 ? lrt_alloc(n) : lrt_alloc_noscan(n);
+        for (size_t i = 0; i < n; i++)
+            if (p[i]) r.zeroed = false;
+        memset(p, 0xee, n);
+        if (p == prev) r.distinct = false;
+        prev = p;
+    }
+    unsigned char *big = lrt_alloc(3 << 20);          /* a large object */
+    big[0] = 1;
+    big[(3 << 20) - 1] = 2;
+    r.large_ok = big[0] == 1 && big[(3 << 20) - 1] == 2;
+    lrt_free(big);
+    unsigned char *again = lrt_alloc(3 << 20);        /* reuses, zeroed */
+    r.zeroed = r.zeroed && again[0] == 0 && again[(3 << 20) - 1] == 0;
+    lrt_free(again);
+    void *a = lrt_alloc(48);
+    lrt_free(a);
+    void *b = lrt_alloc(48);
+    r.reused = a == b;                                 /* the worker cache */
+    r.zeroed = r.zeroed && ((char *)b)[0] == 0;
+    lrt_free(b);
+    lrt_free(NULL);
+}
+
+static void test_alloc_is_zeroed_sized_and_reused(void **state)
+{
+    (void)state;
+    memset(&r, 0, sizeof r);
+    rt_run(heap_body, NULL);
+    assert_true(r.zeroed);
+    assert_true(r.distinct);
+    assert_true(r.large_ok);
+    assert_true(r.reused);
+}
+
+static void many_allocs(void *arg)
+{
+    (void)arg;
+    void *ptrs[1000];
+    for (int round = 0; round < 20; round++) {
+        for (int i = 0; i < 1000; i++)
+            ptrs[i] = lrt_alloc((size_t)(i % 300) + 1);
+        for (int i = 0; i < 1000; i++)
+            lrt_free(ptrs[i]);
+    }
+    lrt_wg_done(arg);
+}
+
+static void concurrent_body(void *arg)
+{
+    (void)arg;
+    lrt_wg *wg = lrt_alloc(sizeof *wg);
+    lrt_wg_add(wg, 8);
+    for (int i = 0; i < 8; i++)
+        lrt_go(many_allocs, wg);
+    lrt_wg_wait(wg);
+}
+
+static void test_concurrent_alloc_and_free(void **state)
+{
+    (void)state;
+    rt_run(concurrent_body, NULL);
+}
+
+static void double_free(void *arg)
+{
+    (void)arg;
+    void *p = lrt_alloc(32);
+    lrt_free(p);
+    lrt_free(p);
+}
+
+static void interior_free(void *arg)
+{
+    (void)arg;
+    char *p = lrt_alloc(64);
+    lrt_free(p + 8);
+}
+
+static void foreign_free(void *arg)
+{
+    (void)arg;
+    static char not_ours[16];
+    lrt_free(not_ours);
+}
+
+static void test_bad_frees_abort(void **state)
+{
+    (void)state;
+    rt_expect_abort(double_free, "lrt_free", "double free", NULL);
+    rt_expect_abort(interior_free, "lrt_free", "inside an object", NULL);
+    rt_expect_abort(foreign_free, "lrt_free", "not allocated by lrt_alloc", NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_alloc_is_zeroed_sized_and_reused),
+        cmocka_unit_test(test_concurrent_alloc_and_free),
+        cmocka_unit_test(test_bad_frees_abort),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
