@@ -41,6 +41,31 @@
 /* Scratch memory and small helpers (no malloc, no stdio)                 */
 /* ---------------------------------------------------------------------- */
 
+/*
+ * All of the child's own memory — its stack and every buffer — comes from
+ * one reservation made before it reads /proc/self/maps, so that it can
+ * leave itself out of the snapshot: its buffers hold stack addresses that
+ * would otherwise read as roots pointing into every task's stack.
+ */
+static struct {
+    char  *base;
+    size_t size, used;
+} scratch;
+
+#define SCRATCH_SIZE ((size_t)16 << 30)      /* address space only */
+
+void *lrt_core_scratch_init(size_t stack_size)
+{
+    void *p = mmap(NULL, SCRATCH_SIZE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    scratch.base = p;
+    scratch.size = SCRATCH_SIZE;
+    scratch.used = stack_size;               /* the stack is at the bottom */
+    return p;
+}
+
 typedef struct buf { char *data; size_t len, cap; } buf;
 
 static int buf_reserve(buf *b, size_t extra)
@@ -50,13 +75,12 @@ static int buf_reserve(buf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 65536;
     while (cap < b->len + extra)
         cap *= 2;
-    void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
+    if (scratch.used + cap > scratch.size)
         return ENOMEM;
+    char *p = scratch.base + scratch.used;   /* bump; old buffers are abandoned */
+    scratch.used += cap;
     if (b->len)
         memcpy(p, b->data, b->len);
-    if (b->data)
-        munmap(b->data, b->cap);
     b->data = p;
     b->cap = cap;
     return 0;
@@ -316,6 +340,8 @@ static int build_exclusions(buf *b, exclusions *ex, const lrt_stack_copies *copi
     int err = add_range(b, root->arena, root->arena + root->arena_size);
     if (!err && copies && copies->buf)
         err = add_range(b, (uintptr_t)copies->buf, (uintptr_t)copies->buf + copies->capacity);
+    if (!err && scratch.base)
+        err = add_range(b, (uintptr_t)scratch.base, (uintptr_t)scratch.base + scratch.size);
     for (uint64_t i = 0; !err && i < root->stack_chunk_count; i++) {
         uint64_t c = ((const uint64_t *)(uintptr_t)root->stack_chunks)[i];
         err = add_range(b, c, c + root->stack_chunk_size);
@@ -412,6 +438,9 @@ LRT_NO_ASAN int lrt_stack_copies_take(lrt_stack_copies *c, const lrt_stopped_wor
         if (p == MAP_FAILED)
             return errno;
         madvise(p, cap, MADV_HUGEPAGE);
+        /* Copies of stacks are runtime-internal: a kernel core taken later
+         * must not read them as roots. */
+        lrt_debug_root_move_internal(c->buf, p, cap);
         if (c->buf)
             munmap(c->buf, c->capacity);
         c->buf = p;
@@ -521,8 +550,6 @@ static int add_nt_file(buf *notes, const file_map *maps, size_t n)
     }
     if (!err)
         err = add_note(notes, "CORE", NT_FILE, desc.data, desc.len);
-    if (desc.data)
-        munmap(desc.data, desc.cap);
     return err;
 }
 
@@ -547,8 +574,6 @@ static int add_prpsinfo(buf *notes, pid_t pid, const char *exe_path)
         while (n > 0 && ps.pr_psargs[n - 1] == ' ')
             ps.pr_psargs[--n] = '\0';
     }
-    if (cmd.data)
-        munmap(cmd.data, cmd.cap);
     return add_note(notes, "CORE", NT_PRPSINFO, &ps, sizeof ps);
 }
 
@@ -577,8 +602,6 @@ static int add_leakscan_note(buf *notes, const lrt_core_info *info, const lrt_st
     if (!err) err = buf_append(&desc, info->exe_path, h.exe_path_size);
     if (!err) err = buf_append(&desc, info->reason, h.reason_size);
     if (!err) err = add_note(notes, LS_NOTE_OWNER, LS_NOTE_SNAPSHOT, desc.data, desc.len);
-    if (desc.data)
-        munmap(desc.data, desc.cap);
     return err;
 }
 
@@ -736,14 +759,9 @@ static int write_core(int fd, const lrt_core_info *info, const lrt_stopped_world
         for (size_t i = 0; !err && i < nranges; i++)
             err = write_all(fd, r[i].src ? (const void *)r[i].src : (const void *)(uintptr_t)r[i].start,
                             r[i].end - r[i].start);
-        if (head.data)
-            munmap(head.data, head.cap);
+
     }
-    buf *all[] = { &maps, &exbuf, &ranges, &files, &notes, &auxv };
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (all[i]->data)
-            munmap(all[i]->data, all[i]->cap);
-    return err;
+    return err;                              /* buffers go with the child */
 }
 
 int lrt_core_write(const lrt_core_info *info, const lrt_stopped_world *sw)

@@ -94,6 +94,20 @@ void lrt_debug_root_init(void)
     __atomic_store_n(&r->magic, LS_ROOT_MAGIC, __ATOMIC_RELEASE);
 }
 
+/* Replaces an internal region (old start) by a new one, or adds it. */
+void lrt_debug_root_move_internal(const void *old_start, const void *start, size_t size)
+{
+    ls_debug_root *r = &lrt_debug_root;
+    for (uint32_t i = 0; old_start && i < r->internal_count; i++) {
+        if (r->internal[i].start == (uintptr_t)old_start) {
+            r->internal[i].start = (uintptr_t)start;
+            r->internal[i].end = (uintptr_t)start + size;
+            return;
+        }
+    }
+    lrt_debug_root_add_internal(start, size);
+}
+
 void lrt_debug_root_add_internal(const void *start, size_t size)
 {
     ls_debug_root *r = &lrt_debug_root;

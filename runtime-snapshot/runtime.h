@@ -426,6 +426,7 @@ void lrt_guard_release_cb(void *guard);/* uint32_t * */
 extern ls_debug_root lrt_debug_root;
 void  lrt_debug_root_init(void);
 void  lrt_debug_root_add_internal(const void *start, size_t size);
+void  lrt_debug_root_move_internal(const void *old_start, const void *start, size_t size);
 
 int   lrt_arena_init(void);
 void *lrt_internal_alloc(size_t size);          /* zeroed; aborts when out */

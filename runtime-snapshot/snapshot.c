@@ -151,9 +151,8 @@ LRT_NO_ASAN static void child_main(void *arg)
 LRT_NO_ASAN noreturn static void run_child(const lrt_core_info *info, const lrt_stopped_world *sw)
 {
     child_job job = { info, sw };
-    void *stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED)
+    void *stack = lrt_core_scratch_init(CHILD_STACK_SIZE);
+    if (!stack)
         _exit(ENOMEM);
     lrt_regs from, to;
     lrt_arch_init_regs(&to, (uintptr_t)stack + CHILD_STACK_SIZE, child_main, &job);
@@ -187,13 +186,8 @@ LRT_NO_ASAN static void fork_entry(void *arg)
 
 LRT_NO_ASAN static pid_t fork_writer(const lrt_core_info *info, const lrt_stopped_world *sw)
 {
-    if (!snap.fork_stack) {
-        void *p = mmap(NULL, FORK_STACK_SIZE, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-        if (p == MAP_FAILED)
-            return -errno;
-        snap.fork_stack = p;
-    }
+    if (!snap.fork_stack)                /* internal memory: never a root */
+        snap.fork_stack = lrt_internal_alloc(FORK_STACK_SIZE);
     static fork_job job;                 /* not on the task stack: see take() */
     job = (fork_job){ .info = info, .sw = sw };
     lrt_regs to;

@@ -64,6 +64,10 @@ typedef struct lrt_core_info {
 } lrt_core_info;
 
 
+/* In the forked child, first: reserves the child's own memory (its stack
+ * at the bottom, stack_size bytes); NULL on failure. */
+void *lrt_core_scratch_init(size_t stack_size);
+
 /* In the forked child: writes the core atomically (temporary file, fsync,
  * rename), with plain system calls only. Returns 0 or an errno value. */
 int lrt_core_write(const lrt_core_info *info, const lrt_stopped_world *sw);
