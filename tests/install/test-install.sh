@@ -17,10 +17,13 @@ prefix=$(meson introspect "$build" --buildoptions |
 libdir=$(meson introspect "$build" --buildoptions |
          python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="libdir"][0])')
 root="$scratch/root$prefix"
-for f in "include/leakrt.h" "$libdir/libleakrt.a" "$libdir/libleakrt.so" "$libdir/pkgconfig/leakrt.pc"; do
+bindir=$(meson introspect "$build" --buildoptions |
+         python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="bindir"][0])')
+for f in "include/leakrt.h" "$libdir/libleakrt.a" "$libdir/libleakrt.so" "$libdir/pkgconfig/leakrt.pc" "$bindir/leakscan"; do
     [ -e "$root/$f" ] || fail "meson install did not install $f"
 done
-echo "installed: leakrt.h, libleakrt.a, libleakrt.so, leakrt.pc"
+"$root/$bindir/leakscan" --version | grep -q '^leakscan ' || fail "the installed leakscan does not run"
+echo "installed: leakrt.h, libleakrt.a, libleakrt.so, leakrt.pc, leakscan"
 
 # Against the installed copy (sysroot-relocated paths).
 export PKG_CONFIG_SYSROOT_DIR="$scratch/root"
