@@ -127,6 +127,29 @@ static const Dwfl_Callbacks callbacks = {
     .debuginfo_path = &debuginfo_path,
 };
 
+/* Reports every ELF file the core's NT_FILE maps at offset 0, at the
+ * address it was mapped. (dwfl_core_file_report does this from the core
+ * too, but it walks all segments for every module: quadratic in the number
+ * of segments, and a snapshot has one per task stack.) */
+static void report_modules(ls_unwinder *u)
+{
+    const ls_core *core = u->s->core;
+    for (size_t i = 0; i < core->nfiles; i++) {
+        const ls_file_mapping *f = &core->files[i];
+        if (f->offset != 0)
+            continue;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = core->files[j].offset == 0 && strcmp(core->files[j].path, f->path) == 0;
+        if (seen)
+            continue;
+        const char *file = f->path;
+        if (u->s->exe_path && core->exe_path && strcmp(f->path, core->exe_path) == 0)
+            file = u->s->exe_path;            /* --exe */
+        dwfl_report_elf(u->dwfl, f->path, file, -1, f->start, false);
+    }
+}
+
 int ls_unwinder_create(const ls_snapshot *s, const ls_options *opt, ls_unwinder **out, ls_error *err)
 {
     (void)opt;
@@ -149,8 +172,7 @@ int ls_unwinder_create(const ls_snapshot *s, const ls_options *opt, ls_unwinder 
         return -1;
     }
     dwfl_report_begin(u->dwfl);
-    if (dwfl_core_file_report(u->dwfl, u->elf, s->exe_path) < 0 && s->exe_path)
-        dwfl_report_elf(u->dwfl, s->exe_path, s->exe_path, -1, 0, false);
+    report_modules(u);
     dwfl_report_end(u->dwfl, NULL, NULL);
     if (!dwfl_attach_state(u->dwfl, u->elf, FAKE_PID, &thread_callbacks, u)) {
         ls_error_set(err, s->path, "libdw cannot unwind this core: %s", dwfl_errmsg(-1));

@@ -12,9 +12,17 @@
 
 #include <string.h>
 
+/* Slot i of the ring, for i < 2 * cap: no division on the fast path. */
 static inline unsigned char *slot(lrt_chan *c, size_t i)
 {
-    return c->buf + (i % c->cap) * c->elem_size;
+    if (i >= c->cap)
+        i -= c->cap;
+    return c->buf + i * c->elem_size;
+}
+
+static inline size_t next_slot(lrt_chan *c, size_t i)
+{
+    return i + 1 == c->cap ? 0 : i + 1;
 }
 
 static inline void copy_elem(void *dst, const void *src, size_t size)
@@ -85,7 +93,7 @@ int lrt_chan_try_recv(lrt_chan *c, void *elem, lrt_waiter **woken)
             /* Full buffer: take the oldest, the sender's goes to the end. */
             copy_elem(elem, slot(c, c->head), c->elem_size);
             copy_elem(slot(c, c->head), w->elem, c->elem_size);
-            c->head = (c->head + 1) % c->cap;
+            c->head = next_slot(c, c->head);
         }
         *woken = w;
         return LRT_CHAN_DONE;
@@ -93,7 +101,7 @@ int lrt_chan_try_recv(lrt_chan *c, void *elem, lrt_waiter **woken)
     if (c->len > 0) {
         copy_elem(elem, slot(c, c->head), c->elem_size);
         memset(slot(c, c->head), 0, c->elem_size);   /* no stale pointers for the analysis */
-        c->head = (c->head + 1) % c->cap;
+        c->head = next_slot(c, c->head);
         c->len--;
         return LRT_CHAN_DONE;
     }

@@ -79,6 +79,11 @@ int lrt_heap_init(void)
     heap.page_map = lrt_internal_alloc((size >> LRT_PAGE_SHIFT) * sizeof *heap.page_map);
     heap.spans = lrt_internal_alloc((size >> LRT_PAGE_SHIFT) * sizeof *heap.spans);
     heap.span_count = 1;
+    /* The first page is never handed out: runtime globals hold the arena's
+     * base address (this struct, the debug root), and a global is a root —
+     * it must not look like a pointer to the first object. */
+    heap.used = LRT_PAGE_SIZE;
+    lrt_debug_root.arena_used = heap.used;
     lrt_debug_root.arena = (uintptr_t)p;
     lrt_debug_root.arena_size = size;
     lrt_debug_root.page_map = (uintptr_t)heap.page_map;

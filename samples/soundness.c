@@ -11,6 +11,10 @@
  *                   not leaked
  *   counts          100 leaked tasks in one group and 1 in another
  *   main-blocked    the main task parked forever: reported apart, 0 leaked
+ *   first-object    the very first object of the heap, a channel nothing
+ *                   references: its receiver is leaked (the runtime's own
+ *                   globals hold the heap's base address, which must not
+ *                   count as a pointer to it)
  */
 #include <leakrt.h>
 #include <stdio.h>
@@ -71,7 +75,9 @@ static void snapshot_then_exit(void *arg)
 static void run(void *arg)
 {
     (void)arg;
-    if (strcmp(mode, "malloc") == 0) {
+    if (strcmp(mode, "first-object") == 0) {
+        lrt_go(receiver, lrt_chan_make(0, 0));   /* the first allocation */
+    } else if (strcmp(mode, "malloc") == 0) {
         lrt_chan *c = lrt_chan_make(0, 0);
         soundness_malloc_holder = malloc(64);
         memcpy(soundness_malloc_holder, &c, sizeof c);

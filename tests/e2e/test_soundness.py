@@ -18,6 +18,7 @@ CASES = {
     "select-mixed": (0, [], False),
     "counts": (101, [(1, "chan receive"), (100, "chan receive")], False),
     "main-blocked": (0, [], True),
+    "first-object": (1, [(1, "chan receive")], False),
 }
 
 
