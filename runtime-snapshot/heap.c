@@ -231,18 +231,34 @@ static size_t span_pages_for(uint32_t size)
     return (bytes + LRT_PAGE_SIZE - 1) >> LRT_PAGE_SHIFT;
 }
 
-static lrt_span *new_small_span(int cls, bool noscan)
+/* A run of npages zeroed pages for a new span, or NULL. */
+static lrt_span *new_run(size_t npages)
 {
-    uint32_t size = class_size[cls];
-    size_t npages = span_pages_for(size);
     bool dirty;
     lrt_lock_acquire(&heap.lock);
     lrt_span *s = alloc_run(npages, &dirty);
     lrt_lock_release(&heap.lock);
+    if (s && dirty)
+        memset((void *)s->base, 0, npages * LRT_PAGE_SIZE);
+    return s;
+}
+
+/* Makes a prepared span visible to address lookups. */
+static void publish_span(lrt_span *s, uint8_t state)
+{
+    lrt_lock_acquire(&heap.lock);
+    map_pages(s);
+    s->state = state;
+    lrt_lock_release(&heap.lock);
+}
+
+static lrt_span *new_small_span(int cls, bool noscan)
+{
+    uint32_t size = class_size[cls];
+    size_t npages = span_pages_for(size);
+    lrt_span *s = new_run(npages);
     if (!s)
         return NULL;
-    if (dirty)
-        memset((void *)s->base, 0, npages * LRT_PAGE_SIZE);
     uint32_t nelems = (uint32_t)(npages * LRT_PAGE_SIZE / size);
     size_t words = (nelems + 63) / 64;
     if (words <= 1) {
@@ -256,10 +272,7 @@ static lrt_span *new_small_span(int cls, bool noscan)
     s->elem_size = size;
     s->nelems = nelems;
     s->noscan = noscan;
-    lrt_lock_acquire(&heap.lock);
-    map_pages(s);
-    s->state = LRT_SPAN_SMALL;       /* visible to lookups only now */
-    lrt_lock_release(&heap.lock);
+    publish_span(s, LRT_SPAN_SMALL);
     return s;
 }
 
@@ -381,14 +394,9 @@ static void *alloc_large(size_t n, bool noscan)
     size_t npages = (n + LRT_PAGE_SIZE - 1) >> LRT_PAGE_SHIFT;
     if (npages > UINT32_MAX)
         return NULL;
-    bool dirty;
-    lrt_lock_acquire(&heap.lock);
-    lrt_span *s = alloc_run(npages, &dirty);
-    lrt_lock_release(&heap.lock);
+    lrt_span *s = new_run(npages);
     if (!s)
         return NULL;
-    if (dirty)
-        memset((void *)s->base, 0, npages * LRT_PAGE_SIZE);
     s->alloc_bits = (_Atomic uint64_t *)&s->inline_bits[0];
     s->owned_bits = &s->inline_bits[1];
     s->inline_bits[0] = 1;
@@ -398,10 +406,7 @@ static void *alloc_large(size_t n, bool noscan)
     s->nelems = 1;
     s->nowned = 1;
     s->noscan = noscan;
-    lrt_lock_acquire(&heap.lock);
-    map_pages(s);
-    s->state = LRT_SPAN_LARGE;
-    lrt_lock_release(&heap.lock);
+    publish_span(s, LRT_SPAN_LARGE);
     return (void *)s->base;
 }
 

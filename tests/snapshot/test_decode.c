@@ -124,6 +124,17 @@ static void known_states(void *path)
     _exit(0);                         /* the spinner never ends */
 }
 
+/* Runs known_states in a child, which snapshots itself; opens the file. */
+static void snapshot_known_states(report *r, ls_core **core, ls_runtime **rt)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/known.snap", snaptest_dir());
+    int status = snaptest_run(known_states, path, r, sizeof *r);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(r->snapshot_result, 0);
+    snaptest_open(path, core, rt);
+}
+
 static void check_wait(const ls_runtime *rt, uint64_t id, const char *reason, uint64_t addr)
 {
     const ls_task *t = snaptest_task(rt, id);
@@ -140,16 +151,10 @@ static void check_wait(const ls_runtime *rt, uint64_t id, const char *reason, ui
 static void test_every_task_state_reason_and_waited_object(void **state)
 {
     (void)state;
-    char path[512];
-    snprintf(path, sizeof path, "%s/known.snap", snaptest_dir());
     report r;
-    int status = snaptest_run(known_states, path, &r, sizeof r);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    assert_int_equal(r.snapshot_result, 0);
-
     ls_core *core;
     ls_runtime *rt;
-    snaptest_open(path, &core, &rt);
+    snapshot_known_states(&r, &core, &rt);
     assert_int_equal(rt->skipped_tasks, 0);
     assert_int_equal(rt->ntasks, 15);
 
@@ -196,14 +201,10 @@ static void test_every_task_state_reason_and_waited_object(void **state)
 static void test_running_tasks_have_their_threads_registers(void **state)
 {
     (void)state;
-    char path[512];
-    snprintf(path, sizeof path, "%s/known.snap", snaptest_dir());
     report r;
-    int status = snaptest_run(known_states, path, &r, sizeof r);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     ls_core *core;
     ls_runtime *rt;
-    snaptest_open(path, &core, &rt);
+    snapshot_known_states(&r, &core, &rt);
 
     /* The spinner and the main task (which took the snapshot) run. */
     const ls_task *spin = snaptest_task(rt, r.spin_id);
@@ -228,14 +229,10 @@ static void test_running_tasks_have_their_threads_registers(void **state)
 static void test_segments_cover_heap_stacks_and_globals(void **state)
 {
     (void)state;
-    char path[512];
-    snprintf(path, sizeof path, "%s/known.snap", snaptest_dir());
     report r;
-    int status = snaptest_run(known_states, path, &r, sizeof r);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     ls_core *core;
     ls_runtime *rt;
-    snaptest_open(path, &core, &rt);
+    snapshot_known_states(&r, &core, &rt);
 
     /* The global holds the heap object's address; the object its value. */
     uint64_t v;
@@ -276,14 +273,10 @@ static void test_segments_cover_heap_stacks_and_globals(void **state)
 static void test_note_says_who_when_and_why(void **state)
 {
     (void)state;
-    char path[512];
-    snprintf(path, sizeof path, "%s/known.snap", snaptest_dir());
     report r;
-    int status = snaptest_run(known_states, path, &r, sizeof r);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     ls_core *core;
     ls_runtime *rt;
-    snaptest_open(path, &core, &rt);
+    snapshot_known_states(&r, &core, &rt);
     assert_string_equal(core->reason, "known states");
     assert_non_null(strstr(core->exe_path, "test-decode"));
     assert_int_equal(core->build_id_size, 20);          /* GNU build-id, SHA-1 */
@@ -295,6 +288,8 @@ static void test_note_says_who_when_and_why(void **state)
     assert_non_null(core->auxv);
     /* The file is private to its owner. */
     struct stat st;
+    char path[512];
+    snprintf(path, sizeof path, "%s/known.snap", snaptest_dir());
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     ls_runtime_free(rt);
