@@ -170,7 +170,9 @@ typedef struct ls_debug_root {
 /* ---------------------------------------------------------------------- */
 
 #define LS_NOTE_OWNER    "LEAKSCAN"
-#define LS_NOTE_SNAPSHOT 1            /* n_type */
+/* n_type. Not a small number: gdb reads notes of any owner by type, and
+ * would take type 1 (NT_PRSTATUS) for a thread. */
+#define LS_NOTE_SNAPSHOT 0x4c534e50u  /* "LSNP" */
 #define LS_NOTE_VERSION  1
 
 /* The note's descriptor: this header, then build_id_size bytes of build-id,
