@@ -43,9 +43,11 @@ extern "C" {
  * Starts the runtime with LRT_PROCS worker threads (environment; default:
  * the number of CPUs), runs fn(arg) as the main task and returns when it
  * returns. Tasks still alive then are discarded, as Go discards goroutines
- * when main returns. The calling thread only waits; it is not a worker.
- * Returns 0, or -errno when the runtime could not start.
- * lrt_main may be called again after it returned (not concurrently).
+ * when main returns; a task that never blocks or yields cannot be stopped
+ * and keeps its thread until the process exits (lrt_main says so on
+ * stderr). The calling thread only waits; it is not a worker. Returns 0,
+ * or -errno when the runtime could not start. lrt_main may be called again
+ * after it returned (not concurrently), unless a task was left running.
  */
 int lrt_main(void (*fn)(void *arg), void *arg);
 

@@ -61,6 +61,7 @@ static struct {
     _Atomic uint32_t main_done;   /* futex lrt_main's thread waits on */
     bool         running;
     bool         initialised;
+    bool         abandoned;       /* a worker of a past run still runs a task */
     uint32_t     epoch;           /* lrt_main run; older waiters are stale */
 } sched;
 
@@ -928,6 +929,10 @@ int lrt_main(void (*fn)(void *), void *arg)
         lrt_panic("lrt_main", "fn is NULL");
     if (sched.running || tls_worker)
         lrt_panic("lrt_main", "the runtime is already running");
+    if (sched.abandoned) {
+        lrt_printerr("lrt_main: a task of the previous run is still running; cannot start again");
+        return -EBUSY;
+    }
     int err = init_once();
     if (err) {
         lrt_printerr("lrt_main: cannot reserve the runtime's memory: %s", strerror(-err));
@@ -988,9 +993,26 @@ int lrt_main(void (*fn)(void *), void *arg)
         atomic_store(&idle->sleep_word, 1);
         futex_wake(&idle->sleep_word, 1);
     }
-    for (int i = 0; i < started; i++)
-        pthread_join(sched.workers[i].thread, NULL);
+    /* A worker whose task never blocks or yields cannot be stopped: give
+     * it a second, then return without it, as Go returns from main. */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 1;
+    bool abandoned = false;
+    for (int i = 0; i < started; i++) {
+        if (pthread_timedjoin_np(sched.workers[i].thread, NULL, &deadline) != 0) {
+            pthread_detach(sched.workers[i].thread);
+            abandoned = true;
+        }
+    }
     lrt_timers_stop();
+    if (abandoned) {
+        lrt_printerr("lrt_main: a task is still running (it never blocks or yields); "
+                     "returning without waiting for it");
+        sched.running = false;
+        sched.abandoned = true;         /* its worker still uses the runtime */
+        return err;
+    }
 
     discard_tasks();
     for (int i = 0; i < n; i++) {
