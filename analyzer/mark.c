@@ -118,18 +118,19 @@ static void scan_range(marker *m, uint64_t start, uint64_t end)
     }
 }
 
-/* The live part of task t's stack: from its stack pointer, less the red
- * zone, to the top. A running task's stack pointer is its thread's. */
+/* The live part of task t's stack: from its stack pointer to the top. A
+ * running task's stack pointer is its thread's and its red zone is live. */
 static void task_stack_range(const ls_snapshot *s, const ls_task *t, uint64_t *lo, uint64_t *hi)
 {
-    uint64_t sp = t->regs[0];
+    uint64_t sp = t->regs[0], red_zone = 0;
     if (t->state == LS_TASK_RUNNING && t->worker_tid) {
+        red_zone = 128;                /* interrupted anywhere: may be in use */
         for (size_t i = 0; i < s->core->nthreads; i++)
             if (s->core->threads[i].tid == t->worker_tid)
                 sp = s->core->threads[i].regs[19];     /* user_regs_struct.rsp */
     }
     *hi = t->stack_hi;
-    *lo = sp >= t->stack_lo + 128 && sp <= t->stack_hi ? sp - 128 : t->stack_lo;
+    *lo = sp >= t->stack_lo + red_zone && sp <= t->stack_hi ? sp - red_zone : t->stack_lo;
 }
 
 static void make_root_task(marker *m, uint32_t t)

@@ -386,15 +386,18 @@ static int add_mapping(buf *ranges, const exclusions *ex, int pagemap, bool anon
     return 0;
 }
 
-/* The used part of task t's stack: from its stack pointer (less the red
- * zone) to the top; a running task's stack pointer is its thread's. */
+/* The used part of task t's stack: from its stack pointer to the top. A
+ * running task's stack pointer is its thread's, and the red zone below it
+ * may be in use; a parked one left through a call, with nothing below. */
 static void task_stack_range(const lrt_task *t, const lrt_stopped_world *sw,
                              uint64_t *lo, uint64_t *hi)
 {
     const ls_debug_root *root = &lrt_debug_root;
     const lrt_worker *workers = (const lrt_worker *)(uintptr_t)root->workers;
     uint64_t sp = t->regs.sp;
+    uint64_t red_zone = 0;             /* a parked task left by a call */
     if (atomic_load_explicit(&t->state, memory_order_relaxed) == LRT_TASK_RUNNING) {
+        red_zone = LRT_ARCH_RED_ZONE;  /* interrupted anywhere: may be in use */
         for (uint32_t w = 0; w < root->worker_count; w++) {
             if (workers[w].current != t)
                 continue;
@@ -403,7 +406,7 @@ static void task_stack_range(const lrt_task *t, const lrt_stopped_world *sw,
                     sp = lrt_arch_prstatus_sp(&sw->threads[k].regs);
         }
     }
-    uint64_t start = sp - LRT_ARCH_RED_ZONE;
+    uint64_t start = sp - red_zone;
     if (sp < t->stack_lo || sp > t->stack_hi || start < t->stack_lo)
         start = t->stack_lo;                 /* unsure: the whole stack */
     *lo = start & ~(uint64_t)7;
@@ -459,19 +462,12 @@ LRT_NO_ASAN int lrt_stack_copies_take(lrt_stack_copies *c, const lrt_stopped_wor
         c->index[c->count++] = (lrt_stack_copy){ lo, hi, offset };
         offset += (size_t)(hi - lo);
     }
-    /* The copy is bound by memory latency — every stack is on a page of its
-     * own — so fetch a few stacks ahead while copying this one. */
-    enum { AHEAD = 8 };
-    for (size_t i = 0; i < c->count; i++) {
-        if (i + AHEAD < c->count) {
-            const char *next = (const char *)(uintptr_t)c->index[i + AHEAD].start;
-            size_t len = (size_t)(c->index[i + AHEAD].end - c->index[i + AHEAD].start);
-            for (size_t at = 0; at < len && at < 1024; at += 64)
-                __builtin_prefetch(next + at);
-        }
+    /* Bound by memory bandwidth (every stack is cold, on a page of its
+     * own): helpers on the other stopped threads were measured not to help
+     * on two cores. */
+    for (size_t i = 0; i < c->count; i++)
         lrt_arch_copy(c->buf + c->index[i].offset, (const void *)(uintptr_t)c->index[i].start,
                       (size_t)(c->index[i].end - c->index[i].start));
-    }
     c->valid = true;
     return 0;
 }
