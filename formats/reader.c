@@ -78,7 +78,10 @@ static int parse_nt_file(ls_core *core, const uint8_t *desc, size_t size, ls_err
         return ls_error_set(err, core->path, "NT_FILE note claims %llu files in %zu bytes",
                             (unsigned long long)count, size);
     core->files = calloc(count ? count : 1, sizeof *core->files);
-    if (!core->files)
+    core->file_fds = malloc((count ? count : 1) * sizeof *core->file_fds);
+    for (uint64_t i = 0; core->file_fds && i < count; i++)
+        core->file_fds[i] = -2;
+    if (!core->files || !core->file_fds)
         return ls_error_set(err, core->path, "out of memory");
     const char *names = (const char *)desc + 16 + count * 24;
     const char *end = (const char *)desc + size;
@@ -289,6 +292,10 @@ void ls_core_close(ls_core *core)
         close(core->fd);
     free(core->segments);
     free(core->threads);
+    for (size_t i = 0; core->file_fds && i < core->nfiles; i++)
+        if (core->file_fds[i] >= 0)
+            close(core->file_fds[i]);
+    free(core->file_fds);
     free(core->files);
     free(core->path);
     free(core);
@@ -325,13 +332,31 @@ const void *ls_core_pointer(const ls_core *core, uint64_t addr, size_t n)
     return core->data + s->offset + off;
 }
 
+/* Reads n bytes at addr from the file mapped there, if any. */
+static bool read_mapped_file(const ls_core *core, uint64_t addr, void *dst, size_t n)
+{
+    for (size_t i = 0; i < core->nfiles; i++) {
+        const ls_file_mapping *f = &core->files[i];
+        if (addr < f->start || addr >= f->end || n > f->end - addr)
+            continue;
+        int *fd = &core->file_fds[i];
+        if (*fd == -2)
+            *fd = open(f->path, O_RDONLY | O_CLOEXEC);
+        if (*fd < 0)
+            return false;
+        ssize_t got = pread(*fd, dst, n, (off_t)(f->offset + (addr - f->start)));
+        return got == (ssize_t)n;
+    }
+    return false;
+}
+
 bool ls_core_read(const ls_core *core, uint64_t addr, void *dst, size_t n)
 {
     uint8_t *out = dst;
     while (n > 0) {
         const ls_segment *s = ls_core_segment(core, addr);
         if (!s)
-            return false;
+            return read_mapped_file(core, addr, out, n);
         uint64_t off = addr - s->vaddr;
         uint64_t chunk = s->memsz - off;
         if (chunk > n)

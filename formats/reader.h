@@ -63,6 +63,7 @@ typedef struct ls_core {
     size_t           nthreads;
     ls_file_mapping *files;      /* NT_FILE */
     size_t           nfiles;
+    int             *file_fds;   /* opened on first read: -2 not yet, -1 failed */
     const uint8_t   *auxv;       /* NT_AUXV */
     size_t           auxv_size;
     /* The LEAKSCAN note, if any. */
@@ -78,8 +79,10 @@ typedef struct ls_core {
 int  ls_core_open(const char *path, ls_core **out, ls_error *err);
 void ls_core_close(ls_core *core);
 
-/* Copies n bytes at addr; false unless all of them are in the core's
- * segments (bytes past a segment's filesz read as zero). */
+/* Copies n bytes at addr; false unless all of them can be read. The memory
+ * model: the core's segments (bytes past a segment's filesz read as zero),
+ * then the files NT_FILE says were mapped there (read-only code and data,
+ * which snapshots leave out). */
 bool ls_core_read(const ls_core *core, uint64_t addr, void *dst, size_t n);
 bool ls_core_read_u64(const ls_core *core, uint64_t addr, uint64_t *v);
 bool ls_core_read_u32(const ls_core *core, uint64_t addr, uint32_t *v);

@@ -29,6 +29,7 @@ typedef struct report {
     uint64_t sleep_id, io_id, spin_id, nil_id, main_id;
     uint64_t global_addr, heap_object, heap_value;
     uint64_t noscan_object;
+    uint64_t code_addr, code_bytes;   /* read-only code: not in the file */
     int      pipe_read_fd;
 } report;
 
@@ -114,6 +115,8 @@ static void known_states(void *path)
     rep.heap_object = (uintptr_t)global_pointer;
     rep.heap_value = global_pointer[0];
     rep.noscan_object = (uintptr_t)lrt_alloc_noscan(100);
+    rep.code_addr = (uintptr_t)&spin_task;
+    memcpy(&rep.code_bytes, (const void *)&spin_task, sizeof rep.code_bytes);
 
     /* Let every task reach its wait (and the spinner its loop). */
     while (spin_counter == 0 || lrt_num_tasks() < 15)
@@ -270,6 +273,21 @@ static void test_segments_cover_heap_stacks_and_globals(void **state)
     ls_core_close(core);
 }
 
+static void test_read_only_code_reads_from_the_mapped_file(void **state)
+{
+    (void)state;
+    report r;
+    ls_core *core;
+    ls_runtime *rt;
+    snapshot_known_states(&r, &core, &rt);
+    assert_null(ls_core_segment(core, r.code_addr));      /* not copied ... */
+    uint64_t bytes;
+    assert_true(ls_core_read_u64(core, r.code_addr, &bytes)); /* ... but readable */
+    assert_int_equal(bytes, r.code_bytes);
+    ls_runtime_free(rt);
+    ls_core_close(core);
+}
+
 static void test_note_says_who_when_and_why(void **state)
 {
     (void)state;
@@ -309,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_every_task_state_reason_and_waited_object),
         cmocka_unit_test(test_running_tasks_have_their_threads_registers),
         cmocka_unit_test(test_segments_cover_heap_stacks_and_globals),
+        cmocka_unit_test(test_read_only_code_reads_from_the_mapped_file),
         cmocka_unit_test(test_note_says_who_when_and_why),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
