@@ -9,14 +9,11 @@
  */
     .text
 
-/* void lrt_arch_switch(lrt_regs *from, const lrt_regs *to) */
-    .globl  lrt_arch_switch
-    .hidden lrt_arch_switch
-    .type   lrt_arch_switch, @function
-lrt_arch_switch:
-    .cfi_startproc
-    movq    (%rsp), %rax        /* resume at our return address */
-    leaq    8(%rsp), %rcx       /* with the stack as after `ret` */
+/* Stores the caller's context — the stack as after `ret`, the return
+ * address, the callee-saved registers — into the lrt_regs at %rdi. */
+.macro SAVE_CALLER_CONTEXT
+    movq    (%rsp), %rax
+    leaq    8(%rsp), %rcx
     movq    %rcx, 0(%rdi)
     movq    %rax, 8(%rdi)
     movq    %rbp, 16(%rdi)
@@ -25,6 +22,15 @@ lrt_arch_switch:
     movq    %r13, 40(%rdi)
     movq    %r14, 48(%rdi)
     movq    %r15, 56(%rdi)
+.endm
+
+/* void lrt_arch_switch(lrt_regs *from, const lrt_regs *to) */
+    .globl  lrt_arch_switch
+    .hidden lrt_arch_switch
+    .type   lrt_arch_switch, @function
+lrt_arch_switch:
+    .cfi_startproc
+    SAVE_CALLER_CONTEXT         /* resume at our return address */
 
     movq    16(%rsi), %rbp
     movq    24(%rsi), %rbx
@@ -59,16 +65,7 @@ lrt_arch_task_start:
     .type   lrt_arch_save, @function
 lrt_arch_save:
     .cfi_startproc
-    movq    (%rsp), %rax
-    leaq    8(%rsp), %rcx
-    movq    %rcx, 0(%rdi)
-    movq    %rax, 8(%rdi)
-    movq    %rbp, 16(%rdi)
-    movq    %rbx, 24(%rdi)
-    movq    %r12, 32(%rdi)
-    movq    %r13, 40(%rdi)
-    movq    %r14, 48(%rdi)
-    movq    %r15, 56(%rdi)
+    SAVE_CALLER_CONTEXT
     ret
     .cfi_endproc
     .size   lrt_arch_save, .-lrt_arch_save
