@@ -43,7 +43,6 @@ typedef struct ls_snapshot {
 
 typedef struct ls_options {
     const char *exe;            /* --exe */
-    const char *source_path;    /* --source-path */
     bool        all;            /* --all: include tasks that are not leaked */
     bool        json;
     bool        quiet;

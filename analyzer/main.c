@@ -77,7 +77,6 @@ int main(int argc, char **argv)
         { "json", no_argument, NULL, 'j' },
         { "all", no_argument, NULL, 'a' },
         { "exe", required_argument, NULL, 'e' },
-        { "source-path", required_argument, NULL, 's' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -95,7 +94,6 @@ int main(int argc, char **argv)
         case 'j': opt.json = true; break;
         case 'a': opt.all = true; break;
         case 'e': opt.exe = optarg; break;
-        case 's': opt.source_path = optarg; break;
         case 'q': opt.quiet = true; break;
         case 'h': fputs(usage, stdout); return 0;
         case 'V': printf("leakscan %s\n", LEAKSCAN_VERSION); return 0;

@@ -98,14 +98,6 @@ int lrt_heap_init(void)
     return 0;
 }
 
-void lrt_heap_get_info(lrt_heap_info *info)
-{
-    info->arena_base = (uintptr_t)heap.arena;
-    info->arena_used = heap.used;
-    info->spans = heap.spans;
-    info->span_count = heap.span_count;
-    info->page_map = heap.page_map;
-}
 
 /* ---------------------------------------------------------------------- */
 /* Page heap (heap.lock held)                                             */

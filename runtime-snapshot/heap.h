@@ -41,15 +41,5 @@ typedef struct lrt_span {
     uint64_t   inline_bits[2];/* bitmaps of spans with <= 64 objects */
 } lrt_span;
 
-/* The heap's tables, for the snapshot writer. */
-typedef struct lrt_heap_info {
-    uintptr_t arena_base;
-    size_t    arena_used;     /* bytes handed to spans so far */
-    lrt_span *spans;          /* span table (index 0 unused) */
-    size_t    span_count;     /* entries ever used */
-    uint32_t *page_map;       /* arena page -> span index */
-} lrt_heap_info;
-
-void lrt_heap_get_info(lrt_heap_info *info);
 
 #endif
