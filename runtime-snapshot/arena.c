@@ -17,6 +17,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#ifdef LRT_HAVE_VALGRIND
+#include <valgrind/memcheck.h>
+#endif
+
 #define ARENA_RESERVE   ((size_t)4 << 30)      /* 4 GiB of address space */
 #define ARENA_ALIGN     16
 #define SMALL_LIMIT     4096                   /* free lists by 16 bytes */
@@ -110,6 +114,11 @@ void *lrt_internal_alloc(size_t size)
         return p;                        /* fresh pages are zero */
     }
     lrt_lock_release(&arena.lock);
+#ifdef LRT_HAVE_VALGRIND
+    /* Reused memory may have been a thread's stack, which valgrind marks
+     * inaccessible when the thread exits. It is ours again. */
+    VALGRIND_MAKE_MEM_UNDEFINED(p, size);
+#endif
     memset(p, 0, size);
     return p;
 }
