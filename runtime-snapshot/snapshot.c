@@ -186,8 +186,6 @@ LRT_NO_ASAN static void fork_entry(void *arg)
 
 LRT_NO_ASAN static pid_t fork_writer(const lrt_core_info *info, const lrt_stopped_world *sw)
 {
-    if (!snap.fork_stack)                /* internal memory: never a root */
-        snap.fork_stack = lrt_internal_alloc(FORK_STACK_SIZE);
     static fork_job job;                 /* not on the task stack: see take() */
     job = (fork_job){ .info = info, .sw = sw };
     lrt_regs to;
@@ -204,6 +202,10 @@ static pid_t take(const char *path, const char *reason, const lrt_regs *self)
     if (strlen(path) >= sizeof snap.path)
         return -ENAMETOOLONG;
     lrt_lock_acquire(&snap.lock);
+    /* Internal memory before the world stops: a stopped thread may hold
+     * the internal allocator's lock. */
+    if (!snap.fork_stack)
+        snap.fork_stack = lrt_internal_alloc(FORK_STACK_SIZE);
     /* Everything the child reads lives here, not on the caller's (task)
      * stack, which the fork leaves out. Serialised by snap.lock. */
     strcpy(snap.path, path);
