@@ -41,11 +41,19 @@ typedef struct ls_snapshot {
     uint32_t    *tasks_by_stack;
 } ls_snapshot;
 
+/* `leakscan top`: functions by leaked tasks, pprof's columns. */
+typedef struct ls_top_options {
+    bool        cum;            /* sort by cum instead of flat */
+    size_t      nodecount;      /* rows to show; 0: all */
+    const char *focus;          /* keep tasks with a frame matching */
+    const char *ignore;         /* drop tasks with a frame matching */
+} ls_top_options;
 typedef struct ls_options {
     const char *exe;            /* --exe */
     bool        all;            /* --all: include tasks that are not leaked */
     bool        json;
     bool        quiet;
+    ls_top_options top;         /* leakscan top */
 } ls_options;
 
 int  ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out, ls_error *err);
@@ -138,6 +146,12 @@ void ls_report_free(ls_report *r);
 
 void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const ls_report *r);
 int  ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, const ls_report *r);
+
+/* `leakscan traces`: every leaked task (all: every task), Go debug=2. */
+int  ls_report_traces(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, bool all);
+
+int  ls_report_top(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
+                   const ls_top_options *opt, ls_error *err);
 
 /* Human durations: "5 minutes", "12 seconds". */
 void ls_format_duration(int64_t ns, char *buf, size_t size);

@@ -9,6 +9,8 @@
 
 static const char usage[] =
 "usage: leakscan [OPTIONS] FILE\n"
+"       leakscan top [OPTIONS] FILE\n"
+"       leakscan traces [OPTIONS] FILE\n"
 "       leakscan run [OPTIONS] -- PROGRAM [ARGS...]\n"
 "\n"
 "Finds the leaked tasks of a libleakrt program: tasks blocked on a channel,\n"
@@ -17,6 +19,11 @@ static const char usage[] =
 "LEAKSCAN_AT_EXIT). The leaked tasks are shown grouped by stack, largest\n"
 "group first.\n"
 "\n"
+"  top                   functions by leaked tasks, like pprof -top: flat (tasks\n"
+"                        blocked in it), flat%%, sum%%, cum (tasks with it on\n"
+"                        their stack), cum%%\n"
+"  traces                every leaked task with its stack and creator, like a\n"
+"                        Go goroutine dump (with --all: every task)\n"
 "  run -- PROGRAM ARGS   run PROGRAM with LEAKSCAN_AT_EXIT set to a private\n"
 "                        file, analyse the snapshot it writes when lrt_main\n"
 "                        returns, report, and exit 1 if anything leaked;\n"
@@ -25,6 +32,10 @@ static const char usage[] =
 "options:\n"
 "  --json                write the result as JSON (schema: formats/README.md)\n"
 "  --all                 show every task, not only the leaked ones\n"
+"  --cum                 top: sort by cum instead of flat\n"
+"  --nodecount N         top: show at most N functions\n"
+"  --focus REGEX         top: only tasks with a frame whose function matches\n"
+"  --ignore REGEX        top: leave out tasks with a frame that matches\n"
 "  --exe PATH            the program's executable, if not where the\n"
 "                        snapshot says\n"
 "  -q, --quiet           no warnings\n"
@@ -33,7 +44,9 @@ static const char usage[] =
 "\n"
 "exit status: 0 no leak, 1 leaks found, 2 error\n";
 
-static int analyse(const char *path, const ls_options *opt)
+enum view { VIEW_GROUPS, VIEW_TOP, VIEW_TRACES };
+
+static int analyse_view(const char *path, const ls_options *opt, enum view view)
 {
     ls_error err;
     ls_snapshot *s = NULL;
@@ -42,18 +55,33 @@ static int analyse(const char *path, const ls_options *opt)
     ls_report r = { 0 };
     int status = 2;
     if (ls_snapshot_open(path, opt, &s, &err) != 0 || ls_analyze(s, &a, &err) != 0 ||
-        ls_unwinder_create(s, opt, &u, &err) != 0 ||
-        ls_group_leaks(s, a, u, opt->all, &r, &err) != 0) {
+        ls_unwinder_create(s, opt, &u, &err) != 0) {
         fprintf(stderr, "leakscan: %s\n", err.message);
         goto out;
     }
-    if (opt->json) {
-        if (ls_report_json(stdout, s, a, &r) != 0) {
+    switch (view) {
+    case VIEW_TOP:
+        if (ls_report_top(stdout, s, a, u, &opt->top, &err) != 0) {
+            fprintf(stderr, "leakscan: %s\n", err.message);
+            goto out;
+        }
+        break;
+    case VIEW_TRACES:
+        if (ls_report_traces(stdout, s, a, u, opt->all) != 0) {
+            fprintf(stderr, "leakscan: %s: out of memory\n", path);
+            goto out;
+        }
+        break;
+    case VIEW_GROUPS:
+        if (ls_group_leaks(s, a, u, opt->all, &r, &err) != 0) {
+            fprintf(stderr, "leakscan: %s\n", err.message);
+            goto out;
+        }
+        if (opt->json ? ls_report_json(stdout, s, a, &r) != 0 : (ls_report_text(stdout, s, a, &r), 0)) {
             fprintf(stderr, "leakscan: out of memory writing JSON\n");
             goto out;
         }
-    } else {
-        ls_report_text(stdout, s, a, &r);
+        break;
     }
     status = a->leaked ? 1 : 0;
 out:
@@ -68,6 +96,11 @@ out:
     return status;
 }
 
+static int analyse(const char *path, const ls_options *opt)
+{
+    return analyse_view(path, opt, VIEW_GROUPS);
+}
+
 int ls_analyse_file(const char *path, const ls_options *opt);
 int ls_analyse_file(const char *path, const ls_options *opt) { return analyse(path, opt); }
 
@@ -80,11 +113,20 @@ int main(int argc, char **argv)
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
+        { "cum", no_argument, NULL, 'c' },
+        { "nodecount", required_argument, NULL, 'n' },
+        { "focus", required_argument, NULL, 'f' },
+        { "ignore", required_argument, NULL, 'i' },
         { NULL, 0, NULL, 0 },
     };
     ls_options opt = { 0 };
-    bool run = argc > 1 && strcmp(argv[1], "run") == 0;
-    if (run) {
+    enum view view = VIEW_GROUPS;
+    bool run = false;
+    if (argc > 1 && (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "top") == 0 ||
+                     strcmp(argv[1], "traces") == 0)) {
+        run = strcmp(argv[1], "run") == 0;
+        view = strcmp(argv[1], "top") == 0 ? VIEW_TOP
+             : strcmp(argv[1], "traces") == 0 ? VIEW_TRACES : VIEW_GROUPS;
         argv++;
         argc--;
     }
@@ -97,6 +139,19 @@ int main(int argc, char **argv)
         case 'q': opt.quiet = true; break;
         case 'h': fputs(usage, stdout); return 0;
         case 'V': printf("leakscan %s\n", LEAKSCAN_VERSION); return 0;
+        case 'c': opt.top.cum = true; break;
+        case 'f': opt.top.focus = optarg; break;
+        case 'i': opt.top.ignore = optarg; break;
+        case 'n': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || n <= 0) {
+                fprintf(stderr, "leakscan: --nodecount wants a positive number, not '%s'\n", optarg);
+                return 2;
+            }
+            opt.top.nodecount = (size_t)n;
+            break;
+        }
         default:
             fprintf(stderr, "leakscan: try 'leakscan --help'\n");
             return 2;
@@ -108,7 +163,7 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    static const char *const planned[] = { "top", "list", "traces", "why", "diff", "attach", "html" };
+    static const char *const planned[] = { "list", "why", "diff", "attach", "html" };
     for (size_t i = 0; i < sizeof planned / sizeof planned[0]; i++) {
         if (strcmp(argv[optind], planned[i]) == 0 && optind + 1 < argc) {
             fprintf(stderr, "leakscan: the '%s' view is not in this version yet; "
@@ -120,5 +175,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "leakscan: one FILE at a time (got %d); try 'leakscan --help'\n", argc - optind);
         return 2;
     }
-    return analyse(argv[optind], &opt);
+    if ((view == VIEW_TOP || view == VIEW_TRACES) && opt.json) {
+        fprintf(stderr, "leakscan: --json goes with the default view\n");
+        return 2;
+    }
+    return analyse_view(argv[optind], &opt, view);
 }

@@ -1,0 +1,128 @@
+/*
+ * report_top.c — `leakscan top`: functions by leaked tasks, with pprof's
+ * columns. flat: leaked tasks blocked directly in the function (its frame
+ * is the innermost); cum: leaked tasks with the function anywhere on their
+ * stack (once per task). --focus/--ignore keep or drop tasks by a regular
+ * expression over their frames' function names.
+ */
+#include "leakscan.h"
+
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct fn_row {
+    const char *name;
+    size_t      flat, cum;
+    size_t      last_task;      /* +1: the last task counted in cum */
+} fn_row;
+
+typedef struct fn_table {
+    fn_row *rows;
+    size_t  n, cap;
+} fn_table;
+
+static fn_row *row_of(fn_table *t, const char *name)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->rows[i].name, name) == 0)
+            return &t->rows[i];
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        fn_row *grown = realloc(t->rows, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        t->rows = grown;
+        t->cap = cap;
+    }
+    t->rows[t->n] = (fn_row){ name, 0, 0, 0 };
+    return &t->rows[t->n++];
+}
+
+static bool by_cum;
+
+static int compare_rows(const void *a, const void *b)
+{
+    const fn_row *x = a, *y = b;
+    size_t kx = by_cum ? x->cum : x->flat, ky = by_cum ? y->cum : y->flat;
+    if (kx != ky)
+        return kx > ky ? -1 : 1;
+    if (x->cum != y->cum)
+        return x->cum > y->cum ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static bool stack_matches(const ls_stack *st, const regex_t *re)
+{
+    for (size_t f = 0; f < st->nframes; f++)
+        if (st->frames[f].function && regexec(re, st->frames[f].function, 0, NULL, 0) == 0)
+            return true;
+    return false;
+}
+
+int ls_report_top(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
+                  const ls_top_options *opt, ls_error *err)
+{
+    regex_t focus, ignore;
+    if (opt->focus && regcomp(&focus, opt->focus, REG_EXTENDED | REG_NOSUB) != 0)
+        return ls_error_set(err, NULL, "--focus: not a regular expression: %s", opt->focus);
+    if (opt->ignore && regcomp(&ignore, opt->ignore, REG_EXTENDED | REG_NOSUB) != 0) {
+        if (opt->focus)
+            regfree(&focus);
+        return ls_error_set(err, NULL, "--ignore: not a regular expression: %s", opt->ignore);
+    }
+    fn_table table = { 0 };
+    size_t total = 0;
+    int status = 0;
+    for (size_t i = 0; i < s->rt->ntasks && status == 0; i++) {
+        if (a->verdict[i] != LS_LEAKED)
+            continue;
+        ls_stack st;
+        if (ls_unwind_task(u, i, &st) != 0) {
+            status = ls_error_set(err, s->path, "out of memory unwinding");
+            break;
+        }
+        bool keep = (!opt->focus || stack_matches(&st, &focus)) &&
+                    (!opt->ignore || !stack_matches(&st, &ignore));
+        if (keep && st.nframes > 0) {
+            total++;
+            for (size_t f = 0; f < st.nframes; f++) {
+                fn_row *r = row_of(&table, st.frames[f].function ? st.frames[f].function : "?");
+                if (!r) {
+                    status = ls_error_set(err, s->path, "out of memory");
+                    break;
+                }
+                if (f == 0)
+                    r->flat++;
+                if (r->last_task != i + 1) {     /* recursion counts once */
+                    r->cum++;
+                    r->last_task = i + 1;
+                }
+            }
+        }
+        free(st.frames);
+    }
+    if (status == 0) {
+        by_cum = opt->cum;
+        qsort(table.rows, table.n, sizeof *table.rows, compare_rows);
+        size_t shown = opt->nodecount && opt->nodecount < table.n ? opt->nodecount : table.n;
+        fprintf(out, "leakscan: %s\n", s->path);
+        fprintf(out, "Showing %zu of %zu functions; %zu leaked tasks%s\n", shown, table.n, total,
+                opt->focus || opt->ignore ? " (after --focus/--ignore)" : "");
+        fprintf(out, "%8s %7s %7s %8s %7s  %s\n", "flat", "flat%", "sum%", "cum", "cum%", "function");
+        double sum = 0;
+        for (size_t k = 0; k < shown; k++) {
+            const fn_row *r = &table.rows[k];
+            double flat_pct = total ? 100.0 * (double)r->flat / (double)total : 0;
+            sum += flat_pct;
+            fprintf(out, "%8zu %6.2f%% %6.2f%% %8zu %6.2f%%  %s\n", r->flat, flat_pct, sum, r->cum,
+                    total ? 100.0 * (double)r->cum / (double)total : 0, r->name);
+        }
+    }
+    free(table.rows);
+    if (opt->focus)
+        regfree(&focus);
+    if (opt->ignore)
+        regfree(&ignore);
+    return status;
+}

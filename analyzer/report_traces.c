@@ -1,0 +1,79 @@
+/*
+ * report_traces.c — `leakscan traces`: every leaked task (with --all every
+ * task) on its own, in the shape of Go's goroutine dump (debug=2): the
+ * task's id, wait reason and time, its frames, and who created it.
+ */
+#include "leakscan.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+
+static void print_location(FILE *out, const ls_frame *f)
+{
+    if (f->file)
+        fprintf(out, "\t%s:%d +0x%" PRIx64 "\n", f->file, f->line, f->offset);
+    else
+        fprintf(out, "\t?:0 pc=0x%" PRIx64 "\n", f->pc);
+}
+
+static const char *state_label(const ls_snapshot *s, const ls_task *t)
+{
+    if (t->state == LS_TASK_RUNNING)
+        return "running";
+    if (t->state == LS_TASK_RUNNABLE)
+        return "runnable";
+    return ls_reason_name(s->rt, t->wait_reason);
+}
+
+int ls_report_traces(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, bool all)
+{
+    const ls_runtime *rt = s->rt;
+    /* In id order, as Go prints goroutines. */
+    size_t *order = malloc((rt->ntasks ? rt->ntasks : 1) * sizeof *order);
+    if (!order)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < rt->ntasks; i++)
+        if (all || a->verdict[i] == LS_LEAKED)
+            order[n++] = i;
+    for (size_t i = 1; i < n; i++)            /* tasks come nearly sorted */
+        for (size_t j = i; j > 0 && rt->tasks[order[j - 1]].id > rt->tasks[order[j]].id; j--) {
+            size_t tmp = order[j]; order[j] = order[j - 1]; order[j - 1] = tmp;
+        }
+    for (size_t k = 0; k < n; k++) {
+        size_t i = order[k];
+        const ls_task *t = &rt->tasks[i];
+        fprintf(out, "task %" PRIu64 " [%s", t->id, state_label(s, t));
+        if (a->verdict[i] == LS_LEAKED)
+            fprintf(out, " (leaked)");
+        else if (a->verdict[i] == LS_MAIN_BLOCKED)
+            fprintf(out, " (main, blocked forever)");
+        if (t->state == LS_TASK_WAITING && s->time_monotonic_ns && t->wait_since &&
+            t->wait_since <= s->time_monotonic_ns) {
+            char d[32];
+            ls_format_duration(s->time_monotonic_ns - t->wait_since, d, sizeof d);
+            fprintf(out, ", %s", d);
+        }
+        fprintf(out, "]:\n");
+        ls_stack st;
+        if (ls_unwind_task(u, i, &st) != 0) {
+            free(order);
+            return -1;
+        }
+        for (size_t f = 0; f < st.nframes; f++) {
+            fprintf(out, "%s()\n", st.frames[f].function ? st.frames[f].function : "?");
+            print_location(out, &st.frames[f]);
+        }
+        free(st.frames);
+        if (t->parent_id) {
+            ls_frame cb;
+            ls_symbolize(u, t->create_pc, &cb);
+            fprintf(out, "created by %s in task %" PRIu64 "\n",
+                    cb.function ? cb.function : "?", t->parent_id);
+            print_location(out, &cb);
+        }
+        fputc('\n', out);
+    }
+    free(order);
+    return 0;
+}

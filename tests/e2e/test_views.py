@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""The views over one snapshot of samples/chains (58 leaked tasks: 50
+relays, 4 racers, 3 cycle members, 1 double sender):
+
+  leakscan top      pprof's columns, --cum, --nodecount, --focus, --ignore
+  leakscan traces   one entry per leaked task, with its creator
+
+usage: test_views.py LEAKSCAN CHAINS_PROGRAM
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def leakscan(*args):
+    p = subprocess.run([LEAKSCAN] + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=120)
+    return p.returncode, p.stdout, p.stderr
+
+
+def top_rows(text):
+    rows = {}
+    for line in text.splitlines():
+        m = re.match(r"\s*(\d+)\s+([\d.]+)%\s+([\d.]+)%\s+(\d+)\s+([\d.]+)%\s+(\S+)$", line)
+        if m:
+            rows[m.group(6)] = (int(m.group(1)), int(m.group(4)))
+    return rows
+
+
+LEAKSCAN, program = sys.argv[1], sys.argv[2]
+with tempfile.TemporaryDirectory() as tmp:
+    snap = os.path.join(tmp, "chains.snap")
+    subprocess.run([program], env=dict(os.environ, LEAKSCAN_AT_EXIT=snap, LRT_PROCS="2"),
+                   stdout=subprocess.DEVNULL, check=True, timeout=120)
+
+    code, out, _ = leakscan("top", snap)
+    rows = top_rows(out)
+    check(code == 1, "top exits 1 when tasks leaked")
+    check("58 leaked tasks" in out, "top counts 58 leaked tasks")
+    check(rows.get("relay") == (0, 50), f"relay: flat 0, cum 50 (got {rows.get('relay')})")
+    check(rows.get("lrt_chan_recv") == (53, 53), f"lrt_chan_recv: flat 53 (got {rows.get('lrt_chan_recv')})")
+    check(rows.get("lrt_chan_send") == (5, 5), f"lrt_chan_send: flat 5 (got {rows.get('lrt_chan_send')})")
+    check(list(rows)[0] == "lrt_chan_recv", "rows sorted by flat")
+
+    code, out, _ = leakscan("top", "--cum", "--nodecount", "3", snap)
+    rows = top_rows(out)
+    check(len(rows) == 3 and list(rows)[:2] == ["lrt_chan_recv", "relay"],
+          f"--cum --nodecount 3: three rows by cum (got {list(rows)})")
+
+    code, out, _ = leakscan("top", "--focus", "^racer$", snap)
+    check("4 leaked tasks" in out and top_rows(out).get("racer") == (0, 4), "--focus keeps the 4 racers")
+    code, out, _ = leakscan("top", "--ignore", "relay|racer", snap)
+    check("4 leaked tasks" in out and "relay" not in top_rows(out),
+          "--ignore drops relays and racers (3 cycle members + 1 double sender left)")
+    code, _, err = leakscan("top", "--focus", "(", snap)
+    check(code == 2 and "--focus" in err, "a bad --focus regex is an error (exit 2)")
+
+    code, out, _ = leakscan("traces", snap)
+    headers = re.findall(r"^task (\d+) \[(.+?)\]:$", out, re.M)
+    check(code == 1, "traces exits 1 when tasks leaked")
+    check(len(headers) == 58 and all("(leaked)" in h[1] for h in headers),
+          f"traces shows the 58 leaked tasks (got {len(headers)})")
+    ids = [int(h[0]) for h in headers]
+    check(ids == sorted(ids), "traces lists tasks by id")
+    creators = re.findall(r"^created by (\w+) in task 1$", out, re.M)
+    check(len(creators) == 58 and set(creators) <= {"run", "daisy_chain"},
+          f"each trace names its creator, run or daisy_chain, in task 1 (got {sorted(set(creators))})")
+    check(re.search(r"^relay\(\)\n\t.*chains\.c:\d+ \+0x[0-9a-f]+$", out, re.M) is not None,
+          "frames are printed as function() and file:line +offset")
+
+sys.exit(1 if failures else 0)
