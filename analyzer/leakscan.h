@@ -53,6 +53,7 @@ typedef struct ls_options {
     bool        all;            /* --all: include tasks that are not leaked */
     bool        json;
     bool        quiet;
+    const char *pprof;          /* --pprof OUT */
     ls_top_options top;         /* leakscan top */
 } ls_options;
 
@@ -152,6 +153,9 @@ int  ls_report_traces(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_
 
 int  ls_report_top(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
                    const ls_top_options *opt, ls_error *err);
+
+/* `--pprof OUT`: the groups as a gzip'd profile.proto for `go tool pprof`. */
+int  ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report *r, ls_error *err);
 
 /* Human durations: "5 minutes", "12 seconds". */
 void ls_format_duration(int64_t ns, char *buf, size_t size);

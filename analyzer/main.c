@@ -31,6 +31,8 @@ static const char usage[] =
 "\n"
 "options:\n"
 "  --json                write the result as JSON (schema: formats/README.md)\n"
+"  --pprof OUT           also write the groups as a gzip'd pprof profile\n"
+"                        (sample type goroutineleak/count) for go tool pprof\n"
 "  --all                 show every task, not only the leaked ones\n"
 "  --cum                 top: sort by cum instead of flat\n"
 "  --nodecount N         top: show at most N functions\n"
@@ -77,6 +79,10 @@ static int analyse_view(const char *path, const ls_options *opt, enum view view)
             fprintf(stderr, "leakscan: %s\n", err.message);
             goto out;
         }
+        if (opt->pprof && ls_report_pprof(opt->pprof, s, &r, &err) != 0) {
+            fprintf(stderr, "leakscan: %s\n", err.message);
+            goto out;
+        }
         if (opt->json ? ls_report_json(stdout, s, a, &r) != 0 : (ls_report_text(stdout, s, a, &r), 0)) {
             fprintf(stderr, "leakscan: out of memory writing JSON\n");
             goto out;
@@ -108,6 +114,7 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "json", no_argument, NULL, 'j' },
+        { "pprof", required_argument, NULL, 'p' },
         { "all", no_argument, NULL, 'a' },
         { "exe", required_argument, NULL, 'e' },
         { "quiet", no_argument, NULL, 'q' },
@@ -140,6 +147,7 @@ int main(int argc, char **argv)
         case 'h': fputs(usage, stdout); return 0;
         case 'V': printf("leakscan %s\n", LEAKSCAN_VERSION); return 0;
         case 'c': opt.top.cum = true; break;
+        case 'p': opt.pprof = optarg; break;
         case 'f': opt.top.focus = optarg; break;
         case 'i': opt.top.ignore = optarg; break;
         case 'n': {

@@ -4,6 +4,8 @@ relays, 4 racers, 3 cycle members, 1 double sender):
 
   leakscan top      pprof's columns, --cum, --nodecount, --focus, --ignore
   leakscan traces   one entry per leaked task, with its creator
+  --pprof OUT       a profile `go tool pprof -top` reads and agrees with
+                    `leakscan top` on, with a wait_reason tag
 
 usage: test_views.py LEAKSCAN CHAINS_PROGRAM
 """
@@ -77,5 +79,25 @@ with tempfile.TemporaryDirectory() as tmp:
           f"each trace names its creator, run or daisy_chain, in task 1 (got {sorted(set(creators))})")
     check(re.search(r"^relay\(\)\n\t.*chains\.c:\d+ \+0x[0-9a-f]+$", out, re.M) is not None,
           "frames are printed as function() and file:line +offset")
+
+    profile = os.path.join(tmp, "chains.pb.gz")
+    code, _, err = leakscan("--pprof", profile, "-q", snap)
+    check(code == 1 and os.path.getsize(profile) > 0, "--pprof writes a profile")
+    env = dict(os.environ, HOME=tmp, GOCACHE=os.path.join(tmp, "go-cache"))
+    p = subprocess.run(["go", "tool", "pprof", "-top", profile], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    theirs = {}
+    for line in p.stdout.splitlines():
+        m = re.match(r"\s*(\d+)\s+[\d.]+%\s+[\d.]+%\s+(\d+)\s+[\d.]+%\s+(\S+)$", line)
+        if m:
+            theirs[m.group(3)] = (int(m.group(1)), int(m.group(2)))
+    _, out, _ = leakscan("top", snap)
+    ours = top_rows(out)
+    check(p.returncode == 0 and theirs == ours,
+          f"go tool pprof -top agrees with leakscan top (pprof: {theirs}, ours: {ours}; {p.stderr.strip()[:200]})")
+    p = subprocess.run(["go", "tool", "pprof", "-tags", profile], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    check("wait_reason" in p.stdout and "chan receive" in p.stdout,
+          "the profile tags samples with their wait reason")
 
 sys.exit(1 if failures else 0)

@@ -1,0 +1,238 @@
+/*
+ * report_pprof.c — `--pprof OUT`: the leaked groups as a gzip'd pprof
+ * profile (profile.proto), sample type goroutineleak/count, one sample per
+ * group with a `wait_reason` label, so that `go tool pprof -top`, `-list`
+ * and `-http` read it. The protobuf encoding is written here (a dozen
+ * varint and length-delimited fields); zlib does the gzip.
+ */
+#include "leakscan.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+/* ---------------------------------------------------------------------- */
+/* Protobuf encoding                                                       */
+/* ---------------------------------------------------------------------- */
+
+typedef struct pb {
+    uint8_t *data;
+    size_t   len, cap;
+    bool     failed;
+} pb;
+
+static void pb_bytes(pb *b, const void *p, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < b->len + n)
+            cap *= 2;
+        uint8_t *grown = realloc(b->data, cap);
+        if (!grown) {
+            b->failed = true;
+            return;
+        }
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+static void pb_varint(pb *b, uint64_t v)
+{
+    uint8_t out[10];
+    size_t n = 0;
+    do {
+        out[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    pb_bytes(b, out, n);
+}
+
+static void pb_uint(pb *b, int field, uint64_t v)      /* wire type 0 */
+{
+    pb_varint(b, (uint64_t)field << 3);
+    pb_varint(b, v);
+}
+
+static void pb_message(pb *b, int field, const pb *m)  /* wire type 2 */
+{
+    pb_varint(b, ((uint64_t)field << 3) | 2);
+    pb_varint(b, m->len);
+    pb_bytes(b, m->data, m->len);
+    b->failed |= m->failed;
+}
+
+static void pb_string(pb *b, int field, const char *s)
+{
+    size_t n = strlen(s);
+    pb_varint(b, ((uint64_t)field << 3) | 2);
+    pb_varint(b, n);
+    pb_bytes(b, s, n);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Interning: strings, functions, locations                                */
+/* ---------------------------------------------------------------------- */
+
+typedef struct strings {
+    const char **items;
+    size_t       n, cap;
+} strings;
+
+static uint64_t intern(strings *t, const char *s)
+{
+    if (!s)
+        s = "";
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->items[i], s) == 0)
+            return i;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        const char **grown = realloc(t->items, cap * sizeof *grown);
+        if (!grown)
+            return 0;
+        t->items = grown;
+        t->cap = cap;
+    }
+    t->items[t->n] = s;
+    return t->n++;
+}
+
+typedef struct ids {
+    uint64_t *keys;             /* pc, or string index of a function name */
+    uint64_t *extra;            /* function: file string */
+    size_t    n, cap;
+} ids;
+
+static uint64_t id_of(ids *t, uint64_t key, uint64_t extra, bool *fresh)
+{
+    *fresh = false;
+    for (size_t i = 0; i < t->n; i++)
+        if (t->keys[i] == key && t->extra[i] == extra)
+            return i + 1;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        uint64_t *k = realloc(t->keys, cap * sizeof *k);
+        if (!k)
+            return 0;
+        t->keys = k;
+        uint64_t *e = realloc(t->extra, cap * sizeof *e);
+        if (!e)
+            return 0;
+        t->extra = e;
+        t->cap = cap;
+    }
+    t->keys[t->n] = key;
+    t->extra[t->n] = extra;
+    *fresh = true;
+    return ++t->n;
+}
+
+/* ---------------------------------------------------------------------- */
+
+int ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report *r, ls_error *err)
+{
+    pb profile = { 0 }, functions = { 0 }, locations = { 0 };
+    strings str = { 0 };
+    ids fns = { 0 }, locs = { 0 };
+    intern(&str, "");                                   /* index 0 is "" */
+
+    pb vt = { 0 };
+    pb_uint(&vt, 1, intern(&str, "goroutineleak"));
+    pb_uint(&vt, 2, intern(&str, "count"));
+    pb_message(&profile, 1, &vt);                       /* sample_type */
+    free(vt.data);
+
+    uint64_t label_key = intern(&str, "wait_reason");
+    for (size_t g = 0; g < r->ngroups; g++) {
+        const ls_group *grp = &r->groups[g];
+        pb sample = { 0 };
+        for (size_t f = 0; f < grp->stack.nframes; f++) {
+            const ls_frame *fr = &grp->stack.frames[f];
+            bool fresh;
+            uint64_t loc = id_of(&locs, fr->pc, 0, &fresh);
+            if (fresh) {
+                uint64_t name = intern(&str, fr->function ? fr->function : "?");
+                uint64_t file = intern(&str, fr->file);
+                bool new_fn;
+                uint64_t fn = id_of(&fns, name, file, &new_fn);
+                if (new_fn) {
+                    pb m = { 0 };
+                    pb_uint(&m, 1, fn);
+                    pb_uint(&m, 2, name);
+                    pb_uint(&m, 3, name);
+                    pb_uint(&m, 4, file);
+                    pb_message(&functions, 5, &m);
+                    free(m.data);
+                }
+                pb line = { 0 }, m = { 0 };
+                pb_uint(&line, 1, fn);
+                pb_uint(&line, 2, (uint64_t)(fr->line > 0 ? fr->line : 0));
+                pb_uint(&m, 1, loc);
+                pb_uint(&m, 2, 1);                      /* the one mapping */
+                pb_uint(&m, 3, fr->pc);
+                pb_message(&m, 4, &line);
+                pb_message(&locations, 4, &m);
+                free(line.data);
+                free(m.data);
+            }
+            pb_uint(&sample, 1, loc);
+        }
+        pb_uint(&sample, 2, grp->count);
+        const char *reason = grp->wait_reason < s->rt->root.reason_count
+                             ? ls_reason_name(s->rt, grp->wait_reason) : "running";
+        pb label = { 0 };
+        pb_uint(&label, 1, label_key);
+        pb_uint(&label, 2, intern(&str, reason));
+        pb_message(&sample, 3, &label);
+        pb_message(&profile, 2, &sample);
+        free(label.data);
+        free(sample.data);
+    }
+    /* One mapping that says symbols are already resolved, so pprof does not
+     * look for the binaries. */
+    pb mapping = { 0 };
+    pb_uint(&mapping, 1, 1);
+    pb_uint(&mapping, 2, 0);
+    pb_uint(&mapping, 3, UINT64_MAX >> 1);
+    pb_uint(&mapping, 5, intern(&str, s->exe_path));
+    pb_uint(&mapping, 7, 1);
+    pb_uint(&mapping, 8, 1);
+    pb_uint(&mapping, 9, 1);
+    pb_message(&profile, 3, &mapping);
+    free(mapping.data);
+    pb_bytes(&profile, locations.data, locations.len);
+    pb_bytes(&profile, functions.data, functions.len);
+    pb period = { 0 };                                 /* period_type: the same */
+    pb_uint(&period, 1, intern(&str, "goroutineleak"));
+    pb_uint(&period, 2, intern(&str, "count"));
+    for (size_t i = 0; i < str.n; i++)                 /* every string is in */
+        pb_string(&profile, 6, str.items[i]);
+    pb_uint(&profile, 9, (uint64_t)s->core->note.time_unix_ns);
+    pb_message(&profile, 11, &period);
+    free(period.data);
+    pb_uint(&profile, 12, 1);
+
+    int status = 0;
+    if (profile.failed || locations.failed || functions.failed) {
+        status = ls_error_set(err, out_path, "out of memory encoding the profile");
+    } else {
+        gzFile gz = gzopen(out_path, "wb");
+        if (!gz || gzwrite(gz, profile.data, (unsigned)profile.len) != (int)profile.len ||
+            gzclose(gz) != Z_OK)
+            status = ls_error_set(err, out_path, "cannot write the pprof profile");
+    }
+    free(profile.data);
+    free(locations.data);
+    free(functions.data);
+    free(str.items);
+    free(fns.keys);
+    free(fns.extra);
+    free(locs.keys);
+    free(locs.extra);
+    return status;
+}
