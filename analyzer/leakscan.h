@@ -157,6 +157,10 @@ int  ls_report_top(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unw
 /* `--pprof OUT`: the groups as a gzip'd profile.proto for `go tool pprof`. */
 int  ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report *r, ls_error *err);
 
+/* `leakscan diff BASE NEW`: groups that appeared, grew, shrank, vanished.
+ * Exit 1 when any group appeared or grew. */
+int  ls_diff_main(const char *base, const char *new_path, const ls_options *opt);
+
 /* Human durations: "5 minutes", "12 seconds". */
 void ls_format_duration(int64_t ns, char *buf, size_t size);
 

@@ -11,6 +11,7 @@ static const char usage[] =
 "usage: leakscan [OPTIONS] FILE\n"
 "       leakscan top [OPTIONS] FILE\n"
 "       leakscan traces [OPTIONS] FILE\n"
+"       leakscan diff [OPTIONS] BASE NEW\n"
 "       leakscan run [OPTIONS] -- PROGRAM [ARGS...]\n"
 "\n"
 "Finds the leaked tasks of a libleakrt program: tasks blocked on a channel,\n"
@@ -24,6 +25,9 @@ static const char usage[] =
 "                        their stack), cum%%\n"
 "  traces                every leaked task with its stack and creator, like a\n"
 "                        Go goroutine dump (with --all: every task)\n"
+"  diff BASE NEW         how the leaked groups changed between two snapshots\n"
+"                        of one program, matched by symbolised stack (like\n"
+"                        pprof -base): exit 1 if any group appeared or grew\n"
 "  run -- PROGRAM ARGS   run PROGRAM with LEAKSCAN_AT_EXIT set to a private\n"
 "                        file, analyse the snapshot it writes when lrt_main\n"
 "                        returns, report, and exit 1 if anything leaked;\n"
@@ -128,10 +132,11 @@ int main(int argc, char **argv)
     };
     ls_options opt = { 0 };
     enum view view = VIEW_GROUPS;
-    bool run = false;
+    bool run = false, diff = false;
     if (argc > 1 && (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "top") == 0 ||
-                     strcmp(argv[1], "traces") == 0)) {
+                     strcmp(argv[1], "traces") == 0 || strcmp(argv[1], "diff") == 0)) {
         run = strcmp(argv[1], "run") == 0;
+        diff = strcmp(argv[1], "diff") == 0;
         view = strcmp(argv[1], "top") == 0 ? VIEW_TOP
              : strcmp(argv[1], "traces") == 0 ? VIEW_TRACES : VIEW_GROUPS;
         argv++;
@@ -167,11 +172,18 @@ int main(int argc, char **argv)
     }
     if (run)
         return ls_run_main(argc - optind, argv + optind, &opt);
+    if (diff) {
+        if (argc - optind != 2) {
+            fprintf(stderr, "leakscan diff: give two snapshots, BASE and NEW\n");
+            return 2;
+        }
+        return ls_diff_main(argv[optind], argv[optind + 1], &opt);
+    }
     if (optind >= argc) {
         fputs(usage, stderr);
         return 2;
     }
-    static const char *const planned[] = { "list", "why", "diff", "attach", "html" };
+    static const char *const planned[] = { "list", "why", "attach", "html" };
     for (size_t i = 0; i < sizeof planned / sizeof planned[0]; i++) {
         if (strcmp(argv[optind], planned[i]) == 0 && optind + 1 < argc) {
             fprintf(stderr, "leakscan: the '%s' view is not in this version yet; "

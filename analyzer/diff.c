@@ -1,0 +1,152 @@
+/*
+ * diff.c — `leakscan diff BASE NEW`: how the leaked groups changed between
+ * two snapshots of the same program, like `pprof -base`. Groups are matched
+ * by their symbolised stack (function, file and line of each frame, and the
+ * wait reason), not by PCs, which differ from run to run.
+ */
+#include "leakscan.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct loaded {
+    ls_snapshot *s;
+    ls_analysis *a;
+    ls_unwinder *u;
+    ls_report    r;
+    char       **keys;          /* per group */
+} loaded;
+
+static void unload(loaded *l)
+{
+    for (size_t i = 0; l->keys && i < l->r.ngroups; i++)
+        free(l->keys[i]);
+    free(l->keys);
+    ls_report_free(&l->r);
+    ls_unwinder_destroy(l->u);
+    ls_analysis_free(l->a);
+    ls_snapshot_close(l->s);
+}
+
+/* "reason|fn@file:line|fn@file:line..." */
+static char *group_key(const ls_snapshot *s, const ls_group *g)
+{
+    size_t cap = 256, len = 0;
+    char *k = malloc(cap);
+    if (!k)
+        return NULL;
+    const char *reason = g->wait_reason < s->rt->root.reason_count
+                         ? ls_reason_name(s->rt, g->wait_reason) : "running";
+    len = (size_t)snprintf(k, cap, "%s", reason);
+    for (size_t f = 0; f < g->stack.nframes; f++) {
+        const ls_frame *fr = &g->stack.frames[f];
+        char part[512];
+        int n = snprintf(part, sizeof part, "|%s@%s:%d", fr->function ? fr->function : "?",
+                         fr->file ? fr->file : "?", fr->line);
+        if (n < 0)
+            continue;
+        if (len + (size_t)n + 1 > cap) {
+            while (len + (size_t)n + 1 > cap)
+                cap *= 2;
+            char *grown = realloc(k, cap);
+            if (!grown) {
+                free(k);
+                return NULL;
+            }
+            k = grown;
+        }
+        memcpy(k + len, part, (size_t)n + 1);
+        len += (size_t)n;
+    }
+    return k;
+}
+
+static int load(const char *path, const ls_options *opt, loaded *l, ls_error *err)
+{
+    memset(l, 0, sizeof *l);
+    if (ls_snapshot_open(path, opt, &l->s, err) != 0 || ls_analyze(l->s, &l->a, err) != 0 ||
+        ls_unwinder_create(l->s, opt, &l->u, err) != 0 ||
+        ls_group_leaks(l->s, l->a, l->u, false, &l->r, err) != 0)
+        return -1;
+    l->keys = calloc(l->r.ngroups ? l->r.ngroups : 1, sizeof *l->keys);
+    if (!l->keys)
+        return ls_error_set(err, path, "out of memory");
+    for (size_t i = 0; i < l->r.ngroups; i++)
+        if (!(l->keys[i] = group_key(l->s, &l->r.groups[i])))
+            return ls_error_set(err, path, "out of memory");
+    return 0;
+}
+
+/* One line about a group: its wait reason and the first frames that are
+ * not the runtime's API call. */
+static void describe(FILE *out, const ls_snapshot *s, const ls_group *g)
+{
+    const char *reason = g->wait_reason < s->rt->root.reason_count
+                         ? ls_reason_name(s->rt, g->wait_reason) : "running";
+    fprintf(out, "%-22s", reason);
+    int shown = 0;
+    for (size_t f = 0; f < g->stack.nframes && shown < 3; f++) {
+        const ls_frame *fr = &g->stack.frames[f];
+        if (f == 0 && fr->function && strncmp(fr->function, "lrt_", 4) == 0 && g->stack.nframes > 1)
+            continue;                   /* the API call: the reason says it */
+        fprintf(out, "%s%s", shown ? " < " : "", fr->function ? fr->function : "?");
+        if (fr->file) {
+            const char *base = strrchr(fr->file, '/');
+            fprintf(out, " (%s:%d)", base ? base + 1 : fr->file, fr->line);
+        }
+        shown++;
+    }
+    fputc('\n', out);
+}
+
+int ls_diff_main(const char *base_path, const char *new_path, const ls_options *opt)
+{
+    ls_error err;
+    loaded base, cur;
+    int status = 2;
+    if (load(base_path, opt, &base, &err) != 0 || load(new_path, opt, &cur, &err) != 0) {
+        fprintf(stderr, "leakscan: %s\n", err.message);
+        goto out;
+    }
+    printf("leakscan diff: %s -> %s\n", base_path, new_path);
+    printf("base: %zu leaked in %zu groups; new: %zu leaked in %zu groups\n\n",
+           base.a->leaked, base.r.ngroups, cur.a->leaked, cur.r.ngroups);
+    printf("%7s %7s %7s  %-22s%s\n", "delta", "base", "new", "wait reason", "stack");
+    bool grew = false;
+    bool *matched = calloc(base.r.ngroups ? base.r.ngroups : 1, sizeof *matched);
+    if (!matched) {
+        fprintf(stderr, "leakscan: out of memory\n");
+        goto out;
+    }
+    for (size_t i = 0; i < cur.r.ngroups; i++) {
+        size_t was = 0;
+        for (size_t j = 0; j < base.r.ngroups; j++) {
+            if (!matched[j] && strcmp(base.keys[j], cur.keys[i]) == 0) {
+                matched[j] = true;
+                was = base.r.groups[j].count;
+                break;
+            }
+        }
+        size_t now = cur.r.groups[i].count;
+        if (now == was)
+            continue;
+        grew |= now > was;
+        printf("%+7" PRId64 " %7zu %7zu  ", (int64_t)now - (int64_t)was, was, now);
+        describe(stdout, cur.s, &cur.r.groups[i]);
+    }
+    for (size_t j = 0; j < base.r.ngroups; j++) {
+        if (matched[j])
+            continue;
+        size_t was = base.r.groups[j].count;
+        printf("%+7" PRId64 " %7zu %7d  ", -(int64_t)was, was, 0);
+        describe(stdout, base.s, &base.r.groups[j]);
+    }
+    free(matched);
+    status = grew ? 1 : 0;
+out:
+    unload(&base);
+    unload(&cur);
+    fflush(stdout);
+    return status;
+}
