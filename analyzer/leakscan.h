@@ -77,8 +77,26 @@ enum ls_verdict {
     LS_MAIN_BLOCKED,    /* the main task, parked forever: reported apart */
 };
 
+/* Why an object is marked (ls_analysis.parent, when explaining): what
+ * reached it, packed as kind << 60 | value. */
+enum {
+    LS_FROM_NONE = 0,
+    LS_FROM_OBJECT,     /* value: the object whose scan found it */
+    LS_FROM_MEMORY,     /* value: address of the root word holding it */
+    LS_FROM_THREAD,     /* value: tid of the thread whose register held it */
+    LS_FROM_TASK,       /* value: index of the root task (its stack, registers) */
+    LS_FROM_WAKE,       /* a woken task's stack; value: the object that woke it */
+    LS_FROM_TIMER,      /* a pending context timer's target */
+};
+#define LS_PARENT(kind, value) (((uint64_t)(kind) << 60) | ((uint64_t)(value) & ((UINT64_C(1) << 60) - 1)))
+#define LS_PARENT_KIND(p)      ((int)((p) >> 60))
+#define LS_PARENT_VALUE(p)     ((p) & ((UINT64_C(1) << 60) - 1))
+
 typedef struct ls_analysis {
     uint8_t  *verdict;          /* per task (index into rt->tasks) */
+    uint64_t *parent;           /* per object, when explaining; else NULL */
+    uint64_t *marked;           /* bit per object */
+    uint64_t  nobjects;
     size_t    ntasks;
     size_t    leaked;
     size_t    candidates;
@@ -88,6 +106,8 @@ typedef struct ls_analysis {
 } ls_analysis;
 
 int  ls_analyze(const ls_snapshot *s, ls_analysis **out, ls_error *err);
+/* The same, breadth first, recording what reached each object. */
+int  ls_analyze_explained(const ls_snapshot *s, bool parents, ls_analysis **out, ls_error *err);
 void ls_analysis_free(ls_analysis *a);
 
 /* ---------------------------------------------------------------------- */
@@ -116,6 +136,8 @@ void ls_unwinder_destroy(ls_unwinder *u);
 int  ls_unwind_task(ls_unwinder *u, size_t task, ls_stack *out);
 /* Symbolises one PC (e.g. a creation site). */
 void ls_symbolize(ls_unwinder *u, uint64_t pc, ls_frame *out);
+/* The symbol (a global variable) holding data address addr; no line. */
+void ls_symbolize_data(ls_unwinder *u, uint64_t addr, ls_frame *out);
 
 /* ---------------------------------------------------------------------- */
 /* group.c                                                                 */
@@ -160,6 +182,10 @@ int  ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report
 /* `leakscan diff BASE NEW`: groups that appeared, grew, shrank, vanished.
  * Exit 1 when any group appeared or grew. */
 int  ls_diff_main(const char *base, const char *new_path, const ls_options *opt);
+
+/* `leakscan why TASK FILE`: why task id is leaked, or what keeps it. The
+ * analysis must have been made with parents (ls_analyze_explained). */
+int  ls_why(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, uint64_t id, ls_error *err);
 
 /* Human durations: "5 minutes", "12 seconds". */
 void ls_format_duration(int64_t ns, char *buf, size_t size);

@@ -12,6 +12,7 @@ static const char usage[] =
 "       leakscan top [OPTIONS] FILE\n"
 "       leakscan traces [OPTIONS] FILE\n"
 "       leakscan diff [OPTIONS] BASE NEW\n"
+"       leakscan why [OPTIONS] TASK FILE\n"
 "       leakscan run [OPTIONS] -- PROGRAM [ARGS...]\n"
 "\n"
 "Finds the leaked tasks of a libleakrt program: tasks blocked on a channel,\n"
@@ -28,6 +29,10 @@ static const char usage[] =
 "  diff BASE NEW         how the leaked groups changed between two snapshots\n"
 "                        of one program, matched by symbolised stack (like\n"
 "                        pprof -base): exit 1 if any group appeared or grew\n"
+"  why TASK              why task TASK (an id, as the reports print) is\n"
+"                        leaked: what it waits on and who still points there;\n"
+"                        or, for a blocked task that is not, the shortest path\n"
+"                        from a root to the object it waits on\n"
 "  run -- PROGRAM ARGS   run PROGRAM with LEAKSCAN_AT_EXIT set to a private\n"
 "                        file, analyse the snapshot it writes when lrt_main\n"
 "                        returns, report, and exit 1 if anything leaked;\n"
@@ -106,6 +111,30 @@ out:
     return status;
 }
 
+static int why_main(uint64_t id, const char *path, const ls_options *opt)
+{
+    ls_error err;
+    ls_snapshot *s = NULL;
+    ls_analysis *a = NULL;
+    ls_unwinder *u = NULL;
+    int status = 2;
+    if (ls_snapshot_open(path, opt, &s, &err) != 0 || ls_analyze_explained(s, true, &a, &err) != 0 ||
+        ls_unwinder_create(s, opt, &u, &err) != 0 || ls_why(stdout, s, a, u, id, &err) != 0) {
+        fprintf(stderr, "leakscan: %s\n", err.message);
+        goto out;
+    }
+    size_t i = 0;
+    while (s->rt->tasks[i].id != id)
+        i++;
+    status = a->verdict[i] == LS_LEAKED ? 1 : 0;
+out:
+    ls_unwinder_destroy(u);
+    ls_analysis_free(a);
+    ls_snapshot_close(s);
+    fflush(stdout);
+    return status;
+}
+
 static int analyse(const char *path, const ls_options *opt)
 {
     return analyse_view(path, opt, VIEW_GROUPS);
@@ -132,11 +161,13 @@ int main(int argc, char **argv)
     };
     ls_options opt = { 0 };
     enum view view = VIEW_GROUPS;
-    bool run = false, diff = false;
+    bool run = false, diff = false, why = false;
     if (argc > 1 && (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "top") == 0 ||
-                     strcmp(argv[1], "traces") == 0 || strcmp(argv[1], "diff") == 0)) {
+                     strcmp(argv[1], "traces") == 0 || strcmp(argv[1], "diff") == 0 ||
+                     strcmp(argv[1], "why") == 0)) {
         run = strcmp(argv[1], "run") == 0;
         diff = strcmp(argv[1], "diff") == 0;
+        why = strcmp(argv[1], "why") == 0;
         view = strcmp(argv[1], "top") == 0 ? VIEW_TOP
              : strcmp(argv[1], "traces") == 0 ? VIEW_TRACES : VIEW_GROUPS;
         argv++;
@@ -172,6 +203,15 @@ int main(int argc, char **argv)
     }
     if (run)
         return ls_run_main(argc - optind, argv + optind, &opt);
+    if (why) {
+        char *end;
+        if (argc - optind != 2 || !*argv[optind] ||
+            (strtoull(argv[optind], &end, 10), *end)) {
+            fprintf(stderr, "leakscan why: give a task id and a snapshot: leakscan why 7 FILE\n");
+            return 2;
+        }
+        return why_main(strtoull(argv[optind], NULL, 10), argv[optind + 1], &opt);
+    }
     if (diff) {
         if (argc - optind != 2) {
             fprintf(stderr, "leakscan diff: give two snapshots, BASE and NEW\n");
@@ -183,7 +223,7 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    static const char *const planned[] = { "list", "why", "attach", "html" };
+    static const char *const planned[] = { "list", "attach", "html" };
     for (size_t i = 0; i < sizeof planned / sizeof planned[0]; i++) {
         if (strcmp(argv[optind], planned[i]) == 0 && optind + 1 < argc) {
             fprintf(stderr, "leakscan: the '%s' view is not in this version yet; "

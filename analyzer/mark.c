@@ -29,6 +29,9 @@ typedef struct waiter_pair {
 typedef struct marker {
     const ls_snapshot *s;
     ls_analysis  *a;
+    uint64_t     *parent;        /* per object, when explaining (see ls_parent) */
+    uint64_t      src;           /* where what is marked now comes from */
+    size_t        gray_head;     /* explaining: breadth first, for short paths */
     uint64_t      nobjects;
     uint64_t     *marked;        /* bit per object */
     uint64_t     *has_waiters;   /* bit per object */
@@ -61,14 +64,17 @@ static void push_gray(marker *m, uint64_t obj)
 static void make_root_task(marker *m, uint32_t t);
 
 /* Marks the object holding v, if any and not yet marked; wakes its
- * waiters. */
-static void mark_value(marker *m, uint64_t v)
+ * waiters. where: the address of the word that held v (root memory). */
+static void mark_value_at(marker *m, uint64_t v, uint64_t where)
 {
     int kind;
     uint64_t obj = ls_object_of(m->s, v, &kind);
     if (obj == LS_NO_OBJECT || bit_test(m->marked, obj))
         return;
     bit_set(m->marked, obj);
+    if (m->parent)
+        m->parent[obj] = LS_PARENT_KIND(m->src) == LS_FROM_MEMORY ? LS_PARENT(LS_FROM_MEMORY, where)
+                                                                  : m->src;
     m->a->marked_objects++;
     push_gray(m, obj);
     if (!bit_test(m->has_waiters, obj))
@@ -78,17 +84,22 @@ static void mark_value(marker *m, uint64_t v)
         size_t mid = lo + (hi - lo) / 2;
         if (m->pairs[mid].object < obj) lo = mid + 1; else hi = mid;
     }
+    uint64_t src = m->src;
+    m->src = LS_PARENT(LS_FROM_WAKE, obj);
     for (size_t i = lo; i < m->npairs && m->pairs[i].object == obj; i++)
         make_root_task(m, m->pairs[i].task);
+    m->src = src;
 }
 
-static void scan_words(marker *m, const uint8_t *p, size_t n)
+static inline void mark_value(marker *m, uint64_t v) { mark_value_at(m, v, 0); }
+
+static void scan_words(marker *m, const uint8_t *p, size_t n, uint64_t addr)
 {
     m->a->scanned_bytes += n;
     for (size_t i = 0; i + 8 <= n; i += 8) {
         uint64_t v;
         memcpy(&v, p + i, 8);
-        mark_value(m, v);
+        mark_value_at(m, v, addr + i);
     }
 }
 
@@ -113,7 +124,7 @@ static void scan_range(marker *m, uint64_t start, uint64_t end)
         uint64_t seg_end = seg->vaddr + seg->filesz;
         uint64_t stop = end < seg_end ? end : seg_end;
         if (start < stop)
-            scan_words(m, m->s->core->data + seg->offset + (start - seg->vaddr), stop - start);
+            scan_words(m, m->s->core->data + seg->offset + (start - seg->vaddr), stop - start, start);
         start = seg->vaddr + seg->memsz;       /* the rest of it reads as zero */
     }
 }
@@ -141,6 +152,9 @@ static void make_root_task(marker *m, uint32_t t)
     const ls_task *task = &m->s->rt->tasks[t];
     if (m->a->verdict[t] == LS_LEAKED)
         m->a->verdict[t] = LS_WOKEN;           /* a candidate, woken */
+    uint64_t src = m->src;
+    if (LS_PARENT_KIND(src) != LS_FROM_WAKE)
+        m->src = LS_PARENT(LS_FROM_TASK, t);     /* a root task */
     /* Its registers: a running task's are its thread's. */
     const ls_thread *th = NULL;
     if (task->state == LS_TASK_RUNNING && task->worker_tid)
@@ -158,13 +172,17 @@ static void make_root_task(marker *m, uint32_t t)
     if (!bit_test(m->marked, obj)) {
         bit_set(m->marked, obj);
         m->a->marked_objects++;
+        if (m->parent)
+            m->parent[obj] = m->src;
         push_gray(m, obj);
     }
+    m->src = src;
 }
 
 static void scan_object(marker *m, uint64_t obj)
 {
     const ls_snapshot *s = m->s;
+    m->src = LS_PARENT(LS_FROM_OBJECT, obj);
     if (obj >= s->nheap_objects) {
         uint64_t lo, hi;
         task_stack_range(s, &s->rt->tasks[obj - s->nheap_objects], &lo, &hi);
@@ -183,7 +201,7 @@ static void scan_object(marker *m, uint64_t obj)
     uint64_t addr = sp->base + (obj - s->first_object[lo]) * sp->elem_size;
     const uint8_t *p = ls_core_pointer(s->core, addr, sp->elem_size);
     if (p)
-        scan_words(m, p, sp->elem_size);
+        scan_words(m, p, sp->elem_size, addr);
     else
         scan_range(m, addr, addr + sp->elem_size);
 }
@@ -306,6 +324,11 @@ static int compare_pairs(const void *a, const void *b)
 
 int ls_analyze(const ls_snapshot *s, ls_analysis **out, ls_error *err)
 {
+    return ls_analyze_explained(s, false, out, err);
+}
+
+int ls_analyze_explained(const ls_snapshot *s, bool parents, ls_analysis **out, ls_error *err)
+{
     *out = NULL;
     const ls_runtime *rt = s->rt;
     const ls_debug_root *r = &rt->root;
@@ -324,7 +347,9 @@ int ls_analyze(const ls_snapshot *s, ls_analysis **out, ls_error *err)
     for (size_t i = 0; i < rt->ntasks; i++)
         npairs += rt->tasks[i].wait_count;
     m.pairs = calloc(npairs ? npairs : 1, sizeof *m.pairs);
-    if (!a->verdict || !m.marked || !m.has_waiters || !m.rooted || !m.pairs) {
+    if (parents)
+        m.parent = a->parent = calloc(m.nobjects ? m.nobjects : 1, sizeof *m.parent);
+    if (!a->verdict || !m.marked || !m.has_waiters || !m.rooted || !m.pairs || (parents && !m.parent)) {
         ls_error_set(err, s->path, "out of memory for %llu objects", (unsigned long long)m.nobjects);
         goto fail;
     }
@@ -372,16 +397,24 @@ int ls_analyze(const ls_snapshot *s, ls_analysis **out, ls_error *err)
         const ls_thread *th = &s->core->threads[i];
         if (is_runtime_thread(s, th->tid))
             continue;
+        m.src = LS_PARENT(LS_FROM_THREAD, (uint64_t)th->tid);
         for (uint32_t j = 0; j < th->nregs; j++)
             mark_value(&m, th->regs[j]);
     }
+    m.src = LS_PARENT(LS_FROM_TIMER, 0);
     for (size_t i = 0; i < rt->ntimer_targets; i++)
         mark_value(&m, rt->timer_targets[i]);
+    m.src = LS_PARENT(LS_FROM_MEMORY, 0);
     if (scan_root_memory(&m, err) != 0)
         goto fail;
 
-    while (m.ngray > 0 && !m.out_of_memory)
-        scan_object(&m, m.gray[--m.ngray]);
+    if (m.parent) {                            /* breadth first: short paths */
+        while (m.gray_head < m.ngray && !m.out_of_memory)
+            scan_object(&m, m.gray[m.gray_head++]);
+    } else {
+        while (m.ngray > 0 && !m.out_of_memory)
+            scan_object(&m, m.gray[--m.ngray]);
+    }
     if (m.out_of_memory) {
         ls_error_set(err, s->path, "out of memory while marking");
         goto fail;
@@ -397,7 +430,8 @@ int ls_analyze(const ls_snapshot *s, ls_analysis **out, ls_error *err)
             a->leaked++;
         }
     }
-    free(m.marked);
+    a->marked = m.marked;                      /* for explanations */
+    a->nobjects = m.nobjects;
     free(m.has_waiters);
     free(m.rooted);
     free(m.pairs);
@@ -419,5 +453,7 @@ void ls_analysis_free(ls_analysis *a)
     if (!a)
         return;
     free(a->verdict);
+    free(a->parent);
+    free(a->marked);
     free(a);
 }

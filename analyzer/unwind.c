@@ -267,6 +267,22 @@ static const ls_frame *cached(ls_unwinder *u, uint64_t pc, bool activation)
     return &u->cache[h].frame;
 }
 
+void ls_symbolize_data(ls_unwinder *u, uint64_t addr, ls_frame *out)
+{
+    memset(out, 0, sizeof *out);
+    out->pc = addr;
+    Dwfl_Module *mod = dwfl_addrmodule(u->dwfl, addr);
+    if (!mod)
+        return;
+    GElf_Off off;
+    GElf_Sym sym;
+    const char *name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+    if (name && off < (sym.st_size ? sym.st_size : 1)) {
+        out->function = name;
+        out->offset = off;
+    }
+}
+
 void ls_symbolize(ls_unwinder *u, uint64_t pc, ls_frame *out)
 {
     *out = *cached(u, pc, false);

@@ -1,0 +1,218 @@
+/*
+ * why.c — `leakscan why TASK FILE`: why a task is reported, or why not.
+ *
+ * For a leaked task: each object it waits on, what it is, and that nothing
+ * that can run reaches it — with the places that do point at it (leaked
+ * stacks, unreachable objects). For a blocked task that is not leaked: the
+ * shortest path from a root (a global, a thread, a live task) through heap
+ * objects to the object it waits on, from a breadth-first mark that
+ * records what reached each object.
+ */
+#include "leakscan.h"
+
+#include <elfutils/libdwfl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_PATH     64
+#define MAX_REFERRERS 10
+
+/* Address and size of object obj (a heap object or a task's stack). */
+static uint64_t object_address(const ls_snapshot *s, uint64_t obj, uint64_t *size)
+{
+    if (obj >= s->nheap_objects) {
+        const ls_task *t = &s->rt->tasks[obj - s->nheap_objects];
+        *size = t->stack_hi - t->stack_lo;
+        return t->stack_lo;
+    }
+    size_t lo = 0, hi = s->rt->nspans;
+    while (lo + 1 < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->first_object[mid] <= obj) lo = mid; else hi = mid;
+    }
+    const ls_span *sp = &s->rt->spans[lo];
+    *size = sp->elem_size;
+    return sp->base + (obj - s->first_object[lo]) * sp->elem_size;
+}
+
+static const char *verdict_name(uint8_t v)
+{
+    switch (v) {
+    case LS_LEAKED: return "leaked";
+    case LS_WOKEN: return "blocked, not leaked";
+    case LS_MAIN_BLOCKED: return "the main task, blocked forever";
+    default: return "live";
+    }
+}
+
+static void describe_object(FILE *out, const ls_snapshot *s, uint64_t obj)
+{
+    uint64_t size, addr = object_address(s, obj, &size);
+    if (obj >= s->nheap_objects)
+        fprintf(out, "the stack of task %" PRIu64, s->rt->tasks[obj - s->nheap_objects].id);
+    else
+        fprintf(out, "heap object 0x%" PRIx64 " (%" PRIu64 " bytes)", addr, size);
+}
+
+/* The first frame of task i that is not the runtime's. */
+static void task_function(ls_unwinder *u, size_t i, char *buf, size_t size)
+{
+    ls_stack st;
+    snprintf(buf, size, "?");
+    if (ls_unwind_task(u, i, &st) != 0)
+        return;
+    for (size_t f = 0; f < st.nframes; f++) {
+        if (st.frames[f].function && strncmp(st.frames[f].function, "lrt_", 4) != 0) {
+            if (st.frames[f].file)
+                snprintf(buf, size, "%s (%s:%d)", st.frames[f].function, st.frames[f].file, st.frames[f].line);
+            else
+                snprintf(buf, size, "%s", st.frames[f].function);
+            break;
+        }
+    }
+    free(st.frames);
+}
+
+static void describe_root(FILE *out, const ls_snapshot *s, ls_unwinder *u, uint64_t parent)
+{
+    uint64_t v = LS_PARENT_VALUE(parent);
+    char fn[512];
+    switch (LS_PARENT_KIND(parent)) {
+    case LS_FROM_MEMORY: {
+        ls_frame f;
+        ls_symbolize_data(u, v, &f);
+        if (f.function)
+            fprintf(out, "global %s+0x%" PRIx64 " (0x%" PRIx64 ")", f.function, f.offset, v);
+        else
+            fprintf(out, "root memory at 0x%" PRIx64 " (a global, malloc memory or a thread's stack)", v);
+        break;
+    }
+    case LS_FROM_THREAD:
+        fprintf(out, "a register of thread %" PRIu64, v);
+        break;
+    case LS_FROM_TASK:
+        task_function(u, (size_t)v, fn, sizeof fn);
+        fprintf(out, "task %" PRIu64 " (%s, in %s), which can run",
+                s->rt->tasks[v].id, verdict_name(LS_LIVE), fn);
+        break;
+    case LS_FROM_TIMER:
+        fprintf(out, "a pending timer (it will cancel a context)");
+        break;
+    default:
+        fprintf(out, "?");
+    }
+}
+
+/* Prints the chain of what reached obj, root first. */
+static void print_path(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, uint64_t obj)
+{
+    uint64_t chain[MAX_PATH];
+    size_t n = 0;
+    uint64_t at = obj;
+    chain[n++] = at;
+    for (;;) {
+        uint64_t p = a->parent[at];
+        int kind = LS_PARENT_KIND(p);
+        if ((kind == LS_FROM_OBJECT || kind == LS_FROM_WAKE) && n < MAX_PATH) {
+            at = LS_PARENT_VALUE(p);
+            chain[n++] = at | (kind == LS_FROM_WAKE ? UINT64_C(1) << 63 : 0);
+            continue;
+        }
+        fprintf(out, "    ");
+        describe_root(out, s, u, p);
+        fputc('\n', out);
+        break;
+    }
+    for (size_t i = n; i-- > 0;) {
+        uint64_t o = chain[i] & ~(UINT64_C(1) << 63);
+        fprintf(out, "    -> ");
+        describe_object(out, s, o);
+        if (i > 0 && (chain[i] & (UINT64_C(1) << 63)))
+            fprintf(out, ", which wakes the task whose stack is next");
+        fputc('\n', out);
+    }
+}
+
+/* Places in the snapshot that point into [addr, addr + size). */
+static void print_referrers(FILE *out, const ls_snapshot *s, const ls_analysis *a, uint64_t addr, uint64_t size)
+{
+    size_t found = 0;
+    for (size_t i = 0; i < s->core->nsegments && found < MAX_REFERRERS; i++) {
+        const ls_segment *seg = &s->core->segments[i];
+        const uint8_t *p = s->core->data + seg->offset;
+        for (uint64_t off = 0; off + 8 <= seg->filesz && found < MAX_REFERRERS; off += 8) {
+            uint64_t v;
+            memcpy(&v, p + off, 8);
+            if (v - addr >= size)
+                continue;
+            int kind;
+            uint64_t where = seg->vaddr + off;
+            uint64_t holder = ls_object_of(s, where, &kind);
+            if (holder == LS_NO_OBJECT)
+                continue;                      /* internal memory, dead stack */
+            fprintf(out, "    0x%" PRIx64 " in ", where);
+            describe_object(out, s, holder);
+            if (kind == LS_OBJ_STACK)
+                fprintf(out, " (%s)", verdict_name(a->verdict[holder - s->nheap_objects]));
+            else
+                fprintf(out, " (%s)", (a->marked[holder >> 6] >> (holder & 63)) & 1
+                                      ? "reachable" : "itself unreachable");
+            fputc('\n', out);
+            found++;
+        }
+    }
+    if (!found)
+        fprintf(out, "    nothing else\n");
+}
+
+int ls_why(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, uint64_t id, ls_error *err)
+{
+    const ls_runtime *rt = s->rt;
+    size_t i = 0;
+    while (i < rt->ntasks && rt->tasks[i].id != id)
+        i++;
+    if (i == rt->ntasks)
+        return ls_error_set(err, s->path, "no live task %" PRIu64 " in this snapshot", id);
+    const ls_task *t = &rt->tasks[i];
+    char fn[512];
+    task_function(u, i, fn, sizeof fn);
+    fprintf(out, "task %" PRIu64 " in %s: %s\n", id, fn, verdict_name(a->verdict[i]));
+    bool candidate = a->verdict[i] != LS_LIVE;
+    if (!candidate) {
+        fprintf(out, "  it is %s, not blocked on anything that could leak%s%s.\n",
+                t->state == LS_TASK_RUNNING ? "running" : t->state == LS_TASK_RUNNABLE ? "runnable" : "waiting",
+                t->state == LS_TASK_WAITING ? ": " : "",
+                t->state == LS_TASK_WAITING ? ls_reason_name(rt, t->wait_reason) : "");
+        return 0;
+    }
+    fprintf(out, "  it waits in %s", ls_reason_name(rt, t->wait_reason));
+    if (t->wait_count == 0) {
+        fprintf(out, " on nothing: no object can ever wake it (%s).\n",
+                t->wait_reason < 64 && ((rt->root.never_wakes_mask >> t->wait_reason) & 1)
+                    ? "a nil channel or a select with no cases" : "a select over nil channels only");
+        return 0;
+    }
+    fprintf(out, " on %u object%s:\n", t->wait_count, t->wait_count > 1 ? "s" : "");
+    for (uint32_t w = 0; w < t->wait_count; w++) {
+        int kind;
+        uint64_t obj = ls_object_of(s, t->wait_addrs[w], &kind);
+        fprintf(out, "  0x%" PRIx64 ": ", t->wait_addrs[w]);
+        if (obj == LS_NO_OBJECT) {
+            fprintf(out, "outside the tracked heap and every task stack (a global or malloc\n"
+                         "    memory): counted as reachable, as in Go.\n");
+            continue;
+        }
+        describe_object(out, s, obj);
+        bool marked = (a->marked[obj >> 6] >> (obj & 63)) & 1;
+        if (marked) {
+            fprintf(out, ", reachable from a root:\n");
+            print_path(out, s, a, u, obj);
+        } else {
+            uint64_t size, addr = object_address(s, obj, &size);
+            fprintf(out, ", which nothing that can run reaches.\n    Pointed to only by:\n");
+            print_referrers(out, s, a, addr, size);
+        }
+    }
+    return 0;
+}
