@@ -54,6 +54,7 @@ typedef struct ls_options {
     bool        json;
     bool        quiet;
     const char *pprof;          /* --pprof OUT */
+    const char *source_path;    /* --source-path DIR: where list finds sources */
     ls_top_options top;         /* leakscan top */
 } ls_options;
 
@@ -118,7 +119,8 @@ typedef struct ls_frame {
     uint64_t    pc;
     const char *function;       /* NULL: unknown */
     uint64_t    offset;         /* pc - function start */
-    const char *file;           /* NULL: unknown */
+    const char *file;           /* NULL: unknown; as the line table has it */
+    const char *dir;            /* its compilation directory, if file is relative */
     int         line;
     const char *module;
 } ls_frame;
@@ -182,6 +184,11 @@ int  ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report
 /* `leakscan diff BASE NEW`: groups that appeared, grew, shrank, vanished.
  * Exit 1 when any group appeared or grew. */
 int  ls_diff_main(const char *base, const char *new_path, const ls_options *opt);
+
+/* `leakscan list REGEX FILE`: source lines of matching functions with
+ * the leaked tasks at each (flat: blocked there; cum: passing through). */
+int  ls_report_list(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
+                    const char *regex, const char *source_path, ls_error *err);
 
 /* `leakscan why TASK FILE`: why task id is leaked, or what keeps it. The
  * analysis must have been made with parents (ls_analyze_explained). */

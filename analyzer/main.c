@@ -13,6 +13,7 @@ static const char usage[] =
 "       leakscan traces [OPTIONS] FILE\n"
 "       leakscan diff [OPTIONS] BASE NEW\n"
 "       leakscan why [OPTIONS] TASK FILE\n"
+"       leakscan list [OPTIONS] REGEX FILE\n"
 "       leakscan run [OPTIONS] -- PROGRAM [ARGS...]\n"
 "\n"
 "Finds the leaked tasks of a libleakrt program: tasks blocked on a channel,\n"
@@ -29,6 +30,9 @@ static const char usage[] =
 "  diff BASE NEW         how the leaked groups changed between two snapshots\n"
 "                        of one program, matched by symbolised stack (like\n"
 "                        pprof -base): exit 1 if any group appeared or grew\n"
+"  list REGEX            the source lines of functions matching REGEX, with the\n"
+"                        leaked tasks blocked at (flat) or passing through\n"
+"                        (cum) each, like pprof -list\n"
 "  why TASK              why task TASK (an id, as the reports print) is\n"
 "                        leaked: what it waits on and who still points there;\n"
 "                        or, for a blocked task that is not, the shortest path\n"
@@ -49,6 +53,7 @@ static const char usage[] =
 "  --ignore REGEX        top: leave out tasks with a frame that matches\n"
 "  --exe PATH            the program's executable, if not where the\n"
 "                        snapshot says\n"
+"  --source-path DIR     list: look for source files under DIR too\n"
 "  -q, --quiet           no warnings\n"
 "  -h, --help            this text\n"
 "  --version             the version\n"
@@ -111,6 +116,28 @@ out:
     return status;
 }
 
+static int list_main(const char *regex, const char *path, const ls_options *opt)
+{
+    ls_error err;
+    ls_snapshot *s = NULL;
+    ls_analysis *a = NULL;
+    ls_unwinder *u = NULL;
+    int status = 2;
+    if (ls_snapshot_open(path, opt, &s, &err) != 0 || ls_analyze(s, &a, &err) != 0 ||
+        ls_unwinder_create(s, opt, &u, &err) != 0 ||
+        ls_report_list(stdout, s, a, u, regex, opt->source_path, &err) != 0) {
+        fprintf(stderr, "leakscan: %s\n", err.message);
+        goto out;
+    }
+    status = a->leaked ? 1 : 0;
+out:
+    ls_unwinder_destroy(u);
+    ls_analysis_free(a);
+    ls_snapshot_close(s);
+    fflush(stdout);
+    return status;
+}
+
 static int why_main(uint64_t id, const char *path, const ls_options *opt)
 {
     ls_error err;
@@ -148,6 +175,7 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         { "json", no_argument, NULL, 'j' },
         { "pprof", required_argument, NULL, 'p' },
+        { "source-path", required_argument, NULL, 's' },
         { "all", no_argument, NULL, 'a' },
         { "exe", required_argument, NULL, 'e' },
         { "quiet", no_argument, NULL, 'q' },
@@ -161,10 +189,11 @@ int main(int argc, char **argv)
     };
     ls_options opt = { 0 };
     enum view view = VIEW_GROUPS;
-    bool run = false, diff = false, why = false;
+    bool run = false, diff = false, why = false, list = false;
     if (argc > 1 && (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "top") == 0 ||
                      strcmp(argv[1], "traces") == 0 || strcmp(argv[1], "diff") == 0 ||
-                     strcmp(argv[1], "why") == 0)) {
+                     strcmp(argv[1], "why") == 0 || strcmp(argv[1], "list") == 0)) {
+        list = strcmp(argv[1], "list") == 0;
         run = strcmp(argv[1], "run") == 0;
         diff = strcmp(argv[1], "diff") == 0;
         why = strcmp(argv[1], "why") == 0;
@@ -184,6 +213,7 @@ int main(int argc, char **argv)
         case 'V': printf("leakscan %s\n", LEAKSCAN_VERSION); return 0;
         case 'c': opt.top.cum = true; break;
         case 'p': opt.pprof = optarg; break;
+        case 's': opt.source_path = optarg; break;
         case 'f': opt.top.focus = optarg; break;
         case 'i': opt.top.ignore = optarg; break;
         case 'n': {
@@ -203,6 +233,13 @@ int main(int argc, char **argv)
     }
     if (run)
         return ls_run_main(argc - optind, argv + optind, &opt);
+    if (list) {
+        if (argc - optind != 2) {
+            fprintf(stderr, "leakscan list: give a regular expression and a snapshot: leakscan list worker FILE\n");
+            return 2;
+        }
+        return list_main(argv[optind], argv[optind + 1], &opt);
+    }
     if (why) {
         char *end;
         if (argc - optind != 2 || !*argv[optind] ||
@@ -223,7 +260,7 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    static const char *const planned[] = { "list", "attach", "html" };
+    static const char *const planned[] = { "attach", "html" };
     for (size_t i = 0; i < sizeof planned / sizeof planned[0]; i++) {
         if (strcmp(argv[optind], planned[i]) == 0 && optind + 1 < argc) {
             fprintf(stderr, "leakscan: the '%s' view is not in this version yet; "

@@ -12,6 +12,8 @@
  */
 #include "leakscan.h"
 
+#include <dwarf.h>
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -232,6 +234,10 @@ static void lookup(ls_unwinder *u, uint64_t pc, bool activation, ls_frame *f)
         if (file) {
             f->file = file;
             f->line = lineno;
+            Dwarf_Die *cu = dwfl_linecu(line);
+            Dwarf_Attribute attr;
+            if (file[0] != '/' && cu && dwarf_attr(cu, DW_AT_comp_dir, &attr))
+                f->dir = dwarf_formstring(&attr);
         }
     }
 }

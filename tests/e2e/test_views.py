@@ -6,6 +6,7 @@ relays, 4 racers, 3 cycle members, 1 double sender):
   leakscan traces   one entry per leaked task, with its creator
   --pprof OUT       a profile `go tool pprof -top` reads and agrees with
                     `leakscan top` on, with a wait_reason tag
+  leakscan list     source lines with flat and cum counts
 
 usage: test_views.py LEAKSCAN CHAINS_PROGRAM
 """
@@ -79,6 +80,16 @@ with tempfile.TemporaryDirectory() as tmp:
           f"each trace names its creator, run or daisy_chain, in task 1 (got {sorted(set(creators))})")
     check(re.search(r"^relay\(\)\n\t.*chains\.c:\d+ \+0x[0-9a-f]+$", out, re.M) is not None,
           "frames are printed as function() and file:line +offset")
+
+    code, out, _ = leakscan("list", "^relay$", snap)
+    check(code == 1 and re.search(r"^ROUTINE =+ relay in \S*samples/chains\.c$", out, re.M) is not None,
+          "list heads the function with its source file")
+    check(re.search(r"^\s+0\s+50\s+\d+:\s+if \(lrt_chan_recv\(l->in, &v\)\)", out, re.M) is not None,
+          "list shows 50 tasks passing through relay's receive line")
+    check(re.search(r"^\s+\.\s+\.\s+\d+:.*count the hops", out, re.M) is not None,
+          "lines without tasks show dots")
+    code, out, _ = leakscan("list", "^no_such_function$", snap)
+    check("no leaked task passes through" in out, "list says when nothing matches")
 
     profile = os.path.join(tmp, "chains.pb.gz")
     code, _, err = leakscan("--pprof", profile, "-q", snap)

@@ -1,0 +1,182 @@
+/*
+ * report_list.c — `leakscan list REGEX FILE`: for each function whose name
+ * matches, its source lines around the leaked tasks' frames in it, with
+ * flat (tasks blocked at that line: the innermost frame) and cum (tasks
+ * whose stack passes through it), like `pprof -list`.
+ */
+#include "leakscan.h"
+
+#include <limits.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define CONTEXT_LINES 4
+
+typedef struct line_count {
+    const char *function, *file, *dir;
+    int         line;
+    size_t      flat, cum;
+    size_t      last_task;      /* +1 */
+} line_count;
+
+typedef struct counts {
+    line_count *items;
+    size_t      n, cap;
+} counts;
+
+static line_count *count_of(counts *c, const ls_frame *f)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->items[i].line == f->line && strcmp(c->items[i].function, f->function) == 0 &&
+            strcmp(c->items[i].file, f->file) == 0)
+            return &c->items[i];
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        line_count *grown = realloc(c->items, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        c->items = grown;
+        c->cap = cap;
+    }
+    c->items[c->n] = (line_count){ f->function, f->file, f->dir, f->line, 0, 0, 0 };
+    return &c->items[c->n++];
+}
+
+static int compare_counts(const void *a, const void *b)
+{
+    const line_count *x = a, *y = b;
+    int c = strcmp(x->function, y->function);
+    if (c)
+        return c;
+    c = strcmp(x->file, y->file);
+    return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+/* Opens the source: as named, under its compilation directory, or under
+ * --source-path (the whole name, then its base name). */
+static FILE *open_source(const line_count *lc, const char *source_path, char *used, size_t size)
+{
+    const char *base = strrchr(lc->file, '/');
+    base = base ? base + 1 : lc->file;
+    char candidates[4][PATH_MAX];
+    int n = 0;
+    if (lc->dir && lc->file[0] != '/')
+        snprintf(candidates[n++], PATH_MAX, "%s/%s", lc->dir, lc->file);
+    snprintf(candidates[n++], PATH_MAX, "%s", lc->file);
+    if (source_path) {
+        snprintf(candidates[n++], PATH_MAX, "%s/%s", source_path, lc->file);
+        snprintf(candidates[n++], PATH_MAX, "%s/%s", source_path, base);
+    }
+    for (int i = 0; i < n; i++) {
+        FILE *f = fopen(candidates[i], "r");
+        if (f) {
+            char resolved[PATH_MAX];
+            const char *name = realpath(candidates[i], resolved) ? resolved : candidates[i];
+            snprintf(used, size, "%.*s", (int)size - 1, name);
+            return f;
+        }
+    }
+    return NULL;
+}
+
+static void print_function(FILE *out, const ls_snapshot *s, const line_count *first, size_t n,
+                           size_t total, const char *source_path)
+{
+    char path[PATH_MAX];
+    FILE *src = open_source(first, source_path, path, sizeof path);
+    fprintf(out, "ROUTINE ======================== %s in %s\n", first->function, src ? path : first->file);
+    fprintf(out, "%8s %8s   (of %zu leaked tasks)\n", "flat", "cum", total);
+    int lo = first[0].line - CONTEXT_LINES, hi = first[n - 1].line + CONTEXT_LINES;
+    if (lo < 1)
+        lo = 1;
+    if (!src) {
+        fprintf(out, "  (source not found: %s; try --source-path DIR)\n", first->file);
+        for (size_t i = 0; i < n; i++)
+            fprintf(out, "%8zu %8zu %6d: ?\n", first[i].flat, first[i].cum, first[i].line);
+        fputc('\n', out);
+        return;
+    }
+    struct stat ss, bs;
+    if (s->exe_path && stat(path, &ss) == 0 && stat(s->exe_path, &bs) == 0 && ss.st_mtime > bs.st_mtime)
+        fprintf(out, "  (note: %s is newer than %s: lines may not match)\n", path, s->exe_path);
+    char text[4096];
+    int line = 0;
+    size_t k = 0;
+    while (fgets(text, sizeof text, src)) {
+        if (!strchr(text, '\n') && !feof(src)) {
+            int c;                     /* a very long line: skip the rest */
+            while ((c = fgetc(src)) != EOF && c != '\n')
+                ;
+        }
+        line++;
+        if (line < lo)
+            continue;
+        if (line > hi)
+            break;
+        text[strcspn(text, "\n")] = '\0';
+        while (k < n && first[k].line < line)
+            k++;
+        if (k < n && first[k].line == line)
+            fprintf(out, "%8zu %8zu %6d: %s\n", first[k].flat, first[k].cum, line, text);
+        else
+            fprintf(out, "%8s %8s %6d: %s\n", ".", ".", line, text);
+    }
+    fclose(src);
+    fputc('\n', out);
+}
+
+int ls_report_list(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
+                   const char *regex, const char *source_path, ls_error *err)
+{
+    regex_t re;
+    if (regcomp(&re, regex, REG_EXTENDED | REG_NOSUB) != 0)
+        return ls_error_set(err, NULL, "list: not a regular expression: %s", regex);
+    counts c = { 0 };
+    size_t total = 0;
+    int status = 0;
+    for (size_t i = 0; i < s->rt->ntasks && status == 0; i++) {
+        if (a->verdict[i] != LS_LEAKED)
+            continue;
+        ls_stack st;
+        if (ls_unwind_task(u, i, &st) != 0) {
+            status = ls_error_set(err, s->path, "out of memory unwinding");
+            break;
+        }
+        total++;
+        for (size_t f = 0; f < st.nframes; f++) {
+            const ls_frame *fr = &st.frames[f];
+            if (!fr->function || !fr->file || regexec(&re, fr->function, 0, NULL, 0) != 0)
+                continue;
+            line_count *lc = count_of(&c, fr);
+            if (!lc) {
+                status = ls_error_set(err, s->path, "out of memory");
+                break;
+            }
+            if (f == 0)
+                lc->flat++;
+            if (lc->last_task != i + 1) {
+                lc->cum++;
+                lc->last_task = i + 1;
+            }
+        }
+        free(st.frames);
+    }
+    regfree(&re);
+    if (status == 0 && c.n == 0)
+        fprintf(out, "no leaked task passes through a function matching '%s'\n", regex);
+    if (status == 0 && c.n) {
+        qsort(c.items, c.n, sizeof *c.items, compare_counts);
+        for (size_t i = 0; i < c.n;) {
+            size_t j = i;
+            while (j < c.n && strcmp(c.items[j].function, c.items[i].function) == 0 &&
+                   strcmp(c.items[j].file, c.items[i].file) == 0)
+                j++;
+            print_function(out, s, &c.items[i], j - i, total, source_path);
+            i = j;
+        }
+    }
+    free(c.items);
+    return status;
+}
