@@ -178,6 +178,13 @@ int  ls_report_traces(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_
 int  ls_report_top(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
                    const ls_top_options *opt, ls_error *err);
 
+/* The source text of f's line, if its file can be found. */
+bool ls_source_line(const ls_frame *f, const char *source_path, char *buf, size_t size);
+
+/* `leakscan html FILE`: a self-contained page with a flame graph. */
+int  ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const ls_report *r,
+                    const char *source_path);
+
 /* `--pprof OUT`: the groups as a gzip'd profile.proto for `go tool pprof`. */
 int  ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report *r, ls_error *err);
 

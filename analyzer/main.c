@@ -14,6 +14,7 @@ static const char usage[] =
 "       leakscan diff [OPTIONS] BASE NEW\n"
 "       leakscan why [OPTIONS] TASK FILE\n"
 "       leakscan list [OPTIONS] REGEX FILE\n"
+"       leakscan html [OPTIONS] FILE > report.html\n"
 "       leakscan run [OPTIONS] -- PROGRAM [ARGS...]\n"
 "\n"
 "Finds the leaked tasks of a libleakrt program: tasks blocked on a channel,\n"
@@ -33,6 +34,8 @@ static const char usage[] =
 "  list REGEX            the source lines of functions matching REGEX, with the\n"
 "                        leaked tasks blocked at (flat) or passing through\n"
 "                        (cum) each, like pprof -list\n"
+"  html                  one self-contained HTML page: summary, a flame graph\n"
+"                        of the leaked stacks, the groups with their frames\n"
 "  why TASK              why task TASK (an id, as the reports print) is\n"
 "                        leaked: what it waits on and who still points there;\n"
 "                        or, for a blocked task that is not, the shortest path\n"
@@ -60,7 +63,7 @@ static const char usage[] =
 "\n"
 "exit status: 0 no leak, 1 leaks found, 2 error\n";
 
-enum view { VIEW_GROUPS, VIEW_TOP, VIEW_TRACES };
+enum view { VIEW_GROUPS, VIEW_TOP, VIEW_TRACES, VIEW_HTML };
 
 static int analyse_view(const char *path, const ls_options *opt, enum view view)
 {
@@ -85,6 +88,12 @@ static int analyse_view(const char *path, const ls_options *opt, enum view view)
     case VIEW_TRACES:
         if (ls_report_traces(stdout, s, a, u, opt->all) != 0) {
             fprintf(stderr, "leakscan: %s: out of memory\n", path);
+            goto out;
+        }
+        break;
+    case VIEW_HTML:
+        if (ls_group_leaks(s, a, u, false, &r, &err) != 0 || ls_report_html(stdout, s, a, &r, opt->source_path) != 0) {
+            fprintf(stderr, "leakscan: %s: cannot build the page\n", path);
             goto out;
         }
         break;
@@ -192,13 +201,15 @@ int main(int argc, char **argv)
     bool run = false, diff = false, why = false, list = false;
     if (argc > 1 && (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "top") == 0 ||
                      strcmp(argv[1], "traces") == 0 || strcmp(argv[1], "diff") == 0 ||
-                     strcmp(argv[1], "why") == 0 || strcmp(argv[1], "list") == 0)) {
+                     strcmp(argv[1], "why") == 0 || strcmp(argv[1], "list") == 0 ||
+                     strcmp(argv[1], "html") == 0)) {
         list = strcmp(argv[1], "list") == 0;
         run = strcmp(argv[1], "run") == 0;
         diff = strcmp(argv[1], "diff") == 0;
         why = strcmp(argv[1], "why") == 0;
         view = strcmp(argv[1], "top") == 0 ? VIEW_TOP
-             : strcmp(argv[1], "traces") == 0 ? VIEW_TRACES : VIEW_GROUPS;
+             : strcmp(argv[1], "traces") == 0 ? VIEW_TRACES
+             : strcmp(argv[1], "html") == 0 ? VIEW_HTML : VIEW_GROUPS;
         argv++;
         argc--;
     }
@@ -260,7 +271,7 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    static const char *const planned[] = { "attach", "html" };
+    static const char *const planned[] = { "attach" };
     for (size_t i = 0; i < sizeof planned / sizeof planned[0]; i++) {
         if (strcmp(argv[optind], planned[i]) == 0 && optind + 1 < argc) {
             fprintf(stderr, "leakscan: the '%s' view is not in this version yet; "
@@ -272,7 +283,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "leakscan: one FILE at a time (got %d); try 'leakscan --help'\n", argc - optind);
         return 2;
     }
-    if ((view == VIEW_TOP || view == VIEW_TRACES) && opt.json) {
+    if (view != VIEW_GROUPS && opt.json) {
         fprintf(stderr, "leakscan: --json goes with the default view\n");
         return 2;
     }

@@ -81,6 +81,27 @@ static FILE *open_source(const line_count *lc, const char *source_path, char *us
     return NULL;
 }
 
+bool ls_source_line(const ls_frame *f, const char *source_path, char *buf, size_t size)
+{
+    if (!f->file || f->line <= 0)
+        return false;
+    line_count lc = { f->function ? f->function : "?", f->file, f->dir, f->line, 0, 0, 0 };
+    char path[PATH_MAX];
+    FILE *src = open_source(&lc, source_path, path, sizeof path);
+    if (!src)
+        return false;
+    bool found = false;
+    for (int line = 1; fgets(buf, (int)size, src); line++) {
+        if (line == f->line) {
+            buf[strcspn(buf, "\n")] = '\0';
+            found = true;
+            break;
+        }
+    }
+    fclose(src);
+    return found;
+}
+
 static void print_function(FILE *out, const ls_snapshot *s, const line_count *first, size_t n,
                            size_t total, const char *source_path)
 {

@@ -1,0 +1,195 @@
+/*
+ * report_html.c — `leakscan html FILE > report.html`: one self-contained
+ * page (no network, no script): the summary, a flame graph of the leaked
+ * stacks drawn as inline SVG, and each group with its frames, source
+ * lines and wait reason.
+ *
+ * Flame graph: the bottom row is the outermost frame, each row above the
+ * frame it called; a box's width is the number of leaked tasks through it.
+ */
+#include "leakscan.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WIDTH   1200.0
+#define ROW     18
+#define MAXROWS 64
+
+typedef struct node {
+    const char  *name;
+    size_t       count;
+    struct node *child, *next;  /* first child, next sibling */
+} node;
+
+static node *child_named(node *parent, const char *name)
+{
+    for (node *c = parent->child; c; c = c->next)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    node *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->name = name;
+    c->next = parent->child;
+    parent->child = c;
+    return c;
+}
+
+static void free_tree(node *n)
+{
+    while (n) {
+        node *next = n->next;
+        free_tree(n->child);
+        free(n);
+        n = next;
+    }
+}
+
+static void escape(FILE *out, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", out); break;
+        case '>': fputs("&gt;", out); break;
+        case '&': fputs("&amp;", out); break;
+        case '"': fputs("&quot;", out); break;
+        default: fputc(*s, out);
+        }
+    }
+}
+
+static int depth_of(const node *n)
+{
+    int d = 0;
+    for (const node *c = n->child; c; c = c->next) {
+        int cd = depth_of(c);
+        if (cd > d)
+            d = cd;
+    }
+    return d + 1;
+}
+
+static void draw(FILE *out, const node *n, double x, int level, int height, size_t total)
+{
+    double w = WIDTH * (double)n->count / (double)total;
+    double y = (double)(height - 1 - level) * ROW;
+    unsigned hue = 0;
+    for (const char *p = n->name; *p; p++)
+        hue = hue * 31 + (unsigned char)*p;
+    fprintf(out, "<g><title>");
+    escape(out, n->name);
+    fprintf(out, " (%zu task%s)</title><rect x=\"%.2f\" y=\"%.0f\" width=\"%.2f\" height=\"%d\" "
+                 "fill=\"hsl(%u,70%%,%u%%)\" stroke=\"white\"/>", n->count, n->count == 1 ? "" : "s",
+            x, y, w, ROW - 1, 10 + hue % 40, 55 + hue % 20);
+    if (w > 40) {
+        fprintf(out, "<text x=\"%.2f\" y=\"%.0f\" clip-path=\"inset(0)\">", x + 3, y + ROW - 5);
+        size_t room = (size_t)(w / 7);
+        size_t len = strlen(n->name);
+        if (len > room) {
+            fwrite(n->name, 1, room > 2 ? room - 2 : 0, out);
+            fputs("..", out);
+        } else {
+            escape(out, n->name);
+        }
+        fputs("</text>", out);
+    }
+    fputs("</g>\n", out);
+    double cx = x;
+    for (const node *c = n->child; c; c = c->next) {
+        draw(out, c, cx, level + 1, height, total);
+        cx += WIDTH * (double)c->count / (double)total;
+    }
+}
+
+int ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const ls_report *r,
+                   const char *source_path)
+{
+    node root = { .name = "all leaked tasks" };
+    for (size_t g = 0; g < r->ngroups; g++) {
+        const ls_group *grp = &r->groups[g];
+        node *at = &root;
+        root.count += grp->count;
+        /* From the outermost frame in. */
+        for (size_t f = grp->stack.nframes; f-- > 0;) {
+            at = child_named(at, grp->stack.frames[f].function ? grp->stack.frames[f].function : "?");
+            if (!at) {
+                free_tree(root.child);
+                return -1;
+            }
+            at->count += grp->count;
+        }
+    }
+    int height = depth_of(&root);
+    if (height > MAXROWS)
+        height = MAXROWS;
+
+    fprintf(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>leakscan: ");
+    escape(out, s->path);
+    fprintf(out, "</title>\n<style>\n"
+                 "body { font: 14px/1.4 sans-serif; margin: 2em; color: #222; }\n"
+                 "h1 { font-size: 1.4em; } h2 { font-size: 1.1em; margin-top: 2em; }\n"
+                 "svg text { font: 12px monospace; fill: #000; pointer-events: none; }\n"
+                 ".group { border: 1px solid #ccc; padding: .5em 1em; margin: 1em 0; }\n"
+                 ".reason { font-weight: bold; color: #a22; }\n"
+                 "table.frames td { font-family: monospace; padding: 0 1em 0 0; }\n"
+                 "td.src { color: #555; white-space: pre; }\n"
+                 "</style></head><body>\n");
+    fprintf(out, "<h1>leakscan: ");
+    escape(out, s->path);
+    fprintf(out, "</h1>\n<p>pid %" PRIu64 ", reason &ldquo;", s->core->note.pid);
+    escape(out, s->core->reason);
+    fprintf(out, "&rdquo;: <strong>%zu leaked</strong> of %zu tasks, in %zu groups%s.</p>\n",
+            a->leaked, s->rt->ntasks, a->leaked ? r->ngroups : (size_t)0,
+            a->main_blocked ? "; the main task is blocked forever" : "");
+    if (root.count) {
+        fprintf(out, "<h2>Flame graph of the leaked stacks</h2>\n"
+                     "<svg id=\"flamegraph\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%d\">\n",
+                WIDTH, height * ROW);
+        draw(out, &root, 0, 0, height, root.count);
+        fprintf(out, "</svg>\n");
+    } else {
+        fprintf(out, "<p>No leaked tasks.</p>\n");
+    }
+    fprintf(out, "<h2>Groups</h2>\n");
+    for (size_t g = 0; g < r->ngroups; g++) {
+        const ls_group *grp = &r->groups[g];
+        const char *reason = grp->wait_reason < s->rt->root.reason_count
+                             ? ls_reason_name(s->rt, grp->wait_reason) : "running";
+        char lo[32], hi[32];
+        ls_format_duration(grp->wait_min_ns, lo, sizeof lo);
+        ls_format_duration(grp->wait_max_ns, hi, sizeof hi);
+        fprintf(out, "<div class=\"group\"><p><strong>%zu task%s</strong> in <span class=\"reason\">",
+                grp->count, grp->count == 1 ? "" : "s");
+        escape(out, reason);
+        fprintf(out, "</span>, waiting %s%s%s</p>\n<table class=\"frames\">\n", lo,
+                strcmp(lo, hi) ? " .. " : "", strcmp(lo, hi) ? hi : "");
+        for (size_t f = 0; f < grp->stack.nframes; f++) {
+            const ls_frame *fr = &grp->stack.frames[f];
+            fprintf(out, "<tr><td>0x%" PRIx64 "</td><td>", fr->pc);
+            escape(out, fr->function ? fr->function : "?");
+            fprintf(out, "+0x%" PRIx64 "</td><td>", fr->offset);
+            if (fr->file) {
+                escape(out, fr->file);
+                fprintf(out, ":%d", fr->line);
+            }
+            char text[512];
+            fprintf(out, "</td><td class=\"src\">");
+            if (ls_source_line(fr, source_path, text, sizeof text))
+                escape(out, text);
+            fprintf(out, "</td></tr>\n");
+        }
+        fprintf(out, "</table>\n<p>created by ");
+        escape(out, grp->created_by.function ? grp->created_by.function : "?");
+        if (grp->created_by.file) {
+            fprintf(out, " at ");
+            escape(out, grp->created_by.file);
+            fprintf(out, ":%d", grp->created_by.line);
+        }
+        fprintf(out, "</p></div>\n");
+    }
+    fprintf(out, "</body></html>\n");
+    free_tree(root.child);
+    return 0;
+}
