@@ -5,8 +5,12 @@
  */
 #include "leakscan.h"
 
+#include <fcntl.h>
+#include <gelf.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const ls_snapshot *sort_ctx;
 
@@ -82,6 +86,90 @@ uint64_t ls_object_of(const ls_snapshot *s, uint64_t addr, int *kind)
     return s->nheap_objects + t;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Plain core dumps: no LEAKSCAN note                                       */
+/* ---------------------------------------------------------------------- */
+
+#define AT_PHDR_TYPE 3
+
+/* The executable: the file mapped where the auxiliary vector says the
+ * program headers are. Returns its offset-0 mapping, or NULL. */
+static const ls_file_mapping *find_executable(const ls_core *core)
+{
+    uint64_t phdr = 0;
+    for (size_t i = 0; core->auxv && i + 16 <= core->auxv_size; i += 16) {
+        uint64_t type, value;
+        memcpy(&type, core->auxv + i, 8);
+        memcpy(&value, core->auxv + i + 8, 8);
+        if (type == AT_PHDR_TYPE)
+            phdr = value;
+    }
+    const ls_file_mapping *hit = NULL;
+    for (size_t i = 0; i < core->nfiles && !hit; i++)
+        if (phdr >= core->files[i].start && phdr < core->files[i].end)
+            hit = &core->files[i];
+    if (!hit)
+        return NULL;
+    for (size_t i = 0; i < core->nfiles; i++)        /* its first mapping */
+        if (core->files[i].offset == 0 && strcmp(core->files[i].path, hit->path) == 0)
+            return &core->files[i];
+    return NULL;
+}
+
+/* Finds lrt_debug_root in the executable's symbol table; the address it
+ * has in the core is that plus the load bias of the mapping. */
+static int find_debug_root(const char *core_path, const char *exe, uint64_t map_start,
+                           uint64_t *addr, ls_error *err)
+{
+    int fd = open(exe, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ls_error_set(err, core_path, "not a leakscan snapshot, and its executable %s "
+                            "cannot be opened to find lrt_debug_root (use --exe)", exe);
+    elf_version(EV_CURRENT);
+    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    GElf_Ehdr eh;
+    int status = -1;
+    if (!elf || !gelf_getehdr(elf, &eh)) {
+        ls_error_set(err, core_path, "%s is not an ELF executable", exe);
+        goto out;
+    }
+    uint64_t first_vaddr = 0;                  /* of the segment at offset 0 */
+    size_t phnum = 0;
+    elf_getphdrnum(elf, &phnum);
+    for (size_t i = 0; i < phnum; i++) {
+        GElf_Phdr ph;
+        if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD) {
+            first_vaddr = ph.p_vaddr & ~(ph.p_align ? ph.p_align - 1 : 0);
+            break;
+        }
+    }
+    uint64_t bias = eh.e_type == ET_DYN ? map_start - first_vaddr : 0;
+    for (Elf_Scn *scn = NULL; (scn = elf_nextscn(elf, scn));) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM))
+            continue;
+        Elf_Data *data = elf_getdata(scn, NULL);
+        size_t n = sh.sh_entsize ? sh.sh_size / sh.sh_entsize : 0;
+        for (size_t i = 0; data && i < n; i++) {
+            GElf_Sym sym;
+            if (!gelf_getsym(data, (int)i, &sym))
+                break;
+            const char *name = elf_strptr(elf, sh.sh_link, sym.st_name);
+            if (name && strcmp(name, LS_ROOT_SYMBOL) == 0 && sym.st_value) {
+                *addr = bias + sym.st_value;
+                status = 0;
+                goto out;
+            }
+        }
+    }
+    ls_error_set(err, core_path, "not a libleakrt program: %s has no symbol %s", exe, LS_ROOT_SYMBOL);
+out:
+    if (elf)
+        elf_end(elf);
+    close(fd);
+    return status;
+}
+
 int ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out, ls_error *err)
 {
     *out = NULL;
@@ -91,14 +179,30 @@ int ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out,
     s->path = path;
     if (ls_core_open(path, &s->core, err) != 0)
         goto fail;
-    if (!s->core->has_note) {
-        ls_error_set(err, path, "not a leakscan snapshot: no LEAKSCAN note "
-                     "(reading plain core dumps is not supported yet)");
-        goto fail;
+    uint64_t root_addr = 0;
+    if (s->core->has_note) {
+        s->exe_path = opt && opt->exe ? opt->exe : s->core->exe_path;
+        s->time_monotonic_ns = s->core->note.time_monotonic_ns;
+        root_addr = s->core->note.debug_root;
+    } else {
+        /* A kernel or gcore core: the runtime is found through the
+         * executable's symbol table. */
+        const ls_file_mapping *exe = find_executable(s->core);
+        if (!exe) {
+            ls_error_set(err, path, "not a leakscan snapshot, and the core does not say which "
+                         "executable it is (no NT_FILE/AUXV)");
+            goto fail;
+        }
+        s->exe_path = opt && opt->exe ? opt->exe : exe->path;
+        if (find_debug_root(path, s->exe_path, exe->start, &root_addr, err) != 0)
+            goto fail;
+        s->core->note.pid = s->core->nthreads ? (uint64_t)s->core->threads[0].tid : 0;
+        s->core->reason = "core dump";
+        struct stat st;                        /* written when it was taken */
+        if (stat(path, &st) == 0)
+            s->core->note.time_unix_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     }
-    s->exe_path = opt && opt->exe ? opt->exe : s->core->exe_path;
-    s->time_monotonic_ns = s->core->note.time_monotonic_ns;
-    if (ls_runtime_read(s->core, s->core->note.debug_root, &s->rt, err) != 0)
+    if (ls_runtime_read(s->core, root_addr, &s->rt, err) != 0)
         goto fail;
     if (build_index(s, err) != 0)
         goto fail;

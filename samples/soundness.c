@@ -11,6 +11,8 @@
  *                   not leaked
  *   counts          100 leaked tasks in one group and 1 in another
  *   main-blocked    the main task parked forever: reported apart, 0 leaked
+ *   wait-for-core   like counts (set up by a task that has returned), then
+ *                   stays alive for a minute, for a core dump to be taken
  *   first-object    the very first object of the heap, a channel nothing
  *                   references: its receiver is leaked (the runtime's own
  *                   globals hold the heap's base address, which must not
@@ -62,6 +64,15 @@ static void selector(void *arg)
     lrt_select(cases, 2, -1);
 }
 
+static void counts_helper(void *arg)
+{
+    (void)arg;
+    lrt_chan *many = lrt_chan_make(0, 0), *one = lrt_chan_make(0, 0);
+    for (int i = 0; i < 100; i++)
+        lrt_go(receiver, many);
+    lrt_go(lone_receiver, one);
+}
+
 static void snapshot_then_exit(void *arg)
 {
     (void)arg;
@@ -98,6 +109,8 @@ static void run(void *arg)
         two[0] = soundness_global_chan;
         two[1] = lrt_chan_make(0, 0);           /* not */
         lrt_go(selector, two);
+    } else if (strcmp(mode, "wait-for-core") == 0) {
+        lrt_go(counts_helper, NULL);           /* main keeps no references */
     } else if (strcmp(mode, "counts") == 0) {
         lrt_chan *many = lrt_chan_make(0, 0), *one = lrt_chan_make(0, 0);
         for (int i = 0; i < 100; i++)
@@ -111,6 +124,11 @@ static void run(void *arg)
         exit(2);
     }
     lrt_sleep(20 * LRT_MILLISECOND);
+    if (strcmp(mode, "wait-for-core") == 0) {
+        printf("ready\n");
+        fflush(stdout);
+        lrt_sleep(60 * LRT_SECOND);
+    }
 }
 
 int main(int argc, char **argv)
