@@ -65,7 +65,8 @@ with tempfile.TemporaryDirectory() as tmp:
     proc.wait(timeout=120)
     cores = [c for c in glob.glob(os.path.join(tmp, "core*")) if os.path.isfile(c)]
     if not cores:
-        print(f"SKIP: no core file appeared (core_pattern {pattern!r})")
+        print(f"SKIP: no core file appeared (core_pattern {pattern!r}; a program built "
+              "with AddressSanitizer turns its own core dumps off)")
         sys.exit(77)
     core = cores[0]
     from_snap, err1 = summary(snap) if snap else (None, "no snapshot")
