@@ -11,9 +11,8 @@
 #include <string.h>
 
 typedef struct loaded {
+    ls_input     in;
     ls_snapshot *s;
-    ls_analysis *a;
-    ls_unwinder *u;
     ls_report    r;
     char       **keys;          /* per group */
 } loaded;
@@ -24,9 +23,8 @@ static void unload(loaded *l)
         free(l->keys[i]);
     free(l->keys);
     ls_report_free(&l->r);
-    ls_unwinder_destroy(l->u);
-    ls_analysis_free(l->a);
-    ls_snapshot_close(l->s);
+    if (l->in.s)
+        ls_input_close(&l->in);
 }
 
 /* "reason|fn@file:line|fn@file:line..." */
@@ -65,9 +63,10 @@ static char *group_key(const ls_snapshot *s, const ls_group *g)
 static int load(const char *path, const ls_options *opt, loaded *l, ls_error *err)
 {
     memset(l, 0, sizeof *l);
-    if (ls_snapshot_open(path, opt, &l->s, err) != 0 || ls_analyze(l->s, &l->a, err) != 0 ||
-        ls_unwinder_create(l->s, opt, &l->u, err) != 0 ||
-        ls_group_leaks(l->s, l->a, l->u, false, &l->r, err) != 0)
+    if (ls_input_open(path, opt, false, &l->in, err) != 0)
+        return -1;
+    l->s = l->in.s;
+    if (ls_group_leaks(l->s, l->in.a, l->in.u, false, &l->r, err) != 0)
         return -1;
     l->keys = calloc(l->r.ngroups ? l->r.ngroups : 1, sizeof *l->keys);
     if (!l->keys)
@@ -103,7 +102,7 @@ static void describe(FILE *out, const ls_snapshot *s, const ls_group *g)
 int ls_diff_main(const char *base_path, const char *new_path, const ls_options *opt)
 {
     ls_error err;
-    loaded base, cur;
+    loaded base = { 0 }, cur = { 0 };
     int status = 2;
     if (load(base_path, opt, &base, &err) != 0 || load(new_path, opt, &cur, &err) != 0) {
         fprintf(stderr, "leakscan: %s\n", err.message);
@@ -111,7 +110,7 @@ int ls_diff_main(const char *base_path, const char *new_path, const ls_options *
     }
     printf("leakscan diff: %s -> %s\n", base_path, new_path);
     printf("base: %zu leaked in %zu groups; new: %zu leaked in %zu groups\n\n",
-           base.a->leaked, base.r.ngroups, cur.a->leaked, cur.r.ngroups);
+           base.in.a->leaked, base.r.ngroups, cur.in.a->leaked, cur.r.ngroups);
     printf("%7s %7s %7s  %-22s%s\n", "delta", "base", "new", "wait reason", "stack");
     bool grew = false;
     bool *matched = calloc(base.r.ngroups ? base.r.ngroups : 1, sizeof *matched);

@@ -39,6 +39,7 @@ typedef struct ls_snapshot {
     uint64_t     nheap_objects;
     /* Tasks sorted by stack_lo, for address -> task stack. */
     uint32_t    *tasks_by_stack;
+    bool         from_json;     /* a saved result (json_load.c): no memory */
 } ls_snapshot;
 
 /* `leakscan top`: functions by leaked tasks, pprof's columns. */
@@ -136,6 +137,9 @@ int  ls_unwinder_create(const ls_snapshot *s, const ls_options *opt, ls_unwinder
 void ls_unwinder_destroy(ls_unwinder *u);
 /* Unwinds task i (index into rt->tasks). The stack is owned by u. */
 int  ls_unwind_task(ls_unwinder *u, size_t task, ls_stack *out);
+/* An unwinder over a saved result: task i's stack is stacks[i], and
+ * ls_symbolize(u, i) is creators[i]. Nothing is owned. */
+ls_unwinder *ls_unwinder_preset(const ls_snapshot *s, const ls_stack *stacks, const ls_frame *creators);
 /* Symbolises one PC (e.g. a creation site). */
 void ls_symbolize(ls_unwinder *u, uint64_t pc, ls_frame *out);
 /* The symbol (a global variable) holding data address addr; no line. */
@@ -205,5 +209,30 @@ int  ls_why(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *
 void ls_format_duration(int64_t ns, char *buf, size_t size);
 
 int  ls_run_main(int argc, char **argv, const ls_options *opt);
+
+/* ---------------------------------------------------------------------- */
+/* json_load.c: a saved `--json` result as input to the views              */
+/* ---------------------------------------------------------------------- */
+
+typedef struct ls_saved ls_saved;   /* owns what it builds */
+
+/* Whether path holds a JSON result rather than a core. */
+bool ls_is_json(const char *path);
+/* Builds from a JSON result what the views read: a snapshot (header,
+ * tasks), an analysis (verdicts) and an unwinder that replays the stacks. */
+int  ls_saved_load(const char *path, ls_saved **out, ls_snapshot **s, ls_analysis **a,
+                   ls_unwinder **u, ls_error *err);
+void ls_saved_free(ls_saved *saved);
+
+/* input.c: a view's input, from a snapshot, a core or a JSON result. */
+typedef struct ls_input {
+    ls_saved    *saved;         /* set when it came from JSON */
+    ls_snapshot *s;
+    ls_analysis *a;
+    ls_unwinder *u;
+} ls_input;
+/* explain: record what reached each object (for why; not from JSON). */
+int  ls_input_open(const char *path, const ls_options *opt, bool explain, ls_input *in, ls_error *err);
+void ls_input_close(ls_input *in);
 
 #endif

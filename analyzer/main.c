@@ -68,16 +68,16 @@ enum view { VIEW_GROUPS, VIEW_TOP, VIEW_TRACES, VIEW_HTML };
 static int analyse_view(const char *path, const ls_options *opt, enum view view)
 {
     ls_error err;
-    ls_snapshot *s = NULL;
-    ls_analysis *a = NULL;
-    ls_unwinder *u = NULL;
+    ls_input in;
     ls_report r = { 0 };
     int status = 2;
-    if (ls_snapshot_open(path, opt, &s, &err) != 0 || ls_analyze(s, &a, &err) != 0 ||
-        ls_unwinder_create(s, opt, &u, &err) != 0) {
+    if (ls_input_open(path, opt, false, &in, &err) != 0) {
         fprintf(stderr, "leakscan: %s\n", err.message);
         goto out;
     }
+    ls_snapshot *s = in.s;
+    ls_analysis *a = in.a;
+    ls_unwinder *u = in.u;
     switch (view) {
     case VIEW_TOP:
         if (ls_report_top(stdout, s, a, u, &opt->top, &err) != 0) {
@@ -92,7 +92,8 @@ static int analyse_view(const char *path, const ls_options *opt, enum view view)
         }
         break;
     case VIEW_HTML:
-        if (ls_group_leaks(s, a, u, false, &r, &err) != 0 || ls_report_html(stdout, s, a, &r, opt->source_path) != 0) {
+        if (ls_group_leaks(s, a, u, false, &r, &err) != 0 ||
+            ls_report_html(stdout, s, a, &r, opt->source_path) != 0) {
             fprintf(stderr, "leakscan: %s: cannot build the page\n", path);
             goto out;
         }
@@ -115,9 +116,8 @@ static int analyse_view(const char *path, const ls_options *opt, enum view view)
     status = a->leaked ? 1 : 0;
 out:
     ls_report_free(&r);
-    ls_unwinder_destroy(u);
-    ls_analysis_free(a);
-    ls_snapshot_close(s);
+    if (in.s)
+        ls_input_close(&in);
     if (fflush(stdout) != 0 && status != 2) {
         fprintf(stderr, "leakscan: cannot write the report\n");
         status = 2;
@@ -128,21 +128,17 @@ out:
 static int list_main(const char *regex, const char *path, const ls_options *opt)
 {
     ls_error err;
-    ls_snapshot *s = NULL;
-    ls_analysis *a = NULL;
-    ls_unwinder *u = NULL;
+    ls_input in;
     int status = 2;
-    if (ls_snapshot_open(path, opt, &s, &err) != 0 || ls_analyze(s, &a, &err) != 0 ||
-        ls_unwinder_create(s, opt, &u, &err) != 0 ||
-        ls_report_list(stdout, s, a, u, regex, opt->source_path, &err) != 0) {
+    if (ls_input_open(path, opt, false, &in, &err) != 0 ||
+        ls_report_list(stdout, in.s, in.a, in.u, regex, opt->source_path, &err) != 0) {
         fprintf(stderr, "leakscan: %s\n", err.message);
         goto out;
     }
-    status = a->leaked ? 1 : 0;
+    status = in.a->leaked ? 1 : 0;
 out:
-    ls_unwinder_destroy(u);
-    ls_analysis_free(a);
-    ls_snapshot_close(s);
+    if (in.s)
+        ls_input_close(&in);
     fflush(stdout);
     return status;
 }
@@ -150,23 +146,20 @@ out:
 static int why_main(uint64_t id, const char *path, const ls_options *opt)
 {
     ls_error err;
-    ls_snapshot *s = NULL;
-    ls_analysis *a = NULL;
-    ls_unwinder *u = NULL;
+    ls_input in;
     int status = 2;
-    if (ls_snapshot_open(path, opt, &s, &err) != 0 || ls_analyze_explained(s, true, &a, &err) != 0 ||
-        ls_unwinder_create(s, opt, &u, &err) != 0 || ls_why(stdout, s, a, u, id, &err) != 0) {
+    if (ls_input_open(path, opt, true, &in, &err) != 0 ||
+        ls_why(stdout, in.s, in.a, in.u, id, &err) != 0) {
         fprintf(stderr, "leakscan: %s\n", err.message);
         goto out;
     }
     size_t i = 0;
-    while (s->rt->tasks[i].id != id)
+    while (in.s->rt->tasks[i].id != id)
         i++;
-    status = a->verdict[i] == LS_LEAKED ? 1 : 0;
+    status = in.a->verdict[i] == LS_LEAKED ? 1 : 0;
 out:
-    ls_unwinder_destroy(u);
-    ls_analysis_free(a);
-    ls_snapshot_close(s);
+    if (in.s)
+        ls_input_close(&in);
     fflush(stdout);
     return status;
 }

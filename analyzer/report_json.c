@@ -22,6 +22,8 @@ static cJSON *frame_json(const ls_frame *f)
     if (f->file) {
         cJSON_AddStringToObject(o, "file", f->file);
         cJSON_AddNumberToObject(o, "line", f->line);
+        if (f->dir)
+            cJSON_AddStringToObject(o, "dir", f->dir);   /* file is relative to it */
     }
     return o;
 }

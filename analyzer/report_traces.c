@@ -65,11 +65,13 @@ int ls_report_traces(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_u
             print_location(out, &st.frames[f]);
         }
         free(st.frames);
-        if (t->parent_id) {
+        if (t->parent_id || s->from_json) {
             ls_frame cb;
             ls_symbolize(u, t->create_pc, &cb);
-            fprintf(out, "created by %s in task %" PRIu64 "\n",
-                    cb.function ? cb.function : "?", t->parent_id);
+            fprintf(out, "created by %s", cb.function ? cb.function : "?");
+            if (t->parent_id)
+                fprintf(out, " in task %" PRIu64, t->parent_id);
+            fputc('\n', out);
             print_location(out, &cb);
         }
         fputc('\n', out);

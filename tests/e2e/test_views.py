@@ -7,6 +7,8 @@ relays, 4 racers, 3 cycle members, 1 double sender):
   --pprof OUT       a profile `go tool pprof -top` reads and agrees with
                     `leakscan top` on, with a wait_reason tag
   leakscan list     source lines with flat and cum counts
+  a --json result   every view reads it as well as the snapshot (why
+                    excepted: it needs the heap)
 
 usage: test_views.py LEAKSCAN CHAINS_PROGRAM
 """
@@ -110,5 +112,25 @@ with tempfile.TemporaryDirectory() as tmp:
                        stderr=subprocess.PIPE, text=True, env=env, timeout=120)
     check("wait_reason" in p.stdout and "chan receive" in p.stdout,
           "the profile tags samples with their wait reason")
+
+    result = os.path.join(tmp, "chains.json")
+    code, out, _ = leakscan("--json", snap)
+    with open(result, "w") as f:
+        f.write(out)
+    check(top_rows(leakscan("top", result)[1]) == top_rows(leakscan("top", snap)[1]),
+          "top over the JSON result equals top over the snapshot")
+    code, out, _ = leakscan("traces", result)
+    check(code == 1 and len(re.findall(r"^task \d+ \[.*\(leaked\)", out, re.M)) == 58,
+          "traces over the JSON result shows the 58 tasks")
+    code, out, _ = leakscan("list", "^relay$", result)
+    check(re.search(r"^\s+0\s+50\s+\d+:\s+if \(lrt_chan_recv", out, re.M) is not None,
+          "list over the JSON result finds the source through the recorded directory")
+    code, out, _ = leakscan("diff", snap, result)
+    check(code == 0 and not re.search(r"^\s*[+-]\d+\s", out, re.M),
+          "diff between a snapshot and its own JSON result finds no change")
+    code, out, _ = leakscan("html", result)
+    check(code == 1 and '<svg id="flamegraph"' in out, "html over the JSON result has the flame graph")
+    code, _, err = leakscan("why", "2", result)
+    check(code == 2 and "give the snapshot" in err, "why over a JSON result says it needs the snapshot")
 
 sys.exit(1 if failures else 0)

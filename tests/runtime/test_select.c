@@ -1,17 +1,19 @@
 /*
  * test_select.c — select: a ready case, fairness, default, timeout, send
- * cases, closed channels, nil cases, many cases.
+ * cases, closed channels, NULL cases, many cases.
  */
 #include "rttest.h"
 
 #include <string.h>
 
+enum { SELECTS = 10000 };
+
 static struct {
-    int   fired[4];
-    int   index;
-    bool  ok;
+    int     fired[64];
+    int     index, index2, index3;
+    bool    ok, ok2;
     int64_t elapsed;
-    int   value;
+    int     value, value2, flag, mismatches;
 } r;
 
 static void ready_body(void *arg)
@@ -28,9 +30,10 @@ static void ready_body(void *arg)
     r.index = lrt_select(cases, 2, -1);
     r.value = got;
     r.ok = cases[1].ok;
+    r.value2 = (int)lrt_chan_len(b);               /* the case was performed */
 }
 
-static void test_select_picks_the_ready_case(void **state)
+static void test_select_performs_the_one_ready_case(void **state)
 {
     (void)state;
     memset(&r, 0, sizeof r);
@@ -38,19 +41,57 @@ static void test_select_picks_the_ready_case(void **state)
     assert_int_equal(r.index, 1);
     assert_int_equal(r.value, 9);
     assert_true(r.ok);
+    assert_int_equal(r.value2, 0);
+}
+
+static void late_sender(void *c)
+{
+    lrt_sleep(5 * LRT_MILLISECOND);
+    int v = 5;
+    lrt_chan_send(c, &v);
+}
+
+static void blocking_body(void *arg)
+{
+    (void)arg;
+    lrt_chan *a = lrt_chan_make(sizeof(int), 0), *b = lrt_chan_make(sizeof(int), 0);
+    lrt_go(late_sender, b);
+    lrt_case cases[] = {
+        { .chan = a, .dir = LRT_RECV, .elem = &r.value },
+        { .chan = b, .dir = LRT_RECV, .elem = &r.value },
+    };
+    int64_t t0 = lrt_now();
+    r.index = lrt_select(cases, 2, -1);
+    r.elapsed = lrt_now() - t0;
+    r.ok = cases[1].ok;
+}
+
+static void test_blocked_select_wakes_when_a_case_becomes_ready(void **state)
+{
+    (void)state;
+    memset(&r, 0, sizeof r);
+    rt_run(blocking_body, NULL);
+    assert_int_equal(r.index, 1);
+    assert_int_equal(r.value, 5);
+    assert_true(r.ok);
+    assert_true(r.elapsed >= 4 * LRT_MILLISECOND);   /* it did wait */
 }
 
 static void fairness_body(void *arg)
 {
     (void)arg;
     lrt_chan *a = lrt_chan_make(0, 1), *b = lrt_chan_make(0, 1);
-    for (int i = 0; i < 10000; i++) {
-        lrt_chan_send(a, NULL);            /* both always ready */
-        lrt_chan_send(b, NULL);
+    lrt_chan_send(a, NULL);
+    lrt_chan_send(b, NULL);
+    for (int i = 0; i < SELECTS; i++) {
         lrt_case cases[] = { { .chan = a, .dir = LRT_RECV }, { .chan = b, .dir = LRT_RECV } };
-        int k = lrt_select(cases, 2, -1);
+        int k = lrt_select(cases, 2, -1);          /* both always ready */
+        if (k != 0 && k != 1) {
+            r.mismatches++;
+            continue;
+        }
         r.fired[k]++;
-        lrt_chan_recv(k == 0 ? b : a, NULL);   /* empty the other */
+        lrt_chan_send(k == 0 ? a : b, NULL);       /* refill the one taken */
     }
 }
 
@@ -59,27 +100,37 @@ static void test_select_chooses_fairly_among_ready_cases(void **state)
     (void)state;
     memset(&r, 0, sizeof r);
     rt_run(fairness_body, NULL);
-    assert_int_equal(r.fired[0] + r.fired[1], 10000);
-    assert_in_range(r.fired[0], 4000, 6000);
+    assert_int_equal(r.mismatches, 0);
+    assert_int_equal(r.fired[0] + r.fired[1], SELECTS);
+    assert_in_range(r.fired[0], SELECTS * 40 / 100, SELECTS * 60 / 100);
+    assert_in_range(r.fired[1], SELECTS * 40 / 100, SELECTS * 60 / 100);
 }
 
 static void default_body(void *arg)
 {
     (void)arg;
-    lrt_chan *a = lrt_chan_make(0, 0);
-    lrt_case c = { .chan = a, .dir = LRT_RECV };
+    lrt_chan *a = lrt_chan_make(0, 0), *b = lrt_chan_make(sizeof(int), 1);
+    int v = 1;
+    lrt_case cases[] = {
+        { .chan = a, .dir = LRT_RECV },
+        { .chan = a, .dir = LRT_SEND },            /* nobody receives */
+        { .chan = b, .dir = LRT_RECV, .elem = &v },
+    };
     int64_t t0 = lrt_now();
-    r.index = lrt_select(&c, 1, 0);
+    r.index = lrt_select(cases, 3, 0);
     r.elapsed = lrt_now() - t0;
+    lrt_chan_send(b, &v);
+    r.index2 = lrt_select(cases, 3, 0);            /* now one is ready */
 }
 
-static void test_default_returns_at_once_when_nothing_is_ready(void **state)
+static void test_default_returns_minus_one_at_once_when_nothing_is_ready(void **state)
 {
     (void)state;
     memset(&r, 0, sizeof r);
     rt_run(default_body, NULL);
     assert_int_equal(r.index, -1);
     assert_true(r.elapsed < 100 * LRT_MILLISECOND);
+    assert_int_equal(r.index2, 2);
 }
 
 static void timeout_body(void *arg)
@@ -92,7 +143,7 @@ static void timeout_body(void *arg)
     r.elapsed = lrt_now() - t0;
 }
 
-static void test_timeout_gives_up_after_about_that_long(void **state)
+static void test_timeout_returns_minus_one_after_about_that_long(void **state)
 {
     (void)state;
     memset(&r, 0, sizeof r);
@@ -102,11 +153,24 @@ static void test_timeout_gives_up_after_about_that_long(void **state)
     assert_true(r.elapsed < 530 * LRT_MILLISECOND);
 }
 
-static void late_sender(void *c)
+static void no_cases_body(void *arg)
 {
-    lrt_sleep(5 * LRT_MILLISECOND);
-    int v = 5;
-    lrt_chan_send(c, &v);
+    (void)arg;
+    int64_t t0 = lrt_now();
+    r.index = lrt_select(NULL, 0, 20 * LRT_MILLISECOND);   /* a sleep */
+    r.elapsed = lrt_now() - t0;
+    r.index2 = lrt_select(NULL, 0, 0);
+}
+
+static void test_select_without_cases_and_a_timeout_just_waits(void **state)
+{
+    (void)state;
+    memset(&r, 0, sizeof r);
+    rt_run(no_cases_body, NULL);
+    assert_int_equal(r.index, -1);
+    assert_true(r.elapsed >= 20 * LRT_MILLISECOND);
+    assert_true(r.elapsed < 520 * LRT_MILLISECOND);
+    assert_int_equal(r.index2, -1);
 }
 
 static void timeout_beaten_body(void *arg)
@@ -115,7 +179,9 @@ static void timeout_beaten_body(void *arg)
     lrt_chan *a = lrt_chan_make(sizeof(int), 0);
     lrt_go(late_sender, a);
     lrt_case c = { .chan = a, .dir = LRT_RECV, .elem = &r.value };
+    int64_t t0 = lrt_now();
     r.index = lrt_select(&c, 1, 5 * LRT_SECOND);
+    r.elapsed = lrt_now() - t0;
 }
 
 static void test_a_value_before_the_timeout_wins(void **state)
@@ -125,47 +191,102 @@ static void test_a_value_before_the_timeout_wins(void **state)
     rt_run(timeout_beaten_body, NULL);
     assert_int_equal(r.index, 0);
     assert_int_equal(r.value, 5);
+    assert_true(r.elapsed < 4 * LRT_SECOND);
 }
 
-static void receive_one(void *c) { int v; lrt_chan_recv(c, &v); *(int *)lrt_alloc(4) = v; }
+static void receive_one(void *c)
+{
+    int v = 0;
+    lrt_chan_recv(c, &v);
+    RT_STORE(&r.value2, v);
+    RT_STORE(&r.flag, 1);
+}
 
 static void send_case_body(void *arg)
 {
     (void)arg;
-    lrt_chan *full = lrt_chan_make(sizeof(int), 0), *taker = lrt_chan_make(sizeof(int), 0);
+    lrt_chan *nobody = lrt_chan_make(sizeof(int), 0), *taker = lrt_chan_make(sizeof(int), 0);
     lrt_go(receive_one, taker);
     int v = 3;
     lrt_case cases[] = {
-        { .chan = full, .dir = LRT_SEND, .elem = &v },
+        { .chan = nobody, .dir = LRT_SEND, .elem = &v },
         { .chan = taker, .dir = LRT_SEND, .elem = &v },
     };
     r.index = lrt_select(cases, 2, -1);
+    for (int i = 0; i < 1000 && !RT_LOAD(&r.flag); i++)
+        lrt_sleep(LRT_MILLISECOND);
+    /* A buffered channel with room is ready to send; a full one is not. */
+    lrt_chan *room = lrt_chan_make(sizeof(int), 1), *full = lrt_chan_make(sizeof(int), 1);
+    int w = 8;
+    lrt_chan_send(full, &w);
+    w = 4;
+    lrt_case cases2[] = {
+        { .chan = full, .dir = LRT_SEND, .elem = &w },
+        { .chan = room, .dir = LRT_SEND, .elem = &w },
+    };
+    r.index2 = lrt_select(cases2, 2, 0);
+    r.index3 = lrt_select(cases2, 2, 0);           /* both full now */
+    lrt_chan_recv(room, &r.value);
 }
 
-static void test_send_cases_fire_when_a_receiver_waits(void **state)
+static void test_send_cases_fire_when_a_receiver_waits_or_the_buffer_has_room(void **state)
 {
     (void)state;
     memset(&r, 0, sizeof r);
     rt_run(send_case_body, NULL);
     assert_int_equal(r.index, 1);
+    assert_int_equal(r.value2, 3);                 /* the receiver got the value */
+    assert_int_equal(r.index2, 1);
+    assert_int_equal(r.value, 4);
+    assert_int_equal(r.index3, -1);
 }
 
 static void closed_body(void *arg)
 {
     (void)arg;
-    lrt_chan *a = lrt_chan_make(sizeof(int), 0);
+    lrt_chan *a = lrt_chan_make(sizeof(int), 0), *never = lrt_chan_make(sizeof(int), 0);
     lrt_chan_close(a);
+    r.value = 7;
+    lrt_case cases[] = {
+        { .chan = never, .dir = LRT_RECV, .elem = &r.value2, .ok = true },
+        { .chan = a, .dir = LRT_RECV, .elem = &r.value, .ok = true },
+    };
+    r.index = lrt_select(cases, 2, -1);
+    r.ok = cases[1].ok;
+}
+
+static void test_receive_case_on_a_closed_channel_fires_with_ok_false(void **state)
+{
+    (void)state;
+    memset(&r, 0, sizeof r);
+    rt_run(closed_body, NULL);
+    assert_int_equal(r.index, 1);
+    assert_false(r.ok);
+    assert_int_equal(r.value, 0);                  /* elem zeroed */
+}
+
+static void closer(void *c)
+{
+    lrt_sleep(5 * LRT_MILLISECOND);
+    lrt_chan_close(c);
+}
+
+static void closed_later_body(void *arg)
+{
+    (void)arg;
+    lrt_chan *a = lrt_chan_make(sizeof(int), 0);
+    lrt_go(closer, a);
     r.value = 7;
     lrt_case c = { .chan = a, .dir = LRT_RECV, .elem = &r.value, .ok = true };
     r.index = lrt_select(&c, 1, -1);
     r.ok = c.ok;
 }
 
-static void test_receive_from_closed_channel_fires_with_ok_false(void **state)
+static void test_close_wakes_a_blocked_select_with_ok_false(void **state)
 {
     (void)state;
     memset(&r, 0, sizeof r);
-    rt_run(closed_body, NULL);
+    rt_run(closed_later_body, NULL);
     assert_int_equal(r.index, 0);
     assert_false(r.ok);
     assert_int_equal(r.value, 0);
@@ -174,16 +295,35 @@ static void test_receive_from_closed_channel_fires_with_ok_false(void **state)
 static void nil_case_body(void *arg)
 {
     (void)arg;
-    lrt_case c = { .chan = NULL, .dir = LRT_RECV };
-    r.index = lrt_select(&c, 1, 10 * LRT_MILLISECOND);
+    lrt_case c[2] = { { .chan = NULL, .dir = LRT_RECV }, { .chan = NULL, .dir = LRT_SEND } };
+    int64_t t0 = lrt_now();
+    r.index = lrt_select(c, 2, 10 * LRT_MILLISECOND);
+    r.elapsed = lrt_now() - t0;
+    r.index3 = lrt_select(c, 2, 0);
+    /* Next to a ready case, a NULL case is never chosen. */
+    lrt_chan *ready = lrt_chan_make(0, 1);
+    r.index2 = 0;
+    for (int i = 0; i < 200; i++) {
+        lrt_chan_send(ready, NULL);
+        lrt_case mixed[3] = {
+            { .chan = NULL, .dir = LRT_RECV },
+            { .chan = ready, .dir = LRT_RECV },
+            { .chan = NULL, .dir = LRT_SEND },
+        };
+        if (lrt_select(mixed, 3, -1) != 1)
+            r.mismatches++;
+    }
 }
 
-static void test_nil_channel_cases_never_fire(void **state)
+static void test_null_channel_cases_never_fire(void **state)
 {
     (void)state;
     memset(&r, 0, sizeof r);
     rt_run(nil_case_body, NULL);
     assert_int_equal(r.index, -1);
+    assert_true(r.elapsed >= 10 * LRT_MILLISECOND);
+    assert_int_equal(r.index3, -1);
+    assert_int_equal(r.mismatches, 0);
 }
 
 static void many_body(void *arg)
@@ -191,19 +331,37 @@ static void many_body(void *arg)
     (void)arg;
     lrt_case cases[64];
     lrt_chan *chans[64];
+    int got = -1;
     for (int i = 0; i < 64; i++) {
         chans[i] = lrt_chan_make(sizeof(int), 1);
-        cases[i] = (lrt_case){ .chan = chans[i], .dir = LRT_RECV, .elem = &r.value };
+        cases[i] = (lrt_case){ .chan = chans[i], .dir = LRT_RECV, .elem = &got };
     }
-    int v = 63;
-    lrt_chan_send(chans[63], &v);
-    r.index = lrt_select(cases, 64, -1);
-    r.fired[0] = 0;
-    for (int round = 0; round < 64; round++) {   /* a blocked select over 64 */
-        lrt_go(late_sender, chans[round]);
+    /* Each channel in turn holds the only value: its case fires. */
+    for (int round = 0; round < 64; round++) {
+        lrt_chan_send(chans[round], &round);
+        got = -1;
         int k = lrt_select(cases, 64, -1);
-        r.fired[0] += k == round;
+        if (k != round || got != round)
+            r.mismatches++;
     }
+    /* All 64 ready: each fires, every one about equally often. */
+    for (int i = 0; i < 64; i++)
+        lrt_chan_send(chans[i], &i);
+    for (int n = 0; n < 64 * 100; n++) {
+        int k = lrt_select(cases, 64, -1);
+        if (k < 0 || k >= 64 || got != k) {
+            r.mismatches++;
+            break;
+        }
+        r.fired[k]++;
+        lrt_chan_send(chans[k], &k);
+    }
+    /* Blocked on all 64; a late sender on the last one wakes it. */
+    for (int i = 0; i < 64; i++)
+        lrt_chan_recv(chans[i], NULL);
+    lrt_go(late_sender, chans[63]);
+    r.index = lrt_select(cases, 64, -1);
+    r.value = got;
 }
 
 static void test_select_over_sixty_four_cases(void **state)
@@ -211,21 +369,27 @@ static void test_select_over_sixty_four_cases(void **state)
     (void)state;
     memset(&r, 0, sizeof r);
     rt_run(many_body, NULL);
+    assert_int_equal(r.mismatches, 0);
+    for (int i = 0; i < 64; i++)
+        assert_in_range(r.fired[i], 30, 200);     /* expected 100 each */
     assert_int_equal(r.index, 63);
-    assert_int_equal(r.fired[0], 64);
+    assert_int_equal(r.value, 5);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_select_picks_the_ready_case),
+        cmocka_unit_test(test_select_performs_the_one_ready_case),
+        cmocka_unit_test(test_blocked_select_wakes_when_a_case_becomes_ready),
         cmocka_unit_test(test_select_chooses_fairly_among_ready_cases),
-        cmocka_unit_test(test_default_returns_at_once_when_nothing_is_ready),
-        cmocka_unit_test(test_timeout_gives_up_after_about_that_long),
+        cmocka_unit_test(test_default_returns_minus_one_at_once_when_nothing_is_ready),
+        cmocka_unit_test(test_timeout_returns_minus_one_after_about_that_long),
+        cmocka_unit_test(test_select_without_cases_and_a_timeout_just_waits),
         cmocka_unit_test(test_a_value_before_the_timeout_wins),
-        cmocka_unit_test(test_send_cases_fire_when_a_receiver_waits),
-        cmocka_unit_test(test_receive_from_closed_channel_fires_with_ok_false),
-        cmocka_unit_test(test_nil_channel_cases_never_fire),
+        cmocka_unit_test(test_send_cases_fire_when_a_receiver_waits_or_the_buffer_has_room),
+        cmocka_unit_test(test_receive_case_on_a_closed_channel_fires_with_ok_false),
+        cmocka_unit_test(test_close_wakes_a_blocked_select_with_ok_false),
+        cmocka_unit_test(test_null_channel_cases_never_fire),
         cmocka_unit_test(test_select_over_sixty_four_cases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

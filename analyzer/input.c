@@ -1,0 +1,34 @@
+/*
+ * input.c — what a view reads, from a snapshot or core (analysed and
+ * unwound here) or from a saved JSON result (json_load.c).
+ */
+#include "leakscan.h"
+
+#include <string.h>
+
+int ls_input_open(const char *path, const ls_options *opt, bool explain, ls_input *in, ls_error *err)
+{
+    memset(in, 0, sizeof *in);
+    if (ls_is_json(path)) {
+        if (explain)
+            return ls_error_set(err, path, "a JSON result keeps no heap to explain: give the snapshot");
+        return ls_saved_load(path, &in->saved, &in->s, &in->a, &in->u, err);
+    }
+    if (ls_snapshot_open(path, opt, &in->s, err) != 0 ||
+        ls_analyze_explained(in->s, explain, &in->a, err) != 0 ||
+        ls_unwinder_create(in->s, opt, &in->u, err) != 0)
+        return -1;
+    return 0;
+}
+
+void ls_input_close(ls_input *in)
+{
+    if (in->saved) {
+        ls_saved_free(in->saved);           /* owns s, a and u */
+    } else {
+        ls_unwinder_destroy(in->u);
+        ls_analysis_free(in->a);
+        ls_snapshot_close(in->s);
+    }
+    memset(in, 0, sizeof *in);
+}
