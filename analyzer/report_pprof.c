@@ -5,6 +5,7 @@
  * and `-http` read it. The protobuf encoding is written here (a dozen
  * varint and length-delimited fields); zlib does the gzip.
  */
+#define _GNU_SOURCE
 #include "leakscan.h"
 
 #include <stdlib.h>
@@ -134,10 +135,25 @@ static uint64_t id_of(ids *t, uint64_t key, uint64_t extra, bool *fresh)
 
 /* ---------------------------------------------------------------------- */
 
+/* Strings made here, freed with the profile. */
+static bool keep_string(strings *owned, const char *s)
+{
+    if (owned->n == owned->cap) {
+        size_t cap = owned->cap ? owned->cap * 2 : 16;
+        const char **grown = realloc(owned->items, cap * sizeof *grown);
+        if (!grown)
+            return false;
+        owned->items = grown;
+        owned->cap = cap;
+    }
+    owned->items[owned->n++] = s;
+    return true;
+}
+
 int ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report *r, ls_error *err)
 {
     pb profile = { 0 }, functions = { 0 }, locations = { 0 };
-    strings str = { 0 };
+    strings str = { 0 }, owned = { 0 };
     ids fns = { 0 }, locs = { 0 };
     intern(&str, "");                                   /* index 0 is "" */
 
@@ -157,7 +173,14 @@ int ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report 
             uint64_t loc = id_of(&locs, fr->pc, 0, &fresh);
             if (fresh) {
                 uint64_t name = intern(&str, fr->function ? fr->function : "?");
-                uint64_t file = intern(&str, fr->file);
+                /* pprof -list opens the file: give it a path that works. */
+                char *joined = NULL;
+                if (fr->file && fr->dir && fr->file[0] != '/' &&
+                    asprintf(&joined, "%s/%s", fr->dir, fr->file) > 0 && !keep_string(&owned, joined)) {
+                    free(joined);
+                    joined = NULL;
+                }
+                uint64_t file = intern(&str, joined ? joined : fr->file);
                 bool new_fn;
                 uint64_t fn = id_of(&fns, name, file, &new_fn);
                 if (new_fn) {
@@ -230,6 +253,9 @@ int ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report 
     free(locations.data);
     free(functions.data);
     free(str.items);
+    for (size_t i = 0; i < owned.n; i++)
+        free((char *)owned.items[i]);
+    free(owned.items);
     free(fns.keys);
     free(fns.extra);
     free(locs.keys);

@@ -108,6 +108,11 @@ with tempfile.TemporaryDirectory() as tmp:
     ours = top_rows(out)
     check(p.returncode == 0 and theirs == ours,
           f"go tool pprof -top agrees with leakscan top (pprof: {theirs}, ours: {ours}; {p.stderr.strip()[:200]})")
+    p = subprocess.run(["go", "tool", "pprof", "-list", "^relay$", profile], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    check(re.search(r"^\s+\.\s+50\s+\d+:\s+if \(lrt_chan_recv", p.stdout, re.M) is not None,
+          f"go tool pprof -list shows relay's 50 tasks on its receive line, as leakscan list does "
+          f"({p.stderr.strip()[:200]})")
     p = subprocess.run(["go", "tool", "pprof", "-tags", profile], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, env=env, timeout=120)
     check("wait_reason" in p.stdout and "chan receive" in p.stdout,
