@@ -42,7 +42,7 @@ def top_rows(text):
     return rows
 
 
-LEAKSCAN, program = sys.argv[1], sys.argv[2]
+LEAKSCAN, program = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 with tempfile.TemporaryDirectory() as tmp:
     snap = os.path.join(tmp, "chains.snap")
     subprocess.run([program], env=dict(os.environ, LEAKSCAN_AT_EXIT=snap, LRT_PROCS="2"),
@@ -130,6 +130,24 @@ with tempfile.TemporaryDirectory() as tmp:
     code, out, _ = leakscan("list", "^relay$", result)
     check(re.search(r"^\s+0\s+50\s+\d+:\s+if \(lrt_chan_recv", out, re.M) is not None,
           "list over the JSON result finds the source through the recorded directory")
+    import json as _json
+    stripped = os.path.join(tmp, "nodir.json")
+    doc = _json.loads(open(result).read())
+    for g in doc["groups"]:
+        for fr in g["frames"]:
+            fr.pop("dir", None)
+    with open(stripped, "w") as f:
+        f.write(_json.dumps(doc))
+    p = subprocess.run([LEAKSCAN, "list", "^relay$", stripped], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, cwd="/", timeout=120)
+    check("source not found" in p.stdout and "--source-path" in p.stdout,
+          "list says when it cannot find a source file, and how to help it")
+    srcdir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "samples")
+    p = subprocess.run([LEAKSCAN, "list", "--source-path", srcdir, "^relay$", stripped],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/", timeout=120)
+    check(re.search(r"^\s+0\s+50\s+\d+:\s+if \(lrt_chan_recv", p.stdout, re.M) is not None,
+          "--source-path finds it")
+
     code, out, _ = leakscan("diff", snap, result)
     check(code == 0 and not re.search(r"^\s*[+-]\d+\s", out, re.M),
           "diff between a snapshot and its own JSON result finds no change")
