@@ -348,6 +348,102 @@ static void test_receive_into_null_discards_the_element(void **state)
     assert_false(r.ok[3]);
 }
 
+/* --- many producers and consumers ----------------------------------------------- */
+
+enum { PRODUCERS = 8, CONSUMERS = 8, ITEMS = 10000 };
+
+typedef struct mpmc { lrt_chan *c, *results; int base; } mpmc;
+
+static void producer(void *arg)
+{
+    mpmc *m = arg;
+    for (int i = 0; i < ITEMS; i++) {
+        int v = m->base + i;
+        lrt_chan_send(m->c, &v);
+    }
+    lrt_chan_send(m->results, (long[2]){ 0, 0 });
+}
+
+static void consumer(void *arg)
+{
+    mpmc *m = arg;
+    long got[2] = { 0, 0 };                        /* sum, count */
+    int v;
+    while (lrt_chan_recv(m->c, &v)) {
+        got[0] += v;
+        got[1]++;
+    }
+    lrt_chan_send(m->results, got);
+}
+
+static void mpmc_body(void *arg)
+{
+    (void)arg;
+    lrt_chan *c = lrt_chan_make(sizeof(int), 4);
+    lrt_chan *results = lrt_chan_make(2 * sizeof(long), 0);
+    mpmc *ms = lrt_alloc(PRODUCERS * sizeof *ms);
+    for (int i = 0; i < PRODUCERS; i++)
+        ms[i] = (mpmc){ c, results, i * ITEMS };
+    for (int i = 0; i < CONSUMERS; i++)
+        lrt_go(consumer, &ms[0]);
+    for (int i = 0; i < PRODUCERS; i++)
+        lrt_go(producer, &ms[i]);
+    for (int i = 0; i < PRODUCERS; i++)            /* every producer finished */
+        lrt_chan_recv(results, NULL);
+    lrt_chan_close(c);
+    for (int i = 0; i < CONSUMERS; i++) {
+        long got[2];
+        lrt_chan_recv(results, got);
+        r.rounds += got[0];
+        r.mismatches += (int)got[1];
+    }
+}
+
+static void test_many_producers_and_consumers_lose_and_duplicate_nothing(void **state)
+{
+    (void)state;
+    memset(&r, 0, sizeof r);
+    rt_run(mpmc_body, NULL);
+    long n = (long)PRODUCERS * ITEMS;
+    assert_int_equal(r.mismatches, n);             /* count received */
+    assert_int_equal(r.rounds, n * (n - 1) / 2);   /* 0 .. n-1, each once */
+}
+
+/* --- NULL channels ------------------------------------------------------------------- */
+
+static void nil_sender(void *arg)
+{
+    (void)arg;
+    int v = 1;
+    lrt_chan_send(NULL, &v);                       /* blocks forever */
+    RT_ADD(&r.flag, 1);
+}
+
+static void nil_receiver(void *arg)
+{
+    (void)arg;
+    lrt_chan_recv(NULL, NULL);                     /* blocks forever */
+    RT_ADD(&r.flag, 1);
+}
+
+static void nil_body(void *arg)
+{
+    (void)arg;
+    lrt_go(nil_sender, NULL);
+    lrt_go(nil_receiver, NULL);
+    lrt_sleep(20 * LRT_MILLISECOND);
+    r.len[0] = lrt_num_tasks();                    /* both alive, parked */
+}
+
+static void test_send_and_receive_on_a_null_channel_block_forever(void **state)
+{
+    (void)state;
+    memset(&r, 0, sizeof r);
+    rt_run(nil_body, NULL);                        /* returns: they are discarded */
+    assert_int_equal(r.flag, 0);
+    assert_int_equal(r.len[0], 3);
+}
+
 static void large_elements_body(void *arg)
 {
     (void)arg;
@@ -385,6 +481,8 @@ int main(void)
         cmocka_unit_test(test_receive_drains_the_buffer_after_close_then_returns_false),
         cmocka_unit_test(test_signal_only_channels_carry_no_bytes),
         cmocka_unit_test(test_receive_into_null_discards_the_element),
+        cmocka_unit_test(test_many_producers_and_consumers_lose_and_duplicate_nothing),
+        cmocka_unit_test(test_send_and_receive_on_a_null_channel_block_forever),
         cmocka_unit_test(test_elements_are_copied_whole_at_send),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

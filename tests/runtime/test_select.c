@@ -302,7 +302,6 @@ static void nil_case_body(void *arg)
     r.index3 = lrt_select(c, 2, 0);
     /* Next to a ready case, a NULL case is never chosen. */
     lrt_chan *ready = lrt_chan_make(0, 1);
-    r.index2 = 0;
     for (int i = 0; i < 200; i++) {
         lrt_chan_send(ready, NULL);
         lrt_case mixed[3] = {
@@ -324,6 +323,165 @@ static void test_null_channel_cases_never_fire(void **state)
     assert_true(r.elapsed >= 10 * LRT_MILLISECOND);
     assert_int_equal(r.index3, -1);
     assert_int_equal(r.mismatches, 0);
+}
+
+static void select_echo(void *arg)
+{
+    lrt_chan **c = arg;                            /* c[0]: in, c[1]: out */
+    int v = 0;
+    for (;;) {
+        lrt_case in = { .chan = c[0], .dir = LRT_RECV, .elem = &v };
+        if (lrt_select(&in, 1, -1) != 0 || !in.ok)
+            return;
+        v++;
+        lrt_case out = { .chan = c[1], .dir = LRT_SEND, .elem = &v };
+        lrt_select(&out, 1, -1);
+    }
+}
+
+static void select_both_sides_body(void *arg)
+{
+    (void)arg;
+    lrt_chan **c = lrt_alloc(2 * sizeof *c);
+    c[0] = lrt_chan_make(sizeof(int), 0);
+    c[1] = lrt_chan_make(sizeof(int), 0);
+    lrt_go(select_echo, c);
+    for (int i = 0; i < 1000; i++) {
+        int v = i, back = -1;
+        lrt_case out = { .chan = c[0], .dir = LRT_SEND, .elem = &v };
+        lrt_case in = { .chan = c[1], .dir = LRT_RECV, .elem = &back };
+        if (lrt_select(&out, 1, -1) != 0 || lrt_select(&in, 1, -1) != 0 || back != i + 1)
+            r.mismatches++;
+    }
+    lrt_chan_close(c[0]);
+}
+
+static void test_selects_on_both_sides_of_an_unbuffered_channel_meet(void **state)
+{
+    (void)state;
+    memset(&r, 0, sizeof r);
+    rt_run(select_both_sides_body, NULL);
+    assert_int_equal(r.mismatches, 0);
+}
+
+static void same_chan_body(void *arg)
+{
+    (void)arg;
+    lrt_chan *b = lrt_chan_make(sizeof(int), 1);
+    int v = 6, got = 0;
+    lrt_case twice[] = {
+        { .chan = b, .dir = LRT_RECV, .elem = &got },
+        { .chan = b, .dir = LRT_RECV, .elem = &got },
+    };
+    r.index = lrt_select(twice, 2, 0);             /* empty: default */
+    lrt_chan_send(b, &v);
+    r.index2 = lrt_select(twice, 2, -1);
+    r.value = got;
+    /* Send and receive on one channel: with a buffer, the send is ready
+     * when empty and the receive when full. */
+    lrt_case both[] = {
+        { .chan = b, .dir = LRT_SEND, .elem = &v },
+        { .chan = b, .dir = LRT_RECV, .elem = &got },
+    };
+    r.index3 = lrt_select(both, 2, -1);            /* empty: the send */
+    int k = lrt_select(both, 2, -1);               /* full: the receive */
+    r.fired[0] = k;
+    /* An unbuffered channel cannot meet itself: nothing is ready. */
+    lrt_chan *u = lrt_chan_make(sizeof(int), 0);
+    lrt_case self[] = {
+        { .chan = u, .dir = LRT_SEND, .elem = &v },
+        { .chan = u, .dir = LRT_RECV, .elem = &got },
+    };
+    r.fired[1] = lrt_select(self, 2, 5 * LRT_MILLISECOND);
+}
+
+static void test_one_channel_may_appear_in_several_cases(void **state)
+{
+    (void)state;
+    memset(&r, 0, sizeof r);
+    rt_run(same_chan_body, NULL);
+    assert_int_equal(r.index, -1);
+    assert_in_range(r.index2, 0, 1);
+    assert_int_equal(r.value, 6);
+    assert_int_equal(r.index3, 0);
+    assert_int_equal(r.fired[0], 1);
+    assert_int_equal(r.fired[1], -1);
+}
+
+static void late_value(void *c)
+{
+    lrt_sleep(40 * LRT_MILLISECOND);
+    int v = 11;
+    lrt_chan_send(c, &v);
+}
+
+static void stale_timer_body(void *arg)
+{
+    (void)arg;
+    lrt_chan *ready = lrt_chan_make(sizeof(int), 1), *later = lrt_chan_make(sizeof(int), 0);
+    int v = 1;
+    /* Selects whose timeouts lose to a ready case... */
+    for (int i = 0; i < 20; i++) {
+        lrt_chan_send(ready, &v);
+        lrt_case c = { .chan = ready, .dir = LRT_RECV, .elem = &v };
+        if (lrt_select(&c, 1, 10 * LRT_MILLISECOND) != 0)
+            r.mismatches++;
+    }
+    /* ...and one that blocks first and then loses. */
+    lrt_go(late_sender, ready);
+    lrt_case c = { .chan = ready, .dir = LRT_RECV, .elem = &v };
+    if (lrt_select(&c, 1, 15 * LRT_MILLISECOND) != 0)
+        r.mismatches++;
+    /* Their timers must not wake this task's next wait, which outlasts them. */
+    lrt_go(late_value, later);
+    int64_t t0 = lrt_now();
+    r.value = 0;
+    r.ok = lrt_chan_recv(later, &r.value);
+    r.elapsed = lrt_now() - t0;
+}
+
+static void test_a_timeout_that_lost_does_not_wake_the_task_later(void **state)
+{
+    (void)state;
+    memset(&r, 0, sizeof r);
+    rt_run(stale_timer_body, NULL);
+    assert_int_equal(r.mismatches, 0);
+    assert_true(r.ok);
+    assert_int_equal(r.value, 11);
+    assert_true(r.elapsed >= 35 * LRT_MILLISECOND);
+}
+
+static void select_forever(void *arg)
+{
+    (void)arg;
+    lrt_select(NULL, 0, -1);                       /* no cases: blocks forever */
+    RT_STORE(&r.flag, 1);
+}
+
+static void only_nil_forever(void *arg)
+{
+    (void)arg;
+    lrt_case c = { .chan = NULL, .dir = LRT_RECV };
+    lrt_select(&c, 1, -1);                         /* only NULL: blocks forever */
+    RT_STORE(&r.flag, 1);
+}
+
+static void forever_body(void *arg)
+{
+    (void)arg;
+    lrt_go(select_forever, NULL);
+    lrt_go(only_nil_forever, NULL);
+    lrt_sleep(20 * LRT_MILLISECOND);
+    r.value = (int)lrt_num_tasks();
+}
+
+static void test_select_with_no_cases_or_only_null_ones_blocks_forever(void **state)
+{
+    (void)state;
+    memset(&r, 0, sizeof r);
+    rt_run(forever_body, NULL);
+    assert_int_equal(r.flag, 0);
+    assert_int_equal(r.value, 3);
 }
 
 static void many_body(void *arg)
@@ -389,7 +547,11 @@ int main(void)
         cmocka_unit_test(test_send_cases_fire_when_a_receiver_waits_or_the_buffer_has_room),
         cmocka_unit_test(test_receive_case_on_a_closed_channel_fires_with_ok_false),
         cmocka_unit_test(test_close_wakes_a_blocked_select_with_ok_false),
+        cmocka_unit_test(test_selects_on_both_sides_of_an_unbuffered_channel_meet),
+        cmocka_unit_test(test_one_channel_may_appear_in_several_cases),
+        cmocka_unit_test(test_a_timeout_that_lost_does_not_wake_the_task_later),
         cmocka_unit_test(test_null_channel_cases_never_fire),
+        cmocka_unit_test(test_select_with_no_cases_or_only_null_ones_blocks_forever),
         cmocka_unit_test(test_select_over_sixty_four_cases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

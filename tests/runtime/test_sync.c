@@ -250,14 +250,14 @@ static void test_waiting_writer_is_not_starved_by_a_stream_of_readers(void **sta
     assert_int_equal(r.flag, 1);
 }
 
-typedef struct rw_step { shared *s; int who; lrt_wg *in; } rw_step;
+typedef struct rw_step { shared *s; lrt_wg *in; lrt_chan *release; } rw_step;
 
 static void first_reader(void *arg)
 {
     rw_step *st = arg;
     lrt_rwmutex_rlock(&st->s->rw);
     lrt_wg_done(st->in);
-    lrt_sleep(20 * LRT_MILLISECOND);               /* the writer queues meanwhile */
+    lrt_chan_recv(st->release, NULL);              /* the others queue meanwhile */
     record(1);
     lrt_rwmutex_runlock(&st->s->rw);
 }
@@ -268,6 +268,7 @@ static void queued_writer(void *arg)
     lrt_rwmutex_lock(&st->s->rw);
     record(2);
     lrt_rwmutex_unlock(&st->s->rw);
+    lrt_wg_done(&st->s->wg);
 }
 
 static void late_reader(void *arg)
@@ -282,18 +283,20 @@ static void late_reader(void *arg)
 static void writer_preference_body(void *arg)
 {
     (void)arg;
-    shared *s = lrt_alloc(sizeof *s);
-    lrt_wg *in = lrt_alloc(sizeof *in);
     rw_step *st = lrt_alloc(sizeof *st);
-    *st = (rw_step){ s, 0, in };
-    lrt_wg_add(in, 1);
+    st->s = lrt_alloc(sizeof *st->s);
+    st->in = lrt_alloc(sizeof *st->in);
+    st->release = lrt_chan_make(0, 0);
+    lrt_wg_add(st->in, 1);
+    lrt_wg_add(&st->s->wg, 2);
     lrt_go(first_reader, st);
-    lrt_wg_wait(in);                               /* a reader holds it */
+    lrt_wg_wait(st->in);                           /* a reader holds it */
     lrt_go(queued_writer, st);
-    lrt_sleep(5 * LRT_MILLISECOND);                /* the writer waits */
-    lrt_wg_add(&s->wg, 1);
+    lrt_sleep(20 * LRT_MILLISECOND);               /* the writer waits */
     lrt_go(late_reader, st);
-    lrt_wg_wait(&s->wg);
+    lrt_sleep(20 * LRT_MILLISECOND);               /* a new reader arrives */
+    lrt_chan_send(st->release, NULL);
+    lrt_wg_wait(&st->s->wg);
 }
 
 static void test_a_waiting_writer_goes_before_readers_that_came_after_it(void **state)
@@ -301,6 +304,62 @@ static void test_a_waiting_writer_goes_before_readers_that_came_after_it(void **
     (void)state;
     memset(&r, 0, sizeof r);
     rt_run(writer_preference_body, NULL);
+    assert_int_equal(r.norder, 3);
+    assert_int_equal(r.order[0], 1);
+    assert_int_equal(r.order[1], 2);
+    assert_int_equal(r.order[2], 3);
+}
+
+typedef struct rw_seq { lrt_rwmutex rw; lrt_wg wg; lrt_chan *release; } rw_seq;
+
+static void holding_writer(void *arg)
+{
+    rw_seq *q = arg;
+    lrt_rwmutex_lock(&q->rw);
+    lrt_wg_done(&q->wg);                           /* it holds the lock */
+    lrt_chan_recv(q->release, NULL);
+    record(1);
+    lrt_rwmutex_unlock(&q->rw);
+}
+
+static void reader_in_queue(void *arg)
+{
+    rw_seq *q = arg;
+    lrt_rwmutex_rlock(&q->rw);
+    record(2);
+    lrt_rwmutex_runlock(&q->rw);
+}
+
+static void writer_in_queue(void *arg)
+{
+    rw_seq *q = arg;
+    lrt_rwmutex_lock(&q->rw);
+    record(3);
+    lrt_rwmutex_unlock(&q->rw);
+}
+
+static void readers_first_body(void *arg)
+{
+    (void)arg;
+    rw_seq *q = lrt_alloc(sizeof *q);
+    q->release = lrt_chan_make(0, 0);
+    lrt_wg_add(&q->wg, 1);
+    lrt_go(holding_writer, q);
+    lrt_wg_wait(&q->wg);
+    lrt_go(reader_in_queue, q);                    /* waits behind the writer */
+    lrt_sleep(20 * LRT_MILLISECOND);
+    lrt_go(writer_in_queue, q);                    /* a second writer waits too */
+    lrt_sleep(20 * LRT_MILLISECOND);
+    lrt_chan_send(q->release, NULL);
+    for (int i = 0; i < 2000 && RT_LOAD(&r.norder) < 3; i++)
+        lrt_sleep(LRT_MILLISECOND);
+}
+
+static void test_readers_that_queued_behind_a_writer_go_before_the_next_writer(void **state)
+{
+    (void)state;
+    memset(&r, 0, sizeof r);
+    rt_run(readers_first_body, NULL);
     assert_int_equal(r.norder, 3);
     assert_int_equal(r.order[0], 1);
     assert_int_equal(r.order[1], 2);
@@ -319,7 +378,7 @@ static void cond_waiter(void *arg)
         lrt_cond_wait(&s->cond, &s->mu);
     if (!lrt_mutex_trylock(&s->mu))                /* wait locked it again */
         r.relocked++;
-    r.woken++;
+    RT_ADD(&r.woken, 1);
     lrt_mutex_unlock(&s->mu);
     lrt_wg_done(&s->wg);
 }
@@ -348,7 +407,9 @@ static void signal_body(void *arg)
     s->generation++;                               /* every waiter may go... */
     lrt_cond_signal(&s->cond);                     /* ...but only one is woken */
     lrt_mutex_unlock(&s->mu);
-    lrt_sleep(20 * LRT_MILLISECOND);
+    for (int i = 0; i < 2000 && RT_LOAD(&r.woken) == 0; i++)
+        lrt_sleep(LRT_MILLISECOND);                /* the one wakes... */
+    lrt_sleep(20 * LRT_MILLISECOND);               /* ...and no other follows */
     lrt_mutex_lock(&s->mu);
     r.woken_after_signal = r.woken;
     lrt_mutex_unlock(&s->mu);
@@ -472,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_rwmutex_writers_are_exclusive),
         cmocka_unit_test(test_waiting_writer_is_not_starved_by_a_stream_of_readers),
         cmocka_unit_test(test_a_waiting_writer_goes_before_readers_that_came_after_it),
+        cmocka_unit_test(test_readers_that_queued_behind_a_writer_go_before_the_next_writer),
         cmocka_unit_test(test_cond_signal_wakes_exactly_one_waiter),
         cmocka_unit_test(test_cond_broadcast_wakes_every_waiter),
         cmocka_unit_test(test_wait_returns_after_every_done),

@@ -89,7 +89,7 @@ static void count_body(void *arg)
         lrt_go(wait_on, c);
     r.counts[1] = lrt_num_tasks();                 /* runnable or parked: live */
     lrt_chan_close(c);
-    for (int i = 0; i < 100000 && lrt_num_tasks() > 1; i++)
+    for (int64_t t0 = lrt_now(); lrt_num_tasks() > 1 && lrt_now() - t0 < 5 * LRT_SECOND;)
         lrt_yield();
     r.counts[2] = lrt_num_tasks();
 }
@@ -113,7 +113,7 @@ static void yield_body(void *arg)
     (void)arg;
     lrt_go(set_flag, NULL);
     /* Never blocks: only lrt_yield can let set_flag run with one worker. */
-    for (int i = 0; i < 100000 && !RT_LOAD(&r.flag); i++)
+    for (int64_t t0 = lrt_now(); !RT_LOAD(&r.flag) && lrt_now() - t0 < 5 * LRT_SECOND;)
         lrt_yield();
 }
 
@@ -194,6 +194,42 @@ static void test_lrt_main_runs_again_after_returning(void **state)
         assert_int_equal(r.counts[1], 11);
         assert_int_equal(r.counts[2], 1);
     }
+}
+
+typedef struct tree { lrt_wg *wg; int depth; long *count; } tree;
+
+static void spawn_tree(void *arg)
+{
+    tree *t = arg;
+    RT_ADD(t->count, 1);
+    if (t->depth > 0) {
+        tree *kids = lrt_alloc(2 * sizeof *kids);
+        for (int i = 0; i < 2; i++) {
+            kids[i] = (tree){ t->wg, t->depth - 1, t->count };
+            lrt_go(spawn_tree, &kids[i]);
+        }
+    }
+    lrt_wg_done(t->wg);
+}
+
+static void spawn_tree_body(void *arg)
+{
+    (void)arg;
+    tree *root = lrt_alloc(sizeof *root);
+    root->wg = lrt_alloc(sizeof *root->wg);
+    root->depth = 12;
+    root->count = &r.sum;
+    lrt_wg_add(root->wg, (1 << 13) - 1);           /* every task of the tree */
+    lrt_go(spawn_tree, root);
+    lrt_wg_wait(root->wg);
+}
+
+static void test_tasks_spawn_tasks(void **state)
+{
+    (void)state;
+    memset(&r, 0, sizeof r);
+    rt_run(spawn_tree_body, NULL);
+    assert_int_equal(r.sum, (1 << 13) - 1);
 }
 
 /* --- many tasks ---------------------------------------------------------------- */
@@ -320,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_lrt_main_returns_zero_when_fn_has_completed),
         cmocka_unit_test(test_lrt_main_returns_although_tasks_are_still_blocked),
         cmocka_unit_test(test_lrt_main_runs_again_after_returning),
+        cmocka_unit_test(test_tasks_spawn_tasks),
         cmocka_unit_test(test_fan_in_from_ten_thousand_senders),
         cmocka_unit_test(test_fan_out_of_jobs_to_ten_thousand_workers),
         cmocka_unit_test(test_hundred_thousand_parked_tasks_released_by_close),
