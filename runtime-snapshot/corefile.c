@@ -340,6 +340,9 @@ static int build_exclusions(buf *b, exclusions *ex, const lrt_stack_copies *copi
     int err = add_range(b, root->arena, root->arena + root->arena_size);
     if (!err && copies && copies->buf)
         err = add_range(b, (uintptr_t)copies->buf, (uintptr_t)copies->buf + copies->capacity);
+    if (!err && copies && copies->index)
+        err = add_range(b, (uintptr_t)copies->index,
+                        (uintptr_t)copies->index + copies->index_capacity);
     if (!err && scratch.base)
         err = add_range(b, (uintptr_t)scratch.base, (uintptr_t)scratch.base + scratch.size);
     for (uint64_t i = 0; !err && i < root->stack_chunk_count; i++) {
@@ -420,63 +423,135 @@ static bool task_is_live(const lrt_task *t)
            state == LRT_TASK_WAITING || state == LRT_TASK_DEAD;
 }
 
+/* Makes room for `size` bytes in a persistent buffer of runtime-internal
+ * memory on huge pages (grown, never shrunk: the next snapshot reuses it). */
+static int copies_reserve(uint8_t **buffer, size_t *capacity, size_t size)
+{
+    if (size <= *capacity)
+        return 0;
+    size_t huge = (size_t)2 << 20;
+    size_t cap = (size + size / 4 + huge) & ~(huge - 1);
+    void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return errno;
+    madvise(p, cap, MADV_HUGEPAGE);
+    /* Copies of stacks are runtime-internal: a kernel core taken later
+     * must not read them as roots. */
+    lrt_debug_root_move_internal(*buffer, p, cap);
+    if (*buffer)
+        munmap(*buffer, *capacity);
+    *buffer = p;
+    *capacity = cap;
+    return 0;
+}
+
+/* Faults in the first `size` bytes now, so the pause does not: with THP on
+ * "madvise" a first touch may compact memory (130 ms measured here). */
+static void copies_populate(void *buffer, size_t size)
+{
+#ifdef MADV_POPULATE_WRITE
+    if (buffer && size)
+        madvise(buffer, size, MADV_POPULATE_WRITE);
+#else
+    (void)buffer, (void)size;
+#endif
+}
+
+/* Called before the world stops: makes room for copies of every task's
+ * stack, sized from the task table and the last snapshot, and faults it
+ * in. Tasks spawned meanwhile are handled by growing during the pause. */
+void lrt_stack_copies_prepare(lrt_stack_copies *c)
+{
+    enum { SLACK_TASKS = 1024, BYTES_PER_TASK = 256 };
+    size_t tasks = (size_t)lrt_debug_root.task_count + SLACK_TASKS;
+    size_t index = tasks * sizeof *c->index;
+    size_t bytes = c->last_bytes + c->last_bytes / 4;
+    if (bytes < tasks * BYTES_PER_TASK)
+        bytes = tasks * BYTES_PER_TASK;
+    if (copies_reserve((uint8_t **)&c->index, &c->index_capacity, index) == 0)
+        copies_populate(c->index, index);
+    if (copies_reserve(&c->buf, &c->capacity, bytes) == 0)
+        copies_populate(c->buf, bytes);
+}
+
+/* Copying the stacks is bound by memory latency (in a VM, by nested page
+ * walks: every stack is cold and on a page of its own), so it is shared
+ * with the stopped threads, each on its own core, in blocks claimed from
+ * a cursor. Within a block, stacks are fetched a few ahead. */
+typedef struct copy_job {
+    const lrt_stack_copies *copies;
+    _Atomic size_t          next;     /* first stack of the next block */
+} copy_job;
+
+enum { COPY_BLOCK = 2048, STACKS_AHEAD = 16 };
+
+LRT_NO_ASAN static void copy_stacks(void *arg)
+{
+    copy_job *job = arg;
+    const lrt_stack_copies *c = job->copies;
+    for (;;) {
+        size_t first = atomic_fetch_add(&job->next, COPY_BLOCK);
+        if (first >= c->count)
+            return;
+        size_t end = first + COPY_BLOCK < c->count ? first + COPY_BLOCK : c->count;
+        for (size_t i = first; i < end; i++) {
+            if (i + STACKS_AHEAD < end) {
+                const lrt_stack_copy *ahead = &c->index[i + STACKS_AHEAD];
+                const char *next = (const char *)(uintptr_t)ahead->start;
+                for (size_t at = 0; at < ahead->end - ahead->start && at < 1024; at += 64)
+                    __builtin_prefetch(next + at);
+            }
+            const lrt_stack_copy *one = &c->index[i];
+            lrt_arch_copy(c->buf + one->offset, (const void *)(uintptr_t)one->start,
+                          (size_t)(one->end - one->start));
+        }
+    }
+}
+
+/* Threads that may help copy: one per other online CPU, among those that
+ * stopped (the caller is one of sw->stopped). */
+static int copy_helpers(const lrt_stopped_world *sw, size_t stacks)
+{
+    static long cpus;
+    if (!cpus)
+        cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (stacks < 4 * COPY_BLOCK || cpus < 2 || sw->stopped < 2)
+        return 0;                       /* not worth waking anyone */
+    long helpers = cpus - 1;
+    if ((size_t)helpers > sw->stopped - 1)
+        helpers = (long)(sw->stopped - 1);
+    return (int)helpers;
+}
+
 LRT_NO_ASAN int lrt_stack_copies_take(lrt_stack_copies *c, const lrt_stopped_world *sw)
 {
     const lrt_task *tasks = (const lrt_task *)(uintptr_t)lrt_debug_root.tasks;
     uint64_t n = lrt_debug_root.task_count;
-    size_t bytes = 0, count = 0;
     c->valid = false;
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t lo, hi;
-        if (!task_is_live(&tasks[i]))
-            continue;
-        task_stack_range(&tasks[i], sw, &lo, &hi);
-        bytes += (size_t)(hi - lo);
-        count++;
-    }
-    size_t need = ((bytes + 15) & ~(size_t)15) + count * sizeof(lrt_stack_copy);
-    if (need > c->capacity) {
-        size_t cap = (need + need / 4 + ((size_t)2 << 20)) & ~(((size_t)2 << 20) - 1);
-        void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED)
-            return errno;
-        madvise(p, cap, MADV_HUGEPAGE);
-        /* Copies of stacks are runtime-internal: a kernel core taken later
-         * must not read them as roots. */
-        lrt_debug_root_move_internal(c->buf, p, cap);
-        if (c->buf)
-            munmap(c->buf, c->capacity);
-        c->buf = p;
-        c->capacity = cap;
-    }
-    c->index = (lrt_stack_copy *)(c->buf + ((bytes + 15) & ~(size_t)15));
     c->count = 0;
-    size_t offset = 0;
-    for (uint64_t i = 0; i < n && c->count < count; i++) {
-        uint64_t lo, hi;
+    int err = copies_reserve((uint8_t **)&c->index, &c->index_capacity, n * sizeof *c->index);
+    if (err)
+        return err;
+    /* One pass over the table, one cache line per task (see lrt_task),
+     * fetched a few tasks ahead: it is memory-bound. */
+    enum { TASKS_AHEAD = 8 };
+    size_t bytes = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (i + TASKS_AHEAD < n)
+            __builtin_prefetch(&tasks[i + TASKS_AHEAD]);
         if (!task_is_live(&tasks[i]))
             continue;
+        uint64_t lo, hi;
         task_stack_range(&tasks[i], sw, &lo, &hi);
-        if (offset + (hi - lo) > bytes)
-            break;                           /* a task changed under us: stop */
-        c->index[c->count++] = (lrt_stack_copy){ lo, hi, offset };
-        offset += (size_t)(hi - lo);
+        c->index[c->count++] = (lrt_stack_copy){ lo, hi, bytes };
+        bytes += (size_t)(hi - lo);
     }
-    /* Bound by memory: every stack is cold, on a page of its own. Fetching
-     * a few stacks ahead overlaps the misses (14 ms -> 8 ms for 100,000
-     * tasks here); helpers on the other stopped threads did not help on
-     * two cores. */
-    enum { AHEAD = 16 };
-    for (size_t i = 0; i < c->count; i++) {
-        if (i + AHEAD < c->count) {
-            const char *next = (const char *)(uintptr_t)c->index[i + AHEAD].start;
-            size_t len = (size_t)(c->index[i + AHEAD].end - c->index[i + AHEAD].start);
-            for (size_t at = 0; at < len && at < 1024; at += 64)
-                __builtin_prefetch(next + at);
-        }
-        lrt_arch_copy(c->buf + c->index[i].offset, (const void *)(uintptr_t)c->index[i].start,
-                      (size_t)(c->index[i].end - c->index[i].start));
-    }
+    err = copies_reserve(&c->buf, &c->capacity, bytes);
+    if (err)
+        return err;
+    copy_job job = { .copies = c };
+    lrt_world_share(sw, copy_stacks, &job, copy_helpers(sw, c->count));
+    c->last_bytes = bytes;
     c->valid = true;
     return 0;
 }

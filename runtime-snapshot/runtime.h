@@ -179,18 +179,20 @@ struct lrt_timer {
  *                               ^ lowest legal SP     ^ regs.sp  ^ top
  */
 struct lrt_task {
+    /* First cache line: all a snapshot's pass over the table reads (state,
+     * stack bounds, saved SP), so that pass costs one miss per task. */
+    _Alignas(64) _Atomic uint32_t state; /* enum lrt_task_state */
+    uint32_t    wait_reason;    /* enum lrt_wait_reason while WAITING */
+    uintptr_t   stack_lo;       /* lowest usable address */
+    uintptr_t   stack_hi;       /* top of the stack (exclusive) */
     lrt_regs    regs;           /* saved registers while not running */
     uint64_t    id;             /* 1, 2, ...; never reused */
     uint64_t    parent_id;      /* spawning task, 0 for main */
     uintptr_t   create_pc;      /* return address of the lrt_go call */
-    _Atomic uint32_t state;     /* enum lrt_task_state */
-    uint32_t    wait_reason;    /* enum lrt_wait_reason while WAITING */
     int64_t     wait_since;     /* coarse monotonic ns the wait began */
     uintptr_t  *wait_addrs;     /* objects waited on (channels of a select) */
     uint32_t    wait_count;
     uint32_t    worker;         /* index of the worker running it */
-    uintptr_t   stack_lo;       /* lowest usable address */
-    uintptr_t   stack_hi;       /* top of the stack (exclusive) */
     uintptr_t   guard_lo;       /* start of the guard below stack_lo */
     uint32_t    guard_size;
     uint8_t     guard_hard;     /* 1: PROT_NONE page; 0: checked zero zone */

@@ -217,6 +217,7 @@ static pid_t take(const char *path, const char *reason, const lrt_regs *self)
         .build_id = snap.build_id, .build_id_size = snap.build_id_size,
         .stacks = &snap.stacks,
     };
+    lrt_stack_copies_prepare(&snap.stacks);
     lrt_stopped_world *sw = &snap.world;
     memset(sw, 0, sizeof *sw);
     info->pause_start_ns = lrt_now();

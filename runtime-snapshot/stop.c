@@ -31,11 +31,34 @@ static struct {
     _Atomic uint32_t arrived;    /* threads parked in the handler */
     _Atomic uint32_t inside;     /* threads still in the handler */
     _Atomic uint32_t release;    /* 1: leave the handler */
+    /* Work lent to the stopped threads (lrt_world_share): they are idle, and
+     * each may have a core of its own. `wake` counts posts and the release,
+     * the one word they sleep on. */
+    _Atomic uint32_t wake;
+    void (*_Atomic job)(void *);
+    void            *job_arg;
+    _Atomic int      job_slots;   /* helpers still wanted */
+    _Atomic uint32_t job_inside;  /* helpers in or entering the job */
 } stop = { .signo = SIGURG };
+
 
 static long futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
 {
     return syscall(SYS_futex, (uint32_t *)word, op | FUTEX_PRIVATE_FLAG, val, ts, NULL, 0);
+}
+
+/* A stopped thread's turn at the posted job, if one is open and wanted.
+ * `inside` is raised before the job is looked at, so the poster, which
+ * closes the job and then waits for `inside` to fall to zero, never leaves
+ * while a helper could still start it. */
+static void help_with_job(void)
+{
+    atomic_fetch_add(&stop.job_inside, 1);
+    void (*job)(void *) = atomic_load(&stop.job);
+    if (job && atomic_fetch_sub(&stop.job_slots, 1) > 0)
+        job(stop.job_arg);
+    if (atomic_fetch_sub(&stop.job_inside, 1) == 1)
+        futex(&stop.job_inside, FUTEX_WAKE, 1, NULL);
 }
 
 static void on_stop_signal(int sig, siginfo_t *info, void *ucontext)
@@ -60,11 +83,19 @@ static void on_stop_signal(int sig, siginfo_t *info, void *ucontext)
         if (th->tid != tid || atomic_load(&th->stopped))
             continue;
         lrt_arch_prstatus_regs(ucontext, &th->regs);
+        uint32_t seen = atomic_load(&stop.wake);   /* before arriving: see lrt_world_share */
         atomic_store(&th->stopped, 1);
         atomic_fetch_add(&stop.arrived, 1);
         futex(&stop.arrived, FUTEX_WAKE, 1, NULL);
-        while (atomic_load(&stop.release) == 0)
-            futex(&stop.release, FUTEX_WAIT, 0, NULL);
+        while (atomic_load(&stop.release) == 0) {
+            uint32_t now = atomic_load(&stop.wake);
+            if (now != seen) {
+                seen = now;
+                help_with_job();
+                continue;
+            }
+            futex(&stop.wake, FUTEX_WAIT, now, NULL);
+        }
         break;
     }
     atomic_fetch_sub(&stop.inside, 1);
@@ -169,10 +200,30 @@ int lrt_world_stop(lrt_stopped_world *sw, const lrt_regs *self, int64_t timeout_
     return 0;
 }
 
+void lrt_world_share(const lrt_stopped_world *sw, void (*job)(void *), void *arg, int helpers)
+{
+    (void)sw;
+    if (helpers > 0) {
+        stop.job_arg = arg;
+        atomic_store(&stop.job_slots, helpers);
+        atomic_store(&stop.job, job);
+        atomic_fetch_add(&stop.wake, 1);
+        futex(&stop.wake, FUTEX_WAKE, INT32_MAX, NULL);
+    }
+    job(arg);
+    if (helpers <= 0)
+        return;
+    atomic_store(&stop.job, NULL);
+    uint32_t n;
+    while ((n = atomic_load(&stop.job_inside)) != 0)
+        futex(&stop.job_inside, FUTEX_WAIT, n, NULL);
+}
+
 void lrt_world_start(lrt_stopped_world *sw)
 {
     atomic_store(&stop.release, 1);
-    futex(&stop.release, FUTEX_WAKE, INT32_MAX, NULL);
+    atomic_fetch_add(&stop.wake, 1);
+    futex(&stop.wake, FUTEX_WAKE, INT32_MAX, NULL);
     atomic_store(&stop.active, NULL);
     while (atomic_load(&stop.inside) != 0)
         sched_yield();

@@ -31,6 +31,11 @@ void lrt_stop_init(void);
  * registers are `self` (saved by lrt_arch_save). Threads that do not
  * answer within timeout_ns are left out. 0 or -errno. */
 int  lrt_world_stop(lrt_stopped_world *sw, const lrt_regs *self, int64_t timeout_ns);
+/* Runs job(arg) on the caller and on up to `helpers` of the stopped
+ * threads at once, and returns when every run has returned. The job must
+ * share its work out itself (an atomic cursor) and be safe in a signal
+ * handler: no locks, no allocation. */
+void lrt_world_share(const lrt_stopped_world *sw, void (*job)(void *), void *arg, int helpers);
 /* Lets them go; returns when none is still in the handler. */
 void lrt_world_start(lrt_stopped_world *sw);
 
@@ -43,13 +48,16 @@ typedef struct lrt_stack_copy {
 } lrt_stack_copy;
 
 typedef struct lrt_stack_copies {
-    uint8_t        *buf;        /* persistent, huge pages; copies then index */
+    uint8_t        *buf;        /* persistent, huge pages: the copied bytes */
     size_t          capacity;
-    lrt_stack_copy *index;
+    lrt_stack_copy *index;      /* persistent, huge pages: one per live task */
+    size_t          index_capacity;
     size_t          count;
+    size_t          last_bytes; /* copied by the last snapshot */
     bool            valid;      /* taken for this snapshot */
 } lrt_stack_copies;
 
+void lrt_stack_copies_prepare(lrt_stack_copies *copies);
 int lrt_stack_copies_take(lrt_stack_copies *copies, const lrt_stopped_world *sw);
 
 /* What the core writer needs besides the world (snapshot.c). */

@@ -314,6 +314,80 @@ static void test_note_says_who_when_and_why(void **state)
     ls_core_close(core);
 }
 
+/* Many tasks: more than the snapshot copies alone, so the stopped threads
+ * help copy the stacks (runtime-snapshot/corefile.c, copy_stacks). Each
+ * task keeps a mark of its own on its stack; every mark must come back,
+ * inside the stack of one task only. */
+enum { MANY_TASKS = 20000 };
+#define STACK_MARK(i) (0x5eed000000000000ull | (uint64_t)(i))
+
+static lrt_chan *many_release;
+static lrt_wg many_started;
+
+static void marked_task(void *arg)
+{
+    volatile uint64_t mark = STACK_MARK((uintptr_t)arg);
+    lrt_wg_done(&many_started);
+    lrt_chan_recv(many_release, NULL);
+    (void)mark;
+}
+
+static void many_tasks(void *path)
+{
+    many_release = lrt_chan_make(0, 0);
+    lrt_wg_add(&many_started, MANY_TASKS);
+    for (uintptr_t i = 0; i < MANY_TASKS; i++)
+        lrt_go(marked_task, (void *)i);
+    lrt_wg_wait(&many_started);
+    int result = lrt_snapshot(path, "many tasks");
+    snaptest_report(&result, sizeof result);
+    lrt_chan_close(many_release);
+}
+
+static void test_every_stack_of_many_tasks_is_copied_whole(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/many.snap", snaptest_dir());
+    int result = -1;
+    int status = snaptest_run(many_tasks, path, &result, sizeof result);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(result, 0);
+    ls_core *core;
+    ls_runtime *rt;
+    snaptest_open(path, &core, &rt);
+    static size_t seen[MANY_TASKS];          /* 1 + the task that holds it */
+    memset(seen, 0, sizeof seen);
+    size_t found = 0;
+    for (size_t t = 0; t < rt->ntasks; t++) {
+        const ls_task *task = &rt->tasks[t];
+        if (task->state == LS_TASK_FREE)
+            continue;
+        /* The stack's bytes in the file: from the segment holding its top
+         * down to where the copy starts. */
+        const ls_segment *seg = ls_core_segment(core, task->stack_hi - 8);
+        assert_non_null(seg);
+        uint64_t lo = seg->vaddr > task->stack_lo ? seg->vaddr : task->stack_lo;
+        const uint64_t *words = ls_core_pointer(core, lo, task->stack_hi - lo);
+        assert_non_null(words);
+        for (size_t w = 0; w < (task->stack_hi - lo) / 8; w++) {
+            if ((words[w] >> 48) != 0x5eed)
+                continue;
+            uint64_t i = words[w] & 0xffffffffffffull;
+            assert_true(i < MANY_TASKS);
+            /* In one task's stack only (a frame may hold a second copy). */
+            if (seen[i] == 0) {
+                seen[i] = t + 1;
+                found++;
+            }
+            assert_int_equal(seen[i], t + 1);
+        }
+    }
+    assert_int_equal(found, MANY_TASKS);
+    ls_runtime_free(rt);
+    ls_core_close(core);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -329,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_segments_cover_heap_stacks_and_globals),
         cmocka_unit_test(test_read_only_code_reads_from_the_mapped_file),
         cmocka_unit_test(test_note_says_who_when_and_why),
+        cmocka_unit_test(test_every_stack_of_many_tasks_is_copied_whole),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }
