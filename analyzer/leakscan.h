@@ -158,15 +158,31 @@ typedef struct ls_group {
     ls_frame  created_by;                  /* where the first task was spawned */
 } ls_group;
 
+/* crash.c: the signal a core dump was taken for, and where. */
+typedef struct ls_crash {
+    bool      crashed;                     /* a core of a program killed by a signal */
+    int       signal;
+    bool      has_address;                 /* a fault: fault_address is known */
+    uint64_t  fault_address;
+    int32_t   tid;                         /* the thread that took it */
+    size_t    task;                        /* the task it ran (index), or SIZE_MAX */
+    ls_stack  stack;                       /* that task's stack, or the thread's PC */
+    ls_frame  created_by;                  /* where that task was spawned */
+} ls_crash;
+
 typedef struct ls_report {
     ls_group *groups;
     size_t    ngroups;
     size_t    main_task;                   /* index, or SIZE_MAX */
     ls_stack  main_stack;
+    ls_crash  crash;                       /* filled by ls_find_crash */
 } ls_report;
 
 int  ls_group_leaks(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
                     bool all, ls_report *out, ls_error *err);
+/* Fills out (zeroed when the file is not a core of a crash). 0 or -1. */
+int  ls_find_crash(const ls_snapshot *s, ls_unwinder *u, ls_crash *out);
+const char *ls_signal_name(int sig);
 void ls_report_free(ls_report *r);
 
 /* ---------------------------------------------------------------------- */

@@ -206,6 +206,12 @@ int ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out,
         goto fail;
     if (build_index(s, err) != 0)
         goto fail;
+    if (s->core->truncated_segments && !(opt && opt->quiet))
+        fprintf(stderr, "leakscan: %s: warning: the core is cut short (RLIMIT_CORE? a full disk?): "
+                "%zu segments (%.1f MiB of address space) are not in the file and read as zeros; "
+                "tasks and objects there are missing, and a task blocked on something only that "
+                "memory referenced shows as leaked\n", path,
+                s->core->truncated_segments, (double)s->core->truncated_bytes / 1048576);
     if ((s->rt->skipped_tasks || s->rt->skipped_spans) && !(opt && opt->quiet))
         fprintf(stderr, "leakscan: %s: warning: skipped %zu task slots and %zu spans that failed validation\n",
                 path, s->rt->skipped_tasks, s->rt->skipped_spans);

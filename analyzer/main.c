@@ -103,6 +103,10 @@ static int analyse_view(const char *path, const ls_options *opt, enum view view)
             fprintf(stderr, "leakscan: %s\n", err.message);
             goto out;
         }
+        if (ls_find_crash(s, u, &r.crash) != 0) {
+            fprintf(stderr, "leakscan: %s: out of memory\n", path);
+            goto out;
+        }
         if (opt->pprof && ls_report_pprof(opt->pprof, s, &r, &err) != 0) {
             fprintf(stderr, "leakscan: %s\n", err.message);
             goto out;

@@ -44,6 +44,26 @@ int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
     cJSON_AddNumberToObject(root, "tasks", (double)s->rt->ntasks);
     cJSON_AddNumberToObject(root, "leaked", (double)a->leaked);
     cJSON_AddBoolToObject(root, "main_blocked", a->main_blocked);
+    if (r->crash.crashed) {
+        cJSON *crash = cJSON_AddObjectToObject(root, "crash");
+        cJSON_AddNumberToObject(crash, "signal", r->crash.signal);
+        cJSON_AddStringToObject(crash, "signal_name", ls_signal_name(r->crash.signal));
+        if (r->crash.has_address) {
+            char addr[32];
+            snprintf(addr, sizeof addr, "0x%" PRIx64, r->crash.fault_address);
+            cJSON_AddStringToObject(crash, "address", addr);
+        }
+        cJSON_AddNumberToObject(crash, "thread", r->crash.tid);
+        if (r->crash.task != SIZE_MAX)
+            cJSON_AddNumberToObject(crash, "task", (double)s->rt->tasks[r->crash.task].id);
+        else
+            cJSON_AddNullToObject(crash, "task");
+        cJSON *frames = cJSON_AddArrayToObject(crash, "frames");
+        for (size_t f = 0; f < r->crash.stack.nframes; f++)
+            cJSON_AddItemToArray(frames, frame_json(&r->crash.stack.frames[f]));
+        if (r->crash.task != SIZE_MAX)
+            cJSON_AddItemToObject(crash, "created_by", frame_json(&r->crash.created_by));
+    }
     cJSON *groups = cJSON_AddArrayToObject(root, "groups");
     for (size_t i = 0; i < r->ngroups; i++) {
         const ls_group *g = &r->groups[i];

@@ -7,6 +7,7 @@
 #include "leakscan.h"
 
 #include <inttypes.h>
+#include <string.h>
 #include <time.h>
 
 void ls_format_duration(int64_t ns, char *buf, size_t size)
@@ -53,6 +54,37 @@ static void print_stack(FILE *out, const ls_stack *st)
         print_frame(out, &st->frames[i]);
 }
 
+static void print_created_by(FILE *out, const ls_frame *f)
+{
+    if (f->function)
+        fprintf(out, "# created by %s", f->function);
+    else
+        fprintf(out, "# created at 0x%" PRIx64, f->pc);
+    if (f->file)
+        fprintf(out, " at %s:%d", f->file, f->line);
+    fputc('\n', out);
+}
+
+/* A core of a program killed by a signal: the crash first. */
+static void print_crash(FILE *out, const ls_snapshot *s, const ls_crash *c)
+{
+    if (!c->crashed)
+        return;
+    fprintf(out, "crashed: %s (%s)", ls_signal_name(c->signal), strsignal(c->signal));
+    if (c->has_address)
+        fprintf(out, " at address 0x%" PRIx64, c->fault_address);
+    fprintf(out, ", thread %d", (int)c->tid);
+    if (c->task != SIZE_MAX)
+        fprintf(out, " running task %" PRIu64, s->rt->tasks[c->task].id);
+    else
+        fprintf(out, " (not running a task)");
+    fputc('\n', out);
+    print_stack(out, &c->stack);
+    if (c->task != SIZE_MAX)
+        print_created_by(out, &c->created_by);
+    fputc('\n', out);
+}
+
 void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const ls_report *r)
 {
     const ls_core *c = s->core;
@@ -65,6 +97,7 @@ void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
     fprintf(out, "pid %" PRIu64 ", taken %s (%s), %zu tasks, %zu leaked in %zu groups\n\n",
             c->note.pid, when, c->reason, s->rt->ntasks, a->leaked,
             a->leaked ? r->ngroups : (size_t)0);
+    print_crash(out, s, &r->crash);
     for (size_t i = 0; i < r->ngroups; i++) {
         const ls_group *g = &r->groups[i];
         fprintf(out, "%zu @", g->count);
@@ -80,13 +113,8 @@ void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
             fprintf(out, g->wait_min_ns == g->wait_max_ns ? ", %s" : ", %s .. %s", lo, hi);
         fprintf(out, "]\n");
         print_stack(out, &g->stack);
-        if (g->created_by.function)
-            fprintf(out, "# created by %s", g->created_by.function);
-        else
-            fprintf(out, "# created at 0x%" PRIx64, g->created_by.pc);
-        if (g->created_by.file)
-            fprintf(out, " at %s:%d", g->created_by.file, g->created_by.line);
-        fprintf(out, "\n\n");
+        print_created_by(out, &g->created_by);
+        fputc('\n', out);
     }
     if (r->main_task != SIZE_MAX) {
         const ls_task *t = &s->rt->tasks[r->main_task];

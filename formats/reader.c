@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,22 @@ static void parse_prstatus(ls_core *core, const uint8_t *desc, size_t size)
         t->nregs = LS_MAX_REGISTERS;
     for (uint32_t i = 0; i < t->nregs; i++)
         t->regs[i] = (uint64_t)st.pr_reg[i];
+}
+
+/* NT_SIGINFO is a siginfo_t as the kernel lays it out: si_signo at 0,
+ * si_code at 8, and for the faults si_addr at 16. */
+static void parse_siginfo(ls_core *core, const uint8_t *desc, size_t size)
+{
+    if (size < 24 || core->has_siginfo)
+        return;
+    int32_t signo, code;
+    memcpy(&signo, desc, 4);
+    memcpy(&code, desc + 8, 4);
+    core->has_siginfo = true;
+    core->signal = signo;
+    core->signal_code = code;
+    if (signo == SIGSEGV || signo == SIGBUS || signo == SIGILL || signo == SIGFPE)
+        memcpy(&core->fault_address, desc + 16, 8);
 }
 
 static int parse_nt_file(ls_core *core, const uint8_t *desc, size_t size, ls_error *err)
@@ -147,6 +164,8 @@ static int parse_notes(ls_core *core, Elf *elf, const GElf_Phdr *ph, ls_error *e
         if (nh.n_namesz == 5 && memcmp(name, "CORE", 5) == 0) {
             if (nh.n_type == NT_PRSTATUS)
                 parse_prstatus(core, desc, nh.n_descsz);
+            else if (nh.n_type == NT_SIGINFO)
+                parse_siginfo(core, desc, nh.n_descsz);
             else if (nh.n_type == NT_AUXV) {
                 core->auxv = desc;
                 core->auxv_size = nh.n_descsz;
@@ -260,6 +279,10 @@ int ls_core_open(const char *path, ls_core **out, ls_error *err)
             /* A truncated core (RLIMIT_CORE): keep what the file has. */
             uint64_t avail = ph.p_offset < core->size ? core->size - ph.p_offset : 0;
             s->filesz = ph.p_filesz < avail ? ph.p_filesz : avail;
+            if (s->filesz < ph.p_filesz) {
+                core->truncated_segments++;
+                core->truncated_bytes += ph.p_filesz - s->filesz;
+            }
         }
     }
     qsort(core->segments, core->nsegments, sizeof *core->segments, compare_segments);

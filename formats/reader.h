@@ -73,6 +73,15 @@ typedef struct ls_core {
     size_t           build_id_size;
     const char      *exe_path;
     const char      *reason;
+    /* NT_SIGINFO: the signal that made the kernel dump the core, which the
+     * first thread (the one the kernel dumps first) took. */
+    bool             has_siginfo;
+    int32_t          signal, signal_code;
+    uint64_t         fault_address;  /* si_addr, for SIGSEGV, SIGBUS, SIGILL, SIGFPE */
+    /* A core cut short (RLIMIT_CORE, a full disk): segments whose data the
+     * file does not hold in full, and how many bytes are missing. */
+    size_t           truncated_segments;
+    uint64_t         truncated_bytes;
 } ls_core;
 
 /* Opens and indexes a core. 0, or -1 with err set. */

@@ -13,6 +13,8 @@
  *   main-blocked    the main task parked forever: reported apart, 0 leaked
  *   wait-for-core   like counts (set up by a task that has returned), then
  *                   stays alive for a minute, for a core dump to be taken
+ *   crash-in-task   like counts, then a task writes through a null pointer:
+ *                   the kernel's core shows that task first, then the leaks
  *   first-object    the very first object of the heap, a channel nothing
  *                   references: its receiver is leaked (the runtime's own
  *                   globals hold the heap's base address, which must not
@@ -73,6 +75,15 @@ static void counts_helper(void *arg)
     lrt_go(lone_receiver, one);
 }
 
+/* Not static, and not inlined: the crash report names it. */
+void soundness_crashing_task(void *arg);
+__attribute__((noinline)) void soundness_crashing_task(void *arg)
+{
+    volatile int *nowhere = arg;
+    lrt_sleep(20 * LRT_MILLISECOND);
+    *nowhere = 1;                          /* SIGSEGV at address 0 */
+}
+
 static void snapshot_then_exit(void *arg)
 {
     (void)arg;
@@ -109,8 +120,10 @@ static void run(void *arg)
         two[0] = soundness_global_chan;
         two[1] = lrt_chan_make(0, 0);           /* not */
         lrt_go(selector, two);
-    } else if (strcmp(mode, "wait-for-core") == 0) {
+    } else if (strcmp(mode, "wait-for-core") == 0 || strcmp(mode, "crash-in-task") == 0) {
         lrt_go(counts_helper, NULL);           /* main keeps no references */
+        if (mode[0] == 'c')
+            lrt_go(soundness_crashing_task, NULL);
     } else if (strcmp(mode, "counts") == 0) {
         lrt_chan *many = lrt_chan_make(0, 0), *one = lrt_chan_make(0, 0);
         for (int i = 0; i < 100; i++)

@@ -2,7 +2,9 @@
 """Post-mortem: the same program state analysed from a snapshot (taken on
 LEAKSCAN_SIGNAL) and from the kernel's core dump of the program killed by
 SIGABRT reports the same groups. The core has no LEAKSCAN note: leakscan
-finds the runtime through the executable's symbol table.
+finds the runtime through the executable's symbol table. The core of a
+crash shows the crashing task first; a core cut short by RLIMIT_CORE is
+read with a warning.
 
 Skips (exit 77) only when this machine's core_pattern pipes cores to a
 program instead of writing a file, and says so.
@@ -74,6 +76,55 @@ with tempfile.TemporaryDirectory() as tmp:
     check(from_core is not None, f"leakscan reads the kernel core without a LEAKSCAN note {err2}")
     check(from_snap is not None and from_snap[1] == 101, f"the snapshot shows the 101 leaked tasks {err1}")
     check(from_snap == from_core, f"snapshot and core report the same groups:\n  {from_snap}\n  {from_core}")
+
+    # A crash: the kernel's core of a task that wrote through a null
+    # pointer shows that task first, with the signal, then the same leaks.
+    crash_dir = os.path.join(tmp, "crash")
+    os.mkdir(crash_dir)
+    proc = subprocess.run([program, "crash-in-task"], cwd=crash_dir, stdout=subprocess.DEVNULL,
+                          env=dict(os.environ, LRT_PROCS="2"), preexec_fn=unlimited_core,
+                          timeout=120)
+    check(proc.returncode == -signal.SIGSEGV, f"the crashing sample died of SIGSEGV ({proc.returncode})")
+    crash_cores = glob.glob(os.path.join(crash_dir, "core*"))
+    check(len(crash_cores) == 1, "the crash left a core")
+    if crash_cores:
+        p = subprocess.run([leakscan, crash_cores[0]], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=300)
+        lines = p.stdout.splitlines()
+        crash_at = next((i for i, l in enumerate(lines) if l.startswith("crashed:")), None)
+        group_at = next((i for i, l in enumerate(lines) if " @ 0x" in l), None)
+        check(p.returncode == 1 and crash_at is not None and group_at is not None and crash_at < group_at,
+              f"the crash comes first, before the leak groups:\n{p.stdout[:600]}{p.stderr}")
+        if crash_at is not None:
+            check("SIGSEGV" in lines[crash_at] and "address 0x0" in lines[crash_at]
+                  and "running task" in lines[crash_at], f"it names the signal, address and task: {lines[crash_at]}")
+            check("soundness_crashing_task" in lines[crash_at + 1],
+                  f"the crashing task's stack starts in the crashing function: {lines[crash_at + 1]}")
+        p = subprocess.run([leakscan, "--json", "-q", crash_cores[0]], stdout=subprocess.PIPE, text=True, timeout=300)
+        d = json.loads(p.stdout)
+        crash = d.get("crash", {})
+        check(crash.get("signal") == signal.SIGSEGV and crash.get("signal_name") == "SIGSEGV"
+              and isinstance(crash.get("task"), int)
+              and crash.get("frames", [{}])[0].get("function") == "soundness_crashing_task",
+              f"--json has the crash: {crash}")
+        check(d["leaked"] == 101, f"and the same 101 leaked tasks: {d['leaked']}")
+
+    # A core cut short by RLIMIT_CORE: what can be read is reported, and a
+    # warning says the rest is missing.
+    cut_dir = os.path.join(tmp, "cut")
+    os.mkdir(cut_dir)
+    def small_core():
+        resource.setrlimit(resource.RLIMIT_CORE, (2 << 20, 2 << 20))
+    subprocess.run([program, "crash-in-task"], cwd=cut_dir, stdout=subprocess.DEVNULL,
+                   env=dict(os.environ, LRT_PROCS="2"), preexec_fn=small_core, timeout=120)
+    cut = glob.glob(os.path.join(cut_dir, "core*"))
+    check(len(cut) == 1 and os.path.getsize(cut[0]) > 0, "a core cut at 2 MiB was written")
+    if cut:
+        p = subprocess.run([leakscan, cut[0]], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=300)
+        check(p.returncode in (0, 1) and "warning: the core is cut short" in p.stderr
+              and "crashed: SIGSEGV" in p.stdout,
+              f"a truncated core is read, with a warning: exit {p.returncode}, {p.stderr.strip()}")
 
     subprocess.run(["gcore", "-o", os.path.join(tmp, "gdbcore"), str(os.getpid())],
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
