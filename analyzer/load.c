@@ -5,6 +5,7 @@
  */
 #include "leakscan.h"
 
+#include <elfutils/libdwelf.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <stdlib.h>
@@ -170,6 +171,100 @@ out:
     return status;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Is the executable the one the snapshot was taken of?                    */
+/* ---------------------------------------------------------------------- */
+
+enum { MAX_BUILD_ID = 64 };
+
+/* The GNU build-id of the ELF file at path: its size, or 0 if it has none
+ * or cannot be read. */
+static size_t file_build_id(const char *path, uint8_t *out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    elf_version(EV_CURRENT);
+    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    const void *id = NULL;
+    ssize_t n = elf ? dwelf_elf_gnu_build_id(elf, &id) : -1;
+    size_t size = n > 0 && n <= MAX_BUILD_ID ? (size_t)n : 0;
+    if (size)
+        memcpy(out, id, size);
+    if (elf)
+        elf_end(elf);
+    close(fd);
+    return size;
+}
+
+/* The build-id in the core's copy of the executable's first page (the
+ * kernel dumps ELF headers: coredump_filter bit 4, on by default). Only
+ * the core's own bytes count, not the file on disk it would fall back to.
+ * Its size, or 0. */
+static size_t core_build_id(const ls_core *core, uint64_t base, uint8_t *out)
+{
+    Elf64_Ehdr eh;
+    const void *p = ls_core_pointer(core, base, sizeof eh);
+    if (!p)
+        return 0;
+    memcpy(&eh, p, sizeof eh);
+    if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 256)
+        return 0;
+    for (size_t i = 0; i < eh.e_phnum; i++) {
+        Elf64_Phdr ph;
+        if (!(p = ls_core_pointer(core, base + eh.e_phoff + i * sizeof ph, sizeof ph)))
+            return 0;
+        memcpy(&ph, p, sizeof ph);
+        if (ph.p_type != PT_NOTE || ph.p_filesz > 4096)
+            continue;
+        const uint8_t *notes = ls_core_pointer(core, base + ph.p_offset, ph.p_filesz);
+        for (uint64_t at = 0; notes && at + 12 <= ph.p_filesz;) {
+            uint32_t namesz, descsz, type;
+            memcpy(&namesz, notes + at, 4);
+            memcpy(&descsz, notes + at + 4, 4);
+            memcpy(&type, notes + at + 8, 4);
+            uint64_t name = at + 12, desc = name + ((namesz + 3ull) & ~3ull);
+            uint64_t next = desc + ((descsz + 3ull) & ~3ull);
+            if (next > ph.p_filesz)
+                break;
+            if (type == NT_GNU_BUILD_ID && namesz == 4 && memcmp(notes + name, "GNU", 4) == 0 &&
+                descsz > 0 && descsz <= MAX_BUILD_ID) {
+                memcpy(out, notes + desc, descsz);
+                return descsz;
+            }
+            at = next;
+        }
+    }
+    return 0;
+}
+
+static void hex(const uint8_t *id, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", id[i]);
+    out[2 * n] = '\0';
+}
+
+/* Refuses an executable whose build-id is not the one recorded: its
+ * symbols and line table would describe another program. Nothing to
+ * compare (no build-id on one side) is not an error. */
+static int check_build_id(const char *path, const char *exe, const uint8_t *want, size_t want_size,
+                          ls_error *err)
+{
+    uint8_t have[MAX_BUILD_ID];
+    size_t have_size = file_build_id(exe, have);
+    if (!want_size || !have_size)
+        return 0;
+    if (want_size == have_size && memcmp(want, have, want_size) == 0)
+        return 0;
+    char w[2 * MAX_BUILD_ID + 1], h[2 * MAX_BUILD_ID + 1];
+    hex(want, want_size, w);
+    hex(have, have_size, h);
+    return ls_error_set(err, path, "was taken of a program with build-id %s, but %s has build-id %s "
+                        "(rebuilt since? pass the matching executable with --exe)", w, exe, h);
+}
+
 int ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out, ls_error *err)
 {
     *out = NULL;
@@ -184,6 +279,9 @@ int ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out,
         s->exe_path = opt && opt->exe ? opt->exe : s->core->exe_path;
         s->time_monotonic_ns = s->core->note.time_monotonic_ns;
         root_addr = s->core->note.debug_root;
+        if (check_build_id(path, s->exe_path, s->core->build_id,
+                           s->core->build_id_size <= MAX_BUILD_ID ? s->core->build_id_size : 0, err) != 0)
+            goto fail;
     } else {
         /* A kernel or gcore core: the runtime is found through the
          * executable's symbol table. */
@@ -194,6 +292,9 @@ int ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out,
             goto fail;
         }
         s->exe_path = opt && opt->exe ? opt->exe : exe->path;
+        uint8_t id[MAX_BUILD_ID];
+        if (check_build_id(path, s->exe_path, id, core_build_id(s->core, exe->start, id), err) != 0)
+            goto fail;
         if (find_debug_root(path, s->exe_path, exe->start, &root_addr, err) != 0)
             goto fail;
         s->core->note.pid = s->core->nthreads ? (uint64_t)s->core->threads[0].tid : 0;

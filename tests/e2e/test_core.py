@@ -77,6 +77,17 @@ with tempfile.TemporaryDirectory() as tmp:
     check(from_snap is not None and from_snap[1] == 101, f"the snapshot shows the 101 leaked tasks {err1}")
     check(from_snap == from_core, f"snapshot and core report the same groups:\n  {from_snap}\n  {from_core}")
 
+    # --exe of another program: refused by build-id, for a snapshot and a core.
+    for name, path in (("snapshot", snap), ("core", core)):
+        if not path:
+            continue
+        p = subprocess.run([leakscan, "--exe", leakscan, path], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=300)
+        err = p.stderr.strip()
+        check(p.returncode == 2 and "build-id" in err and path in err and leakscan in err
+              and len(err.splitlines()) == 1,
+              f"--exe of another program is refused for a {name}: {err}")
+
     # A crash: the kernel's core of a task that wrote through a null
     # pointer shows that task first, with the signal, then the same leaks.
     crash_dir = os.path.join(tmp, "crash")
