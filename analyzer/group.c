@@ -124,6 +124,7 @@ int ls_group_leaks(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
     free(table);
     free(hashes);
     qsort(out->groups, out->ngroups, sizeof *out->groups, compare_groups);
+    ls_timing("unwind");
     return 0;
 }
 

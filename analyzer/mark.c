@@ -26,6 +26,31 @@ typedef struct waiter_pair {
     uint32_t task;
 } waiter_pair;
 
+/* The mark's own view of a span, flat, so that address -> object is a
+ * page-table load, a compare and a multiply (no search, no division):
+ *
+ *   page_spans[(v - arena) >> page_shift] = i + 1  ->  spans[i + 1]
+ *   off = v - base;  off < limit;  idx = off * magic >> 40  (= off / size)
+ *
+ * spans[0] is a dummy with limit 0: pages of no span fall out at the
+ * compare. magic is exact when limit * size < 2^40 (checked; else 0 and
+ * a division). Free slots are pre-set in the marked bitmap (see
+ * premark_free), so one bit test rejects both "marked" and "free". */
+typedef struct mark_span {
+    uint64_t       base;        /* address of object 0 */
+    uint64_t       limit;       /* nelems * elem_size: offsets past it hold no object */
+    uint64_t       first;       /* number of object 0 */
+    uint64_t       magic;       /* ceil(2^40 / elem_size), or 0: divide */
+    const uint8_t *data;        /* the span's bytes in the snapshot; NULL: read piecewise */
+    uint32_t       size;        /* elem_size */
+    bool           noscan;      /* marked, never scanned */
+    bool           waiters;     /* some object of it has waiters */
+} mark_span;
+
+/* Prefetch distance of the scan: an object is prefetched when it leaves
+ * the gray stack and scanned PREFETCH objects later. */
+#define PREFETCH 16
+
 typedef struct marker {
     const ls_snapshot *s;
     ls_analysis  *a;
@@ -33,52 +58,57 @@ typedef struct marker {
     uint64_t      src;           /* where what is marked now comes from */
     size_t        gray_head;     /* explaining: breadth first, for short paths */
     uint64_t      nobjects;
-    uint64_t     *marked;        /* bit per object */
+    uint64_t     *marked;        /* bit per object; free heap slots pre-set */
     uint64_t     *has_waiters;   /* bit per object */
     waiter_pair  *pairs;         /* sorted by object */
     size_t        npairs;
-    uint64_t     *gray;
+    uint64_t     *gray;          /* heap object addresses; task stacks as GRAY_STACK | task */
     size_t        ngray, gray_cap;
     bool         *rooted;        /* per task: stack and registers are roots */
     bool          out_of_memory;
+    /* The flat heap index (above). */
+    mark_span    *spans;         /* nspans + 1, spans[0] the dummy */
+    const uint32_t *page_spans;  /* s->page_spans */
+    uint64_t      arena;
+    uint64_t      heap_bytes;    /* npages << page_shift */
+    unsigned      page_shift;
+    uint64_t      stacks_lo, stacks_hi;   /* every task stack lies inside */
+    uint64_t      marked_objects, scanned_bytes;
 } marker;
+
+#define GRAY_STACK (UINT64_C(1) << 63)
 
 static inline bool bit_test(const uint64_t *bits, uint64_t i) { return (bits[i >> 6] >> (i & 63)) & 1; }
 static inline void bit_set(uint64_t *bits, uint64_t i) { bits[i >> 6] |= UINT64_C(1) << (i & 63); }
 
-static void push_gray(marker *m, uint64_t obj)
+static __attribute__((noinline)) void grow_gray(marker *m)
 {
-    if (m->ngray == m->gray_cap) {
-        size_t cap = m->gray_cap ? m->gray_cap * 2 : 4096;
-        uint64_t *g = realloc(m->gray, cap * sizeof *g);
-        if (!g) {
-            m->out_of_memory = true;
-            return;
-        }
-        m->gray = g;
-        m->gray_cap = cap;
+    size_t cap = m->gray_cap ? m->gray_cap * 2 : 4096;
+    uint64_t *g = realloc(m->gray, cap * sizeof *g);
+    if (!g) {
+        m->out_of_memory = true;
+        return;
     }
-    m->gray[m->ngray++] = obj;
+    m->gray = g;
+    m->gray_cap = cap;
+}
+
+static inline void push_gray(marker *m, uint64_t entry)
+{
+    if (__builtin_expect(m->ngray == m->gray_cap, 0)) {
+        grow_gray(m);
+        if (m->out_of_memory)
+            return;
+    }
+    m->gray[m->ngray++] = entry;
 }
 
 static void make_root_task(marker *m, uint32_t t);
 
-/* Marks the object holding v, if any and not yet marked; wakes its
- * waiters. where: the address of the word that held v (root memory). */
-static void mark_value_at(marker *m, uint64_t v, uint64_t where)
+/* A newly marked object with waiters: they wake, their stacks and
+ * registers become roots. */
+static __attribute__((noinline)) void wake_waiters(marker *m, uint64_t obj)
 {
-    int kind;
-    uint64_t obj = ls_object_of(m->s, v, &kind);
-    if (obj == LS_NO_OBJECT || bit_test(m->marked, obj))
-        return;
-    bit_set(m->marked, obj);
-    if (m->parent)
-        m->parent[obj] = LS_PARENT_KIND(m->src) == LS_FROM_MEMORY ? LS_PARENT(LS_FROM_MEMORY, where)
-                                                                  : m->src;
-    m->a->marked_objects++;
-    push_gray(m, obj);
-    if (!bit_test(m->has_waiters, obj))
-        return;
     size_t lo = 0, hi = m->npairs;                 /* first pair of obj */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -91,11 +121,61 @@ static void mark_value_at(marker *m, uint64_t v, uint64_t where)
     m->src = src;
 }
 
+static inline void record_parent(marker *m, uint64_t obj, uint64_t where)
+{
+    m->parent[obj] = LS_PARENT_KIND(m->src) == LS_FROM_MEMORY ? LS_PARENT(LS_FROM_MEMORY, where) : m->src;
+}
+
+/* A value that may point into a task stack (outside the heap): the slow
+ * path, a search of the stacks by address. */
+static __attribute__((noinline)) void mark_stack_value(marker *m, uint64_t v, uint64_t where)
+{
+    int kind;
+    uint64_t obj = ls_object_of(m->s, v, &kind);
+    if (obj == LS_NO_OBJECT || bit_test(m->marked, obj))
+        return;
+    bit_set(m->marked, obj);
+    if (m->parent)
+        record_parent(m, obj, where);
+    m->marked_objects++;
+    push_gray(m, GRAY_STACK | (obj - m->s->nheap_objects));
+    if (bit_test(m->has_waiters, obj))
+        wake_waiters(m, obj);
+}
+
+/* Marks the object holding v, if any and not yet marked; wakes its
+ * waiters. where: the address of the word that held v (root memory). */
+static inline void mark_value_at(marker *m, uint64_t v, uint64_t where)
+{
+    uint64_t off = v - m->arena;
+    if (off < m->heap_bytes) {
+        const mark_span *sp = &m->spans[m->page_spans[off >> m->page_shift]];
+        uint64_t o = v - sp->base;
+        if (o >= sp->limit)
+            return;                            /* no span, or past its last object */
+        uint64_t idx = sp->magic ? (o * sp->magic) >> 40 : o / sp->size;
+        uint64_t obj = sp->first + idx;
+        uint64_t *word = &m->marked[obj >> 6], bit = UINT64_C(1) << (obj & 63);
+        if (*word & bit)
+            return;                            /* marked already, or a free slot */
+        *word |= bit;
+        m->marked_objects++;
+        if (m->parent)
+            record_parent(m, obj, where);
+        if (!sp->noscan)
+            push_gray(m, sp->base + idx * sp->size);
+        if (sp->waiters && bit_test(m->has_waiters, obj))
+            wake_waiters(m, obj);
+    } else if (v - m->stacks_lo < m->stacks_hi - m->stacks_lo && off >= m->s->rt->root.arena_used) {
+        mark_stack_value(m, v, where);
+    }
+}
+
 static inline void mark_value(marker *m, uint64_t v) { mark_value_at(m, v, 0); }
 
 static void scan_words(marker *m, const uint8_t *p, size_t n, uint64_t addr)
 {
-    m->a->scanned_bytes += n;
+    m->scanned_bytes += n;
     for (size_t i = 0; i + 8 <= n; i += 8) {
         uint64_t v;
         memcpy(&v, p + i, 8);
@@ -171,39 +251,235 @@ static void make_root_task(marker *m, uint32_t t)
     uint64_t obj = m->s->nheap_objects + t;
     if (!bit_test(m->marked, obj)) {
         bit_set(m->marked, obj);
-        m->a->marked_objects++;
+        m->marked_objects++;
         if (m->parent)
             m->parent[obj] = m->src;
-        push_gray(m, obj);
+        push_gray(m, GRAY_STACK | t);
     }
     m->src = src;
 }
 
-static void scan_object(marker *m, uint64_t obj)
+/* The span of a heap object (an address from the gray stack). */
+static inline const mark_span *span_of(const marker *m, uint64_t addr)
+{
+    return &m->spans[m->page_spans[(addr - m->arena) >> m->page_shift]];
+}
+
+/* Scans a gray entry: a heap object (by address) or a task stack. */
+static inline void scan_object(marker *m, uint64_t entry)
 {
     const ls_snapshot *s = m->s;
-    m->src = LS_PARENT(LS_FROM_OBJECT, obj);
-    if (obj >= s->nheap_objects) {
-        uint64_t lo, hi;
-        task_stack_range(s, &s->rt->tasks[obj - s->nheap_objects], &lo, &hi);
+    if (entry & GRAY_STACK) {
+        uint64_t t = entry & ~GRAY_STACK, lo, hi;
+        m->src = LS_PARENT(LS_FROM_OBJECT, s->nheap_objects + t);
+        task_stack_range(s, &s->rt->tasks[t], &lo, &hi);
         scan_range(m, lo, hi);
         return;
     }
-    /* The span of a heap object: binary search on first_object. */
-    size_t lo = 0, hi = s->rt->nspans;
-    while (lo + 1 < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->first_object[mid] <= obj) lo = mid; else hi = mid;
-    }
-    const ls_span *sp = &s->rt->spans[lo];
-    if (sp->noscan)
-        return;
-    uint64_t addr = sp->base + (obj - s->first_object[lo]) * sp->elem_size;
-    const uint8_t *p = ls_core_pointer(s->core, addr, sp->elem_size);
-    if (p)
-        scan_words(m, p, sp->elem_size, addr);
+    const mark_span *sp = span_of(m, entry);
+    uint64_t off = entry - sp->base;
+    if (m->parent)
+        m->src = LS_PARENT(LS_FROM_OBJECT, sp->first + off / sp->size);
+    if (sp->data)
+        scan_words(m, sp->data + off, sp->size, entry);
     else
-        scan_range(m, addr, addr + sp->elem_size);
+        scan_range(m, entry, entry + sp->size);
+}
+
+/* Where the scan of a gray entry will read: prefetched ahead of it.
+ * (A macro: GCC deems a function whose only effect is a prefetch pure,
+ * and drops the call.) */
+#define PREFETCH_ENTRY(m, entry)                                          \
+    do {                                                                  \
+        if (!((entry) & GRAY_STACK)) {                                    \
+            const mark_span *pf_sp = span_of((m), (entry));               \
+            if (pf_sp->data) {                                            \
+                const uint8_t *pf_p = pf_sp->data + ((entry) - pf_sp->base); \
+                __builtin_prefetch(pf_p);                                 \
+                if (pf_sp->size > 64)                                     \
+                    __builtin_prefetch(pf_p + 64);                        \
+            }                                                             \
+        }                                                                 \
+    } while (0)
+
+/* Depth first, with two queues that hide memory latency:
+ *
+ *   gray stack --pop--> [ FIFO of PREFETCH objects ] --scan--> words
+ *        ^               (object memory prefetched)              |
+ *        |                                                       v
+ *        +--push-- [ ring of PENDING candidates ] <-- heap pointers
+ *                  (their mark-bit words prefetched)
+ *
+ * An object's memory is fetched while the objects before it are scanned,
+ * and a candidate's mark bit while the candidates before it are tested, so
+ * neither load stalls the loop. (Tested at once, the bit is a cache miss
+ * that an unpredictable branch waits for, once per pointer.) Only the
+ * order of the mark changes; the marked set is the closure whatever the
+ * order. Explaining (parents) does not come here: it marks breadth first,
+ * each object as found. */
+#define PENDING 32
+
+typedef struct pending {
+    const mark_span *sp;
+    uint64_t         obj;        /* object number */
+    uint64_t         idx;        /* its index in the span */
+} pending;
+
+typedef struct drain {
+    uint64_t fifo[PREFETCH];
+    size_t   fifo_head, fifo_count;
+    pending  ring[PENDING];
+    size_t   ring_head, ring_count;
+} drain;
+
+/* Tests and sets the mark bit of the oldest candidate. */
+static inline void test_oldest(marker *m, drain *d)
+{
+    const pending *c = &d->ring[d->ring_head];
+    d->ring_head = (d->ring_head + 1) % PENDING;
+    d->ring_count--;
+    uint64_t *word = &m->marked[c->obj >> 6], bit = UINT64_C(1) << (c->obj & 63);
+    if (*word & bit)
+        return;                                /* marked already, or a free slot */
+    *word |= bit;
+    m->marked_objects++;
+    const mark_span *sp = c->sp;
+    if (!sp->noscan)
+        push_gray(m, sp->base + c->idx * sp->size);
+    if (sp->waiters && bit_test(m->has_waiters, c->obj))
+        wake_waiters(m, c->obj);
+}
+
+/* Scans n bytes of a heap object: heap pointers become candidates, task
+ * stack pointers are marked at once (rare). */
+static inline void scan_heap_words(marker *m, drain *d, const uint8_t *p, size_t n, uint64_t addr)
+{
+    m->scanned_bytes += n;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        uint64_t off = v - m->arena;
+        if (off < m->heap_bytes) {
+            const mark_span *sp = &m->spans[m->page_spans[off >> m->page_shift]];
+            uint64_t o = v - sp->base;
+            if (o >= sp->limit)
+                continue;
+            uint64_t idx = sp->magic ? (o * sp->magic) >> 40 : o / sp->size;
+            uint64_t obj = sp->first + idx;
+            __builtin_prefetch(&m->marked[obj >> 6], 1);
+            if (d->ring_count == PENDING)
+                test_oldest(m, d);
+            d->ring[(d->ring_head + d->ring_count++) % PENDING] = (pending){ sp, obj, idx };
+        } else if (v - m->stacks_lo < m->stacks_hi - m->stacks_lo && off >= m->s->rt->root.arena_used) {
+            mark_stack_value(m, v, addr + i);
+        }
+    }
+}
+
+static void drain_depth_first(marker *m)
+{
+    drain d = { .fifo_count = 0 };
+    for (;;) {
+        while (d.fifo_count < PREFETCH && m->ngray > 0) {
+            uint64_t e = m->gray[--m->ngray];
+            PREFETCH_ENTRY(m, e);
+            d.fifo[(d.fifo_head + d.fifo_count++) % PREFETCH] = e;
+        }
+        if (m->out_of_memory)
+            return;
+        if (d.fifo_count == 0) {
+            if (d.ring_count == 0)
+                return;                        /* gray, FIFO and ring empty */
+            test_oldest(m, &d);                /* may push */
+            continue;
+        }
+        uint64_t e = d.fifo[d.fifo_head];
+        d.fifo_head = (d.fifo_head + 1) % PREFETCH;
+        d.fifo_count--;
+        const mark_span *sp;
+        if (e & GRAY_STACK || !(sp = span_of(m, e))->data) {
+            scan_object(m, e);                 /* a task stack, or an object cut short */
+            continue;
+        }
+        scan_heap_words(m, &d, sp->data + (e - sp->base), sp->size, e);
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* The flat heap index                                                     */
+/* ---------------------------------------------------------------------- */
+
+/* Builds m->spans from the snapshot's spans. 0 or -1 (out of memory). */
+static int build_spans(marker *m)
+{
+    const ls_snapshot *s = m->s;
+    const ls_runtime *rt = s->rt;
+    m->spans = calloc(rt->nspans + 1, sizeof *m->spans);
+    if (!m->spans)
+        return -1;
+    for (size_t i = 0; i < rt->nspans; i++) {
+        const ls_span *sp = &rt->spans[i];
+        mark_span *ms = &m->spans[i + 1];
+        ms->base = sp->base;
+        ms->limit = (uint64_t)sp->nelems * sp->elem_size;
+        ms->first = s->first_object[i];
+        ms->size = sp->elem_size;
+        ms->noscan = sp->noscan;
+        ms->magic = 0;
+        if (ms->limit < (UINT64_C(1) << 24) && (uint64_t)sp->elem_size < (UINT64_C(1) << 16))
+            ms->magic = ((UINT64_C(1) << 40) + sp->elem_size - 1) / sp->elem_size;
+        ms->data = ls_core_pointer(s->core, sp->base, ms->limit);
+    }
+    m->page_spans = s->page_spans;
+    m->arena = rt->root.arena;
+    m->page_shift = (unsigned)__builtin_ctzll(rt->root.page_size);
+    m->heap_bytes = (uint64_t)s->npages << m->page_shift;
+    m->stacks_lo = UINT64_MAX;
+    m->stacks_hi = 0;
+    for (size_t i = 0; i < rt->ntasks; i++) {
+        if (rt->tasks[i].stack_lo < m->stacks_lo) m->stacks_lo = rt->tasks[i].stack_lo;
+        if (rt->tasks[i].stack_hi > m->stacks_hi) m->stacks_hi = rt->tasks[i].stack_hi;
+    }
+    if (m->stacks_hi < m->stacks_lo)
+        m->stacks_lo = m->stacks_hi = 0;
+    return 0;
+}
+
+/* The free slots of every span, as bits at their object numbers: set
+ * (premark) before the mark, so that "free" reads as "marked", and cleared
+ * after it, so that the result marks only objects. The allocation bitmaps
+ * are in the snapshot (the loader checked they are). */
+static void premark_free(marker *m, bool set)
+{
+    const ls_snapshot *s = m->s;
+    const ls_runtime *rt = s->rt;
+    for (size_t i = 0; i < rt->nspans; i++) {
+        const ls_span *sp = &rt->spans[i];
+        uint64_t words = ((uint64_t)sp->nelems + 63) / 64;
+        const uint8_t *bits = ls_core_pointer(s->core, sp->alloc_bits, words * 8);
+        for (uint64_t w = 0; w < words; w++) {
+            uint64_t in_use = 0;
+            if (bits)
+                memcpy(&in_use, bits + w * 8, 8);
+            uint64_t n = sp->nelems - w * 64 < 64 ? sp->nelems - w * 64 : 64;
+            uint64_t valid = n == 64 ? UINT64_MAX : (UINT64_C(1) << n) - 1;
+            uint64_t free_bits = ~in_use & valid;
+            if (!free_bits)
+                continue;
+            uint64_t at = s->first_object[i] + w * 64;
+            uint64_t lo = free_bits << (at & 63);
+            uint64_t hi = (at & 63) ? free_bits >> (64 - (at & 63)) : 0;
+            if (set) {
+                m->marked[at >> 6] |= lo;
+                if (hi)
+                    m->marked[(at >> 6) + 1] |= hi;
+            } else {
+                m->marked[at >> 6] &= ~lo;
+                if (hi)
+                    m->marked[(at >> 6) + 1] &= ~hi;
+            }
+        }
+    }
 }
 
 /* ---------------------------------------------------------------------- */
@@ -349,10 +625,12 @@ int ls_analyze_explained(const ls_snapshot *s, bool parents, ls_analysis **out, 
     m.pairs = calloc(npairs ? npairs : 1, sizeof *m.pairs);
     if (parents)
         m.parent = a->parent = calloc(m.nobjects ? m.nobjects : 1, sizeof *m.parent);
-    if (!a->verdict || !m.marked || !m.has_waiters || !m.rooted || !m.pairs || (parents && !m.parent)) {
+    if (!a->verdict || !m.marked || !m.has_waiters || !m.rooted || !m.pairs || (parents && !m.parent) ||
+        build_spans(&m) != 0) {
         ls_error_set(err, s->path, "out of memory for %llu objects", (unsigned long long)m.nobjects);
         goto fail;
     }
+    premark_free(&m, true);
 
     /* Candidates, indexed by what they wait on; everything else is a root. */
     uint32_t *roots = calloc(rt->ntasks ? rt->ntasks : 1, sizeof *roots);
@@ -383,6 +661,8 @@ int ls_analyze_explained(const ls_snapshot *s, bool parents, ls_analysis **out, 
             }
             m.pairs[m.npairs++] = (waiter_pair){ obj, (uint32_t)i };
             bit_set(m.has_waiters, obj);
+            if (kind == LS_OBJ_HEAP)
+                m.spans[m.page_spans[(t->wait_addrs[w] - m.arena) >> m.page_shift]].waiters = true;
         }
     }
     qsort(m.pairs, m.npairs, sizeof *m.pairs, compare_pairs);
@@ -412,13 +692,15 @@ int ls_analyze_explained(const ls_snapshot *s, bool parents, ls_analysis **out, 
         while (m.gray_head < m.ngray && !m.out_of_memory)
             scan_object(&m, m.gray[m.gray_head++]);
     } else {
-        while (m.ngray > 0 && !m.out_of_memory)
-            scan_object(&m, m.gray[--m.ngray]);
+        drain_depth_first(&m);
     }
     if (m.out_of_memory) {
         ls_error_set(err, s->path, "out of memory while marking");
         goto fail;
     }
+    premark_free(&m, false);                   /* the result marks objects only */
+    a->marked_objects = m.marked_objects;
+    a->scanned_bytes = m.scanned_bytes;
 
     for (size_t i = 0; i < rt->ntasks; i++) {
         if (a->verdict[i] != LS_LEAKED)
@@ -432,6 +714,8 @@ int ls_analyze_explained(const ls_snapshot *s, bool parents, ls_analysis **out, 
     }
     a->marked = m.marked;                      /* for explanations */
     a->nobjects = m.nobjects;
+    ls_timing_sample();                        /* scratch at its largest */
+    free(m.spans);
     free(m.has_waiters);
     free(m.rooted);
     free(m.pairs);
@@ -439,6 +723,7 @@ int ls_analyze_explained(const ls_snapshot *s, bool parents, ls_analysis **out, 
     *out = a;
     return 0;
 fail:
+    free(m.spans);
     free(m.marked);
     free(m.has_waiters);
     free(m.rooted);
