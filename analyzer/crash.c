@@ -41,7 +41,9 @@ int ls_find_crash(const ls_snapshot *s, ls_unwinder *u, ls_crash *out)
     if (s->from_json || c->has_note || c->nthreads == 0)
         return 0;
     int sig = c->has_siginfo ? c->signal : c->threads[0].signal;
-    if (sig <= 0)
+    /* gdb's gcore records the SIGSTOP it stopped the threads with: a stop
+     * is not a crash. */
+    if (sig <= 0 || sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
         return 0;
     out->crashed = true;
     out->signal = sig;

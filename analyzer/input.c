@@ -14,10 +14,16 @@ int ls_input_open(const char *path, const ls_options *opt, bool explain, ls_inpu
             return ls_error_set(err, path, "a JSON result keeps no heap to explain: give the snapshot");
         return ls_saved_load(path, &in->saved, &in->s, &in->a, &in->u, err);
     }
-    if (ls_snapshot_open(path, opt, &in->s, err) != 0 ||
-        ls_analyze_explained(in->s, explain, &in->a, err) != 0 ||
-        ls_unwinder_create(in->s, opt, &in->u, err) != 0)
+    ls_timing_start(path);
+    if (ls_snapshot_open(path, opt, &in->s, err) != 0)
         return -1;
+    ls_timing("load");
+    if (ls_analyze_explained(in->s, explain, &in->a, err) != 0)
+        return -1;
+    ls_timing("mark");
+    if (ls_unwinder_create(in->s, opt, &in->u, err) != 0)
+        return -1;
+    ls_timing("unwind");                    /* with ls_group_leaks' */
     return 0;
 }
 

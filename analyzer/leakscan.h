@@ -57,6 +57,9 @@ typedef struct ls_options {
     const char *pprof;          /* --pprof OUT */
     const char *source_path;    /* --source-path DIR: where list finds sources */
     ls_top_options top;         /* leakscan top */
+    bool        attach_core;    /* attach --core: ptrace, not the snapshot signal */
+    const char *attach_output;  /* attach --core --output PATH: keep the core */
+    int         attach_timeout_s; /* attach: how long to wait for the snapshot */
 } ls_options;
 
 int  ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out, ls_error *err);
@@ -208,6 +211,14 @@ int  ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
 /* `--pprof OUT`: the groups as a gzip'd profile.proto for `go tool pprof`. */
 int  ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report *r, ls_error *err);
 
+/* `leakscan attach [--core] PID` (attach.c). */
+int  ls_attach_main(int argc, char **argv, const ls_options *opt);
+/* Writes a core of live process pid to path through ptrace (ptrace_core.c).
+ * 0, or -1 with err. */
+int  ls_ptrace_core(int pid, const char *path, ls_error *err);
+/* `leakscan FILE` on one file: report, exit status (main.c). */
+int  ls_analyse_file(const char *path, const ls_options *opt);
+
 /* `leakscan diff BASE NEW`: groups that appeared, grew, shrank, vanished.
  * Exit 1 when any group appeared or grew. */
 int  ls_diff_main(const char *base, const char *new_path, const ls_options *opt);
@@ -250,5 +261,13 @@ typedef struct ls_input {
 /* explain: record what reached each object (for why; not from JSON). */
 int  ls_input_open(const char *path, const ls_options *opt, bool explain, ls_input *in, ls_error *err);
 void ls_input_close(ls_input *in);
+
+/* timings.c: LEAKSCAN_TIMINGS=1 prints each phase's wall time and the peak
+ * anonymous memory to stderr at exit (for scripts/bench). start: a new
+ * run on path; ls_timing: the named phase ends now; sample: note the
+ * memory in use (before freeing scratch). No-ops when unset. */
+void ls_timing_start(const char *path);
+void ls_timing(const char *phase);
+void ls_timing_sample(void);
 
 #endif

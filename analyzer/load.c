@@ -265,6 +265,32 @@ static int check_build_id(const char *path, const char *exe, const uint8_t *want
                         "(rebuilt since? pass the matching executable with --exe)", w, exe, h);
 }
 
+/* gdb's gcore writes zeros for any stretch of a mapping it cannot read
+ * whole, and a stack chunk holding guard regions is one: every parked
+ * task's stack then reads as zeros, where return addresses must be. Counts
+ * the parked tasks whose used stack (up to 4 KiB of it) is all zeros. */
+static size_t zeroed_stacks(const ls_snapshot *s, size_t *parked)
+{
+    size_t zeroed = 0;
+    *parked = 0;
+    for (size_t i = 0; i < s->rt->ntasks; i++) {
+        const ls_task *t = &s->rt->tasks[i];
+        uint64_t sp = t->regs[0];              /* the root's first register is the SP */
+        if ((t->state != LS_TASK_WAITING && t->state != LS_TASK_RUNNABLE) ||
+            sp < t->stack_lo || sp >= t->stack_hi)
+            continue;
+        (*parked)++;
+        uint64_t words[512];
+        size_t n = (size_t)(t->stack_hi - sp) / 8;
+        n = n < 512 ? n : 512;
+        bool any = !ls_core_read(s->core, sp, words, n * 8);   /* unreadable: not this case */
+        for (size_t w = 0; w < n && !any; w++)
+            any = words[w] != 0;
+        zeroed += !any;
+    }
+    return zeroed;
+}
+
 int ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out, ls_error *err)
 {
     *out = NULL;
@@ -313,6 +339,12 @@ int ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out,
                 "tasks and objects there are missing, and a task blocked on something only that "
                 "memory referenced shows as leaked\n", path,
                 s->core->truncated_segments, (double)s->core->truncated_bytes / 1048576);
+    size_t parked, zeroed = s->core->has_note ? 0 : zeroed_stacks(s, &parked);
+    if (zeroed && zeroed * 2 >= parked && !(opt && opt->quiet))
+        fprintf(stderr, "leakscan: %s: warning: the stacks of %zu of %zu parked tasks read as zeros, "
+                "so their frames and the pointers on them are missing (a gcore core? gdb cannot "
+                "read around stack guard regions: use 'leakscan attach --core', a kernel core, or "
+                "run the program with LRT_STACK_GUARD=page)\n", path, zeroed, parked);
     if ((s->rt->skipped_tasks || s->rt->skipped_spans) && !(opt && opt->quiet))
         fprintf(stderr, "leakscan: %s: warning: skipped %zu task slots and %zu spans that failed validation\n",
                 path, s->rt->skipped_tasks, s->rt->skipped_spans);

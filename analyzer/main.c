@@ -16,12 +16,14 @@ static const char usage[] =
 "       leakscan list [OPTIONS] REGEX FILE\n"
 "       leakscan html [OPTIONS] FILE > report.html\n"
 "       leakscan run [OPTIONS] -- PROGRAM [ARGS...]\n"
+"       leakscan attach [OPTIONS] PID\n"
 "\n"
 "Finds the leaked tasks of a libleakrt program: tasks blocked on a channel,\n"
 "lock or wait group that nothing still able to run can reach, so they can\n"
 "never wake. FILE is a snapshot (lrt_snapshot, LEAKSCAN_SIGNAL or\n"
-"LEAKSCAN_AT_EXIT). The leaked tasks are shown grouped by stack, largest\n"
-"group first.\n"
+"LEAKSCAN_AT_EXIT) or a core dump of a libleakrt program (a crash's core\n"
+"shows the crashing task first). The leaked tasks are shown grouped by\n"
+"stack, largest group first.\n"
 "\n"
 "  top                   functions by leaked tasks, like pprof -top: flat (tasks\n"
 "                        blocked in it), flat%%, sum%%, cum (tasks with it on\n"
@@ -40,6 +42,13 @@ static const char usage[] =
 "                        leaked: what it waits on and who still points there;\n"
 "                        or, for a blocked task that is not, the shortest path\n"
 "                        from a root to the object it waits on\n"
+"  attach PID            ask running process PID for a snapshot (its\n"
+"                        LEAKSCAN_SIGNAL, checked to be caught first), wait for\n"
+"                        the file in its LEAKSCAN_DIR, and analyse it\n"
+"  attach --core PID     take a core of PID through ptrace instead, as gcore\n"
+"                        does (for a snapshot signal that is off, or a program\n"
+"                        that cannot answer); the core is removed afterwards\n"
+"                        unless --output PATH keeps it\n"
 "  run -- PROGRAM ARGS   run PROGRAM with LEAKSCAN_AT_EXIT set to a private\n"
 "                        file, analyse the snapshot it writes when lrt_main\n"
 "                        returns, report, and exit 1 if anything leaked;\n"
@@ -56,7 +65,9 @@ static const char usage[] =
 "  --ignore REGEX        top: leave out tasks with a frame that matches\n"
 "  --exe PATH            the program's executable, if not where the\n"
 "                        snapshot says\n"
-"  --source-path DIR     list: look for source files under DIR too\n"
+"  --source-path DIR     list: look for source files under DIR too\n""  --core                attach: take a core with ptrace\n"
+"  -o, --output PATH     attach --core: keep the core at PATH\n"
+"  --timeout SECONDS     attach: wait this long for the snapshot (default 30)\n"
 "  -q, --quiet           no warnings\n"
 "  -h, --help            this text\n"
 "  --version             the version\n"
@@ -173,7 +184,6 @@ static int analyse(const char *path, const ls_options *opt)
     return analyse_view(path, opt, VIEW_GROUPS);
 }
 
-int ls_analyse_file(const char *path, const ls_options *opt);
 int ls_analyse_file(const char *path, const ls_options *opt) { return analyse(path, opt); }
 
 int main(int argc, char **argv)
@@ -191,17 +201,21 @@ int main(int argc, char **argv)
         { "nodecount", required_argument, NULL, 'n' },
         { "focus", required_argument, NULL, 'f' },
         { "ignore", required_argument, NULL, 'i' },
+        { "core", no_argument, NULL, 'C' },
+        { "output", required_argument, NULL, 'o' },
+        { "timeout", required_argument, NULL, 't' },
         { NULL, 0, NULL, 0 },
     };
-    ls_options opt = { 0 };
+    ls_options opt = { .attach_timeout_s = 30 };
     enum view view = VIEW_GROUPS;
-    bool run = false, diff = false, why = false, list = false;
-    if (argc > 1 && (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "top") == 0 ||
+    bool run = false, diff = false, why = false, list = false, attach = false;
+    if (argc > 1 && (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "attach") == 0 || strcmp(argv[1], "top") == 0 ||
                      strcmp(argv[1], "traces") == 0 || strcmp(argv[1], "diff") == 0 ||
                      strcmp(argv[1], "why") == 0 || strcmp(argv[1], "list") == 0 ||
                      strcmp(argv[1], "html") == 0)) {
         list = strcmp(argv[1], "list") == 0;
         run = strcmp(argv[1], "run") == 0;
+        attach = strcmp(argv[1], "attach") == 0;
         diff = strcmp(argv[1], "diff") == 0;
         why = strcmp(argv[1], "why") == 0;
         view = strcmp(argv[1], "top") == 0 ? VIEW_TOP
@@ -211,7 +225,7 @@ int main(int argc, char **argv)
         argc--;
     }
     int c;
-    while ((c = getopt_long(argc, argv, "+qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+qho:", longopts, NULL)) != -1) {
         switch (c) {
         case 'j': opt.json = true; break;
         case 'a': opt.all = true; break;
@@ -224,6 +238,18 @@ int main(int argc, char **argv)
         case 's': opt.source_path = optarg; break;
         case 'f': opt.top.focus = optarg; break;
         case 'i': opt.top.ignore = optarg; break;
+        case 'C': opt.attach_core = true; break;
+        case 'o': opt.attach_output = optarg; break;
+        case 't': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || n <= 0 || n > 86400) {
+                fprintf(stderr, "leakscan: --timeout wants seconds (1 to 86400), not '%s'\n", optarg);
+                return 2;
+            }
+            opt.attach_timeout_s = (int)n;
+            break;
+        }
         case 'n': {
             char *end;
             long n = strtol(optarg, &end, 10);
@@ -241,6 +267,8 @@ int main(int argc, char **argv)
     }
     if (run)
         return ls_run_main(argc - optind, argv + optind, &opt);
+    if (attach)
+        return ls_attach_main(argc - optind, argv + optind, &opt);
     if (list) {
         if (argc - optind != 2) {
             fprintf(stderr, "leakscan list: give a regular expression and a snapshot: leakscan list worker FILE\n");
@@ -267,14 +295,6 @@ int main(int argc, char **argv)
     if (optind >= argc) {
         fputs(usage, stderr);
         return 2;
-    }
-    static const char *const planned[] = { "attach" };
-    for (size_t i = 0; i < sizeof planned / sizeof planned[0]; i++) {
-        if (strcmp(argv[optind], planned[i]) == 0 && optind + 1 < argc) {
-            fprintf(stderr, "leakscan: the '%s' view is not in this version yet; "
-                    "'leakscan FILE' shows the leaked tasks\n", planned[i]);
-            return 2;
-        }
     }
     if (optind + 1 < argc) {
         fprintf(stderr, "leakscan: one FILE at a time (got %d); try 'leakscan --help'\n", argc - optind);

@@ -13,8 +13,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-int ls_analyse_file(const char *path, const ls_options *opt);
-
 int ls_run_main(int argc, char **argv, const ls_options *opt)
 {
     if (argc < 1) {

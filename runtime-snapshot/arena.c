@@ -34,6 +34,7 @@ static struct {
     lrt_lock    lock;
     char       *base;        /* start of the reservation */
     size_t      used;        /* bump offset */
+    size_t      dumpable;    /* see lrt_dump_extend */
     free_block *small[NSMALL + 1];
     free_block *large;       /* bigger blocks, first fit by exact size */
 
@@ -41,14 +42,35 @@ static struct {
     lrt_task   *tasks;       /* the task table */
     size_t      task_count;  /* slots handed out at least once */
     size_t      task_max;    /* slots reserved */
+    size_t      task_dumpable;
     lrt_task   *task_free;   /* free slots (with their stacks) */
 } arena;
+
+/* Reservations are MADV_DONTDUMP past the part in use, in steps of
+ * DUMP_STEP: a core writer that reads every mapping whole (gdb's gcore)
+ * would otherwise write tens of GiB of zeros, and the kernel's cores leave
+ * the unused part out too. Called with the reservation's lock held. */
+#define DUMP_STEP ((size_t)64 << 20)
+
+void lrt_dump_extend(void *base, size_t reserved, size_t *dumpable, size_t used)
+{
+    if (used <= *dumpable)
+        return;
+    size_t to = (used + DUMP_STEP - 1) & ~(DUMP_STEP - 1);
+    if (to > reserved)
+        to = reserved;
+    madvise((char *)base + *dumpable, to - *dumpable, MADV_DODUMP);
+    *dumpable = to;
+}
 
 static void *reserve(size_t size)
 {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    if (p == MAP_FAILED)
+        return NULL;
+    madvise(p, size, MADV_DONTDUMP);
+    return p;
 }
 
 int lrt_arena_init(void)
@@ -110,6 +132,7 @@ void *lrt_internal_alloc(size_t size)
         }
         p = arena.base + arena.used;
         arena.used += size;
+        lrt_dump_extend(arena.base, ARENA_RESERVE, &arena.dumpable, arena.used);
         lrt_lock_release(&arena.lock);
         return p;                        /* fresh pages are zero */
     }
@@ -156,6 +179,8 @@ lrt_task *lrt_task_table_alloc(void)
     } else if (arena.task_count < arena.task_max) {
         t = &arena.tasks[arena.task_count++];
         lrt_debug_root.task_count = arena.task_count;
+        lrt_dump_extend(arena.tasks, arena.task_max * sizeof(lrt_task), &arena.task_dumpable,
+                        arena.task_count * sizeof(lrt_task));
     }
     lrt_lock_release(&arena.task_lock);
     if (!t)

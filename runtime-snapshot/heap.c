@@ -45,6 +45,7 @@ static struct {
     lrt_lock   lock;          /* page heap, span table */
     char      *arena;
     size_t     reserved;      /* arena size */
+    size_t     dumpable;      /* see lrt_dump_extend */
     size_t     used;          /* arena bytes handed out (bump) */
     uint32_t  *page_map;
     lrt_span  *spans;
@@ -74,6 +75,7 @@ int lrt_heap_init(void)
     size *= 2;
     /* Huge pages: fewer page-table entries make the snapshot's fork fast. */
     madvise(p, size, MADV_HUGEPAGE);
+    madvise(p, size, MADV_DONTDUMP);         /* until used: lrt_dump_extend */
     heap.arena = p;
     heap.reserved = size;
     heap.page_map = lrt_internal_alloc((size >> LRT_PAGE_SHIFT) * sizeof *heap.page_map);
@@ -176,6 +178,7 @@ static lrt_span *alloc_run(size_t npages, bool *dirty)
     s->npages = (uint32_t)npages;
     heap.used += bytes;
     lrt_debug_root.arena_used = heap.used;
+    lrt_dump_extend(heap.arena, heap.reserved, &heap.dumpable, heap.used);
     *dirty = false;
     return s;
 }

@@ -432,6 +432,8 @@ void  lrt_debug_root_move_internal(const void *old_start, const void *start, siz
 
 int   lrt_arena_init(void);
 void *lrt_internal_alloc(size_t size);          /* zeroed; aborts when out */
+/* Makes a reservation dumpable up to `used` (see arena.c). */
+void  lrt_dump_extend(void *base, size_t reserved, size_t *dumpable, size_t used);
 void  lrt_internal_free(void *p, size_t size);
 void *lrt_arena_base(void);
 size_t lrt_arena_used(void);                   /* bytes handed out so far */

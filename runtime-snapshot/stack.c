@@ -19,7 +19,8 @@
  * 65530 by default); past that budget — about 24,000 stacks — guards are
  * "soft": an untouched zone checked for zeros every time its task switches
  * away, so an overflow is still reported by name, at the next switch rather
- * than at the faulting instruction.
+ * than at the faulting instruction. LRT_STACK_GUARD=page|soft picks the
+ * older kinds (for gdb's gcore, which cannot read around guard regions).
  */
 
 #include "runtime.h"
@@ -27,6 +28,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -96,6 +98,19 @@ int lrt_stack_init(void)
     size_t maps = read_max_map_count();
     stacks.hard_budget = maps / 2 > 8192 ? maps / 2 - 8192 : 0;
     stacks.guard_madvise = true;          /* until the kernel says otherwise */
+    /* LRT_STACK_GUARD=page trades the guard regions for PROT_NONE pages
+     * (budgeted, as on older kernels), =soft for checked zones only: gdb's
+     * gcore cannot read a mapping that holds guard regions and writes
+     * zeros for every stack in it, so a program to be gcore'd wants one. */
+    env = getenv("LRT_STACK_GUARD");
+    if (env && *env) {
+        if (strcmp(env, "page") == 0)
+            stacks.guard_madvise = false;
+        else if (strcmp(env, "soft") == 0)
+            stacks.guard_madvise = false, stacks.hard_budget = 0;
+        else if (strcmp(env, "region") != 0)
+            lrt_printerr("LRT_STACK_GUARD=%s is not region, page or soft; using region", env);
+    }
     stacks.chunk_max = lrt_task_table_capacity() / CHUNK_SLOTS + 1;
     stacks.chunks = lrt_internal_alloc(stacks.chunk_max * sizeof *stacks.chunks);
     lrt_debug_root.stack_chunks = (uintptr_t)stacks.chunks;

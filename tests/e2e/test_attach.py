@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""`leakscan attach`: a running program analysed through its snapshot
+signal, through a core taken with ptrace (--core), and through gdb's
+gcore, gives the same groups; what cannot be attached to is refused with a
+clear message, and nothing is sent to a program that does not catch the
+snapshot signal (SIGUSR2 would kill it).
+
+usage: test_attach.py LEAKSCAN SOUNDNESS_PROGRAM
+"""
+import ctypes
+import glob
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+
+leakscan, program = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+failures = []
+# gdb's gcore writes AddressSanitizer's shadow memory out whole (it ignores
+# MADV_DONTDUMP there): tens of TiB. The gcore cases need a plain build.
+asan = b"libasan" in subprocess.run(["ldd", program], stdout=subprocess.PIPE).stdout
+use_gcore = shutil.which("gcore") and not asan
+if asan:
+    print("note: the program is built with AddressSanitizer: the gcore cases are left out "
+          "(gcore would write its shadow memory whole); the plain build runs them")
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def leakscan_run(*args):
+    return subprocess.run([leakscan, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, timeout=300)
+
+
+def summary(p):
+    """(tasks, leaked, groups) of a --json run, or the error."""
+    if p.returncode not in (0, 1):
+        return p.stderr.strip()
+    d = json.loads(p.stdout)
+    return (d["tasks"], d["leaked"],
+            sorted((g["count"], g["wait_reason"], tuple(f.get("function") for f in g["frames"]))
+                   for g in d["groups"]))
+
+
+def start(tmp, **env):
+    proc = subprocess.Popen([program, "wait-for-core"], cwd=tmp, stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, LEAKSCAN_DIR=tmp, LRT_PROCS="2", **env))
+    check(proc.stdout.readline().strip() == "ready", "the program reached its leaking state")
+    return proc
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    proc = start(tmp)
+    pid = str(proc.pid)
+
+    by_signal = summary(leakscan_run("attach", "--json", "-q", pid))
+    check(isinstance(by_signal, tuple) and by_signal[1] == 101,
+          f"attach PID: the snapshot signal's file shows the 101 leaked tasks: {by_signal}")
+    check(len(glob.glob(os.path.join(tmp, f"leakscan-{pid}-*.snap"))) == 1,
+          "the snapshot stays where the program wrote it (LEAKSCAN_DIR)")
+    p = leakscan_run("attach", pid)
+    check(p.returncode == 1 and f"process {pid} wrote" in p.stderr and "101 leaked" in p.stdout,
+          f"attach says where the snapshot is and reports it: {p.stderr.strip()}")
+
+    by_core = summary(leakscan_run("attach", "--core", "--json", "-q", pid))
+    check(by_core == by_signal, f"attach --core (ptrace) gives the same groups:\n  {by_core}\n  {by_signal}")
+    kept = os.path.join(tmp, "kept.core")
+    p = leakscan_run("attach", "--core", "--output", kept, "-q", pid)
+    check(p.returncode == 1 and os.path.isfile(kept)
+          and stat.S_IMODE(os.stat(kept).st_mode) == 0o600
+          and not glob.glob(kept + ".tmp-*"),
+          "attach --core --output keeps the core, mode 0600, no temporary left")
+    check(summary(leakscan_run("--json", "-q", kept)) == by_signal, "the kept core reads alone too")
+    check(proc.poll() is None, "the program still runs after all that")
+
+    # A program already being traced: ptrace is refused, with a reason.
+    libc = ctypes.CDLL(None, use_errno=True)
+    PTRACE_ATTACH, PTRACE_DETACH = 16, 17
+    if libc.ptrace(PTRACE_ATTACH, proc.pid, None, None) == 0:
+        os.waitpid(proc.pid, 0)
+        p = leakscan_run("attach", "--core", pid)
+        check(p.returncode == 2 and "not permitted" in p.stderr and len(p.stderr.splitlines()) == 1,
+              f"ptrace refused (already traced) is one clear line: {p.stderr.strip()}")
+        libc.ptrace(PTRACE_DETACH, proc.pid, None, None)
+    else:
+        check(False, f"the test could not ptrace the program itself (errno {ctypes.get_errno()})")
+
+    # gdb's gcore cannot read around guard regions: a warning says so.
+    if use_gcore:
+        subprocess.run(["gcore", "-o", os.path.join(tmp, "g"), pid], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=300)
+        g = glob.glob(os.path.join(tmp, "g.*"))
+        check(len(g) == 1, "gcore wrote a core")
+        if g:
+            p = leakscan_run(g[0])
+            check("read as zeros" in p.stderr and "LRT_STACK_GUARD=page" in p.stderr,
+                  f"a gcore core with unreadable stacks gets a warning: {p.stderr.strip()}")
+            os.unlink(g[0])
+    proc.kill()
+    proc.wait()
+
+    # With page guards gcore reads every stack: the same groups.
+    page_dir = os.path.join(tmp, "page")
+    os.mkdir(page_dir)
+    proc = start(page_dir, LRT_STACK_GUARD="page")
+    if use_gcore:
+        subprocess.run(["gcore", "-o", os.path.join(page_dir, "g"), str(proc.pid)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+        g = glob.glob(os.path.join(page_dir, "g.*"))
+        p = leakscan_run("--json", g[0]) if g else None
+        check(p is not None and p.stderr == "" and summary(p) == by_signal,
+              f"a gcore core (LRT_STACK_GUARD=page) gives the same groups: {p and summary(p)}")
+    elif not asan:
+        check(False, "gdb's gcore is missing (scripts/deps installs gdb)")
+    proc.kill()
+    proc.wait()
+
+    # Snapshot signal off: attach says to use --core, which works.
+    off_dir = os.path.join(tmp, "off")
+    os.mkdir(off_dir)
+    proc = start(off_dir, LEAKSCAN_SIGNAL="off")
+    p = leakscan_run("attach", str(proc.pid))
+    check(p.returncode == 2 and "--core" in p.stderr and "off" in p.stderr,
+          f"signal off: attach points to --core: {p.stderr.strip()}")
+    check(summary(leakscan_run("attach", "--core", "--json", "-q", str(proc.pid))) == by_signal,
+          "signal off: attach --core gives the same groups")
+    proc.kill()
+    proc.wait()
+
+# Not a libleakrt program: nothing sent, the program lives on.
+other = subprocess.Popen(["sleep", "60"])
+p = leakscan_run("attach", str(other.pid))
+check(p.returncode == 2 and "does not catch" in p.stderr and len(p.stderr.splitlines()) == 1,
+      f"a program that does not catch the signal is refused: {p.stderr.strip()}")
+check(other.poll() is None, "and it was not signalled (still running)")
+p = leakscan_run("attach", "--core", str(other.pid))
+check(p.returncode == 2 and "not a libleakrt program" in p.stderr,
+      f"attach --core of it: not a libleakrt program: {p.stderr.strip()}")
+check(other.poll() is None, "and it still runs after the ptrace core")
+other.kill()
+other.wait()
+
+p = leakscan_run("attach", "4194304")
+check(p.returncode == 2 and "no process" in p.stderr, f"no such process: {p.stderr.strip()}")
+p = leakscan_run("attach", "12abc")
+check(p.returncode == 2 and "process id" in p.stderr, f"not a pid: {p.stderr.strip()}")
+sys.exit(1 if failures else 0)
