@@ -60,6 +60,7 @@ typedef struct ls_options {
     bool        attach_core;    /* attach --core: ptrace, not the snapshot signal */
     const char *attach_output;  /* attach --core --output PATH: keep the core */
     int         attach_timeout_s; /* attach: how long to wait for the snapshot */
+    const char *debug_dir;      /* --debug-dir: separate debug information */
 } ls_options;
 
 int  ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out, ls_error *err);
@@ -143,6 +144,11 @@ int  ls_unwind_task(ls_unwinder *u, size_t task, ls_stack *out);
 /* An unwinder over a saved result: task i's stack is stacks[i], and
  * ls_symbolize(u, i) is creators[i]. Nothing is owned. */
 ls_unwinder *ls_unwinder_preset(const ls_snapshot *s, const ls_stack *stacks, const ls_frame *creators);
+/* --debug-dir DIR: also look for separate debug information there. */
+void ls_set_debug_dir(const char *dir);
+/* The address of symbol `name` in ELF file `file` loaded with `bias`,
+ * from its own symbol table or its separate debug file. 0 or -1. */
+int  ls_find_symbol(const char *file, uint64_t bias, const char *name, uint64_t *addr);
 /* Symbolises one PC (e.g. a creation site). */
 void ls_symbolize(ls_unwinder *u, uint64_t pc, ls_frame *out);
 /* The symbol (a global variable) holding data address addr; no line. */

@@ -163,7 +163,13 @@ static int find_debug_root(const char *core_path, const char *exe, uint64_t map_
             }
         }
     }
-    ls_error_set(err, core_path, "not a libleakrt program: %s has no symbol %s", exe, LS_ROOT_SYMBOL);
+    /* Stripped: the symbol table may be in its separate debug file. */
+    if (ls_find_symbol(exe, bias, LS_ROOT_SYMBOL, addr) == 0) {
+        status = 0;
+        goto out;
+    }
+    ls_error_set(err, core_path, "not a libleakrt program: %s has no symbol %s (if it is "
+                 "stripped, --debug-dir DIR says where its debug file is)", exe, LS_ROOT_SYMBOL);
 out:
     if (elf)
         elf_end(elf);

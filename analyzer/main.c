@@ -65,7 +65,10 @@ static const char usage[] =
 "  --ignore REGEX        top: leave out tasks with a frame that matches\n"
 "  --exe PATH            the program's executable, if not where the\n"
 "                        snapshot says\n"
-"  --source-path DIR     list: look for source files under DIR too\n""  --core                attach: take a core with ptrace\n"
+"  --source-path DIR     list: look for source files under DIR too\n""  --debug-dir DIR       look for separate debug information of stripped\n"
+"                        files under DIR too (DIR/.build-id/xx/rest.debug,\n"
+"                        or by .gnu_debuglink name), after the file's own\n"
+"                        directory and its .debug/, before /usr/lib/debug\n""  --core                attach: take a core with ptrace\n"
 "  -o, --output PATH     attach --core: keep the core at PATH\n"
 "  --timeout SECONDS     attach: wait this long for the snapshot (default 30)\n"
 "  -q, --quiet           no warnings\n"
@@ -204,6 +207,7 @@ int main(int argc, char **argv)
         { "core", no_argument, NULL, 'C' },
         { "output", required_argument, NULL, 'o' },
         { "timeout", required_argument, NULL, 't' },
+        { "debug-dir", required_argument, NULL, 'D' },
         { NULL, 0, NULL, 0 },
     };
     ls_options opt = { .attach_timeout_s = 30 };
@@ -239,6 +243,7 @@ int main(int argc, char **argv)
         case 'f': opt.top.focus = optarg; break;
         case 'i': opt.top.ignore = optarg; break;
         case 'C': opt.attach_core = true; break;
+        case 'D': opt.debug_dir = optarg; ls_set_debug_dir(optarg); break;
         case 'o': opt.attach_output = optarg; break;
         case 't': {
             char *end;

@@ -126,12 +126,47 @@ static const Dwfl_Thread_Callbacks thread_callbacks = {
 /* Setup                                                                   */
 /* ---------------------------------------------------------------------- */
 
+/* Where separate debug information is looked for: beside the file, in
+ * .debug/ beside it, then under --debug-dir and /usr/lib/debug (by
+ * build-id, .build-id/xx/rest.debug, and by .gnu_debuglink name). */
 static char *debuginfo_path;
 static const Dwfl_Callbacks callbacks = {
     .find_elf = dwfl_build_id_find_elf,
     .find_debuginfo = dwfl_standard_find_debuginfo,
     .debuginfo_path = &debuginfo_path,
 };
+
+void ls_set_debug_dir(const char *dir)
+{
+    static char path[4096 + 64];
+    if (!dir)
+        return;
+    snprintf(path, sizeof path, ":.debug:%s:/usr/lib/debug", dir);
+    debuginfo_path = path;
+}
+
+int ls_find_symbol(const char *file, uint64_t bias, const char *name, uint64_t *addr)
+{
+    Dwfl *dwfl = dwfl_begin(&callbacks);
+    if (!dwfl)
+        return -1;
+    int status = -1;
+    dwfl_report_begin(dwfl);
+    Dwfl_Module *m = dwfl_report_elf(dwfl, file, file, -1, bias, false);
+    dwfl_report_end(dwfl, NULL, NULL);
+    int n = m ? dwfl_module_getsymtab(m) : -1;
+    for (int i = 0; i < n && status != 0; i++) {
+        GElf_Sym sym;
+        GElf_Addr value;
+        const char *sym_name = dwfl_module_getsym_info(m, i, &sym, &value, NULL, NULL, NULL);
+        if (sym_name && strcmp(sym_name, name) == 0 && sym.st_shndx != SHN_UNDEF) {
+            *addr = value;
+            status = 0;
+        }
+    }
+    dwfl_end(dwfl);
+    return status;
+}
 
 /* Reports every ELF file the core's NT_FILE maps at offset 0, at the
  * address it was mapped. (dwfl_core_file_report does this from the core
