@@ -352,8 +352,13 @@ int ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out,
                 "read around stack guard regions: use 'leakscan attach --core', a kernel core, or "
                 "run the program with LRT_STACK_GUARD=page)\n", path, zeroed, parked);
     if ((s->rt->skipped_tasks || s->rt->skipped_spans) && !(opt && opt->quiet))
-        fprintf(stderr, "leakscan: %s: warning: skipped %zu task slots and %zu spans that failed validation\n",
-                path, s->rt->skipped_tasks, s->rt->skipped_spans);
+        fprintf(stderr, "leakscan: %s: warning: skipped %zu task slots%s%s%s and %zu spans%s%s%s that "
+                "failed validation (a crash can leave them half-written); the rest is reported\n",
+                path, s->rt->skipped_tasks,
+                s->rt->skipped_tasks ? " (first: " : "", s->rt->skipped_tasks ? s->rt->skipped_task_reason : "",
+                s->rt->skipped_tasks ? ")" : "", s->rt->skipped_spans,
+                s->rt->skipped_spans ? " (first: " : "", s->rt->skipped_spans ? s->rt->skipped_span_reason : "",
+                s->rt->skipped_spans ? ")" : "");
     *out = s;
     return 0;
 fail:

@@ -490,16 +490,18 @@ const char *ls_reason_name(const ls_runtime *rt, uint32_t reason)
 
 #define FIELD(T, p, off) ({ T v_; memcpy(&v_, (p) + (off), sizeof v_); v_; })
 
-static bool read_task(const ls_core *core, const ls_debug_root *r, uint64_t slot,
-                      const uint8_t *p, ls_task *t)
+/* Decodes one task slot. NULL, or why the slot is not believable (a
+ * crash can leave a slot half-written). */
+static const char *read_task(const ls_core *core, const ls_debug_root *r, uint64_t slot,
+                             const uint8_t *p, ls_task *t)
 {
     memset(t, 0, sizeof *t);
     t->slot = slot;
     t->state = FIELD(uint32_t, p, r->off_task_state);
     if (t->state == LS_TASK_FREE || t->state == LS_TASK_DEAD)
-        return true;
+        return NULL;
     if (t->state > LS_TASK_DEAD)
-        return false;
+        return "state out of range";
     t->id = FIELD(uint64_t, p, r->off_task_id);
     t->parent_id = FIELD(uint64_t, p, r->off_task_parent_id);
     t->create_pc = FIELD(uint64_t, p, r->off_task_create_pc);
@@ -511,14 +513,16 @@ static bool read_task(const ls_core *core, const ls_debug_root *r, uint64_t slot
     t->stack_hi = FIELD(uint64_t, p, r->off_task_stack_hi);
     for (uint32_t i = 0; i < r->reg_count; i++)
         t->regs[i] = FIELD(uint64_t, p, r->off_task_regs + r->regs[i].offset);
-    if (t->id == 0 || t->stack_lo >= t->stack_hi || t->stack_hi - t->stack_lo > ((uint64_t)1 << 32))
-        return false;
+    if (t->id == 0)
+        return "task id 0";
+    if (t->stack_lo >= t->stack_hi || t->stack_hi - t->stack_lo > ((uint64_t)1 << 32))
+        return "impossible stack bounds";
     if (t->state == LS_TASK_WAITING && t->wait_reason >= r->reason_count)
-        return false;
+        return "wait reason out of range";
     if (t->state != LS_TASK_WAITING)
         t->wait_count = 0;
     if (t->wait_count > MAX_WAITS)
-        return false;
+        return "too many waited objects";
     if (t->wait_count) {
         uint64_t addrs = FIELD(uint64_t, p, r->off_task_wait_addrs);
         t->wait_addrs = malloc(t->wait_count * sizeof *t->wait_addrs);
@@ -526,10 +530,10 @@ static bool read_task(const ls_core *core, const ls_debug_root *r, uint64_t slot
             !ls_core_read(core, addrs, t->wait_addrs, t->wait_count * sizeof *t->wait_addrs)) {
             free(t->wait_addrs);
             t->wait_addrs = NULL;
-            return false;
+            return "its waited objects are unreadable";
         }
     }
-    return true;
+    return NULL;
 }
 
 static int compare_spans(const void *a, const void *b)
@@ -538,12 +542,13 @@ static int compare_spans(const void *a, const void *b)
     return x->base < y->base ? -1 : x->base > y->base;
 }
 
-static bool read_span(const ls_core *core, const ls_debug_root *r, const uint8_t *p, ls_span *s)
+/* Decodes one span descriptor. NULL, or why it is not believable. */
+static const char *read_span(const ls_core *core, const ls_debug_root *r, const uint8_t *p, ls_span *s)
 {
     memset(s, 0, sizeof *s);
     s->state = FIELD(uint8_t, p, r->off_span_state);
     if (s->state != LS_SPAN_SMALL && s->state != LS_SPAN_LARGE)
-        return true;
+        return NULL;
     s->base = FIELD(uint64_t, p, r->off_span_base);
     uint32_t npages = FIELD(uint32_t, p, r->off_span_npages);
     s->size = (uint64_t)npages * r->page_size;
@@ -552,12 +557,13 @@ static bool read_span(const ls_core *core, const ls_debug_root *r, const uint8_t
     s->nelems = FIELD(uint32_t, p, r->off_span_nelems);
     s->alloc_bits = FIELD(uint64_t, p, r->off_span_alloc_bits);
     if (npages == 0 || s->base < r->arena || s->base - r->arena >= r->arena_size ||
-        s->size > r->arena_size - (s->base - r->arena) || s->elem_size == 0 || s->nelems == 0 ||
-        (uint64_t)s->nelems * s->elem_size > s->size ||
+        s->size > r->arena_size - (s->base - r->arena))
+        return "outside the heap arena";
+    if (s->elem_size == 0 || s->nelems == 0 || (uint64_t)s->nelems * s->elem_size > s->size ||
         (s->state == LS_SPAN_LARGE && s->nelems != 1))
-        return false;
+        return "objects do not fit it";
     uint64_t words = ((uint64_t)s->nelems + 63) / 64;
-    return ls_core_pointer(core, s->alloc_bits, words * 8) != NULL;
+    return ls_core_pointer(core, s->alloc_bits, words * 8) ? NULL : "its allocation bitmap is unreadable";
 }
 
 bool ls_span_in_use(const ls_core *core, const ls_span *s, uint32_t i)
@@ -595,14 +601,17 @@ int ls_runtime_read(const ls_core *core, uint64_t root_addr, ls_runtime **out, l
         const uint8_t *p = ls_core_pointer(core, slot, r->task_stride);
         if (!p) {
             if (!ls_core_read(core, slot, slot_buf, r->task_stride)) {
-                rt->skipped_tasks++;
+                if (!rt->skipped_tasks++)
+                    rt->skipped_task_reason = "slot not in the file";
                 continue;
             }
             p = slot_buf;
         }
         ls_task *t = &rt->tasks[rt->ntasks];
-        if (!read_task(core, r, slot, p, t)) {
-            rt->skipped_tasks++;
+        const char *why = read_task(core, r, slot, p, t);
+        if (why) {
+            if (!rt->skipped_tasks++)
+                rt->skipped_task_reason = why;
             continue;
         }
         if (t->state != LS_TASK_FREE && t->state != LS_TASK_DEAD)
@@ -633,8 +642,10 @@ int ls_runtime_read(const ls_core *core, uint64_t root_addr, ls_runtime **out, l
     for (uint64_t i = 1; i < r->span_count; i++) {
         const uint8_t *p = ls_core_pointer(core, r->spans + i * r->span_stride, r->span_stride);
         ls_span *s = &rt->spans[rt->nspans];
-        if (!p || !read_span(core, r, p, s)) {
-            rt->skipped_spans++;
+        const char *why = p ? read_span(core, r, p, s) : "descriptor not in the file";
+        if (why) {
+            if (!rt->skipped_spans++)
+                rt->skipped_span_reason = why;
             continue;
         }
         if (s->state == LS_SPAN_SMALL || s->state == LS_SPAN_LARGE)
@@ -644,7 +655,8 @@ int ls_runtime_read(const ls_core *core, uint64_t root_addr, ls_runtime **out, l
     size_t kept = 0;
     for (size_t i = 0; i < rt->nspans; i++) {
         if (kept && rt->spans[i].base < rt->spans[kept - 1].base + rt->spans[kept - 1].size) {
-            rt->skipped_spans++;          /* overlaps the previous one */
+            if (!rt->skipped_spans++)
+                rt->skipped_span_reason = "overlaps another span";
             continue;
         }
         rt->spans[kept++] = rt->spans[i];

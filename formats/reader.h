@@ -140,9 +140,11 @@ typedef struct ls_runtime {
     ls_task      *tasks;         /* live tasks (not FREE/DEAD) */
     size_t        ntasks;
     size_t        skipped_tasks; /* slots that failed validation */
+    const char   *skipped_task_reason;   /* why the first one failed */
     ls_span      *spans;         /* SMALL and LARGE spans, sorted by base */
     size_t        nspans;
     size_t        skipped_spans;
+    const char   *skipped_span_reason;   /* why the first one failed */
     uint64_t     *timer_targets; /* targets of pending context timers: roots */
     size_t        ntimer_targets;
 } ls_runtime;

@@ -314,6 +314,51 @@ static void test_note_says_who_when_and_why(void **state)
     ls_core_close(core);
 }
 
+/* A crash can leave a task slot half-written: such a slot is skipped,
+ * counted and explained, and every other task still reads. */
+static void test_a_half_written_task_slot_is_skipped_with_a_reason(void **state)
+{
+    (void)state;
+    report r;
+    ls_core *core;
+    ls_runtime *rt;
+    snapshot_known_states(&r, &core, &rt);
+    size_t before = rt->ntasks;
+    const ls_task *victim = snaptest_task(rt, r.recv_ids[0]);
+    assert_non_null(victim);
+    uint64_t addr = victim->slot + rt->root.off_task_state;
+    const ls_segment *seg = ls_core_segment(core, addr);
+    assert_non_null(seg);
+    uint64_t offset = seg->offset + (addr - seg->vaddr);
+    ls_runtime_free(rt);
+    ls_core_close(core);
+
+    char path[512], copy[512];
+    snprintf(path, sizeof path, "%s/known.snap", snaptest_dir());
+    snprintf(copy, sizeof copy, "%s/half-written.snap", snaptest_dir());
+    FILE *in = fopen(path, "rb"), *out = fopen(copy, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    uint32_t bad_state = 77;
+    assert_int_equal(fseek(out, (long)offset, SEEK_SET), 0);
+    assert_int_equal(fwrite(&bad_state, sizeof bad_state, 1, out), 1);
+    fclose(out);
+
+    snaptest_open(copy, &core, &rt);
+    assert_int_equal(rt->skipped_tasks, 1);
+    assert_string_equal(rt->skipped_task_reason, "state out of range");
+    assert_int_equal(rt->ntasks, before - 1);
+    assert_null(snaptest_task(rt, r.recv_ids[0]));
+    assert_non_null(snaptest_task(rt, r.recv_ids[1]));
+    ls_runtime_free(rt);
+    ls_core_close(core);
+}
+
 /* Many tasks: more than the snapshot copies alone, so the stopped threads
  * help copy the stacks (runtime-snapshot/corefile.c, copy_stacks). Each
  * task keeps a mark of its own on its stack; every mark must come back,
@@ -403,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_segments_cover_heap_stacks_and_globals),
         cmocka_unit_test(test_read_only_code_reads_from_the_mapped_file),
         cmocka_unit_test(test_note_says_who_when_and_why),
+        cmocka_unit_test(test_a_half_written_task_slot_is_skipped_with_a_reason),
         cmocka_unit_test(test_every_stack_of_many_tasks_is_copied_whole),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
