@@ -151,6 +151,9 @@ void ls_set_debug_dir(const char *dir);
 int  ls_find_symbol(const char *file, uint64_t bias, const char *name, uint64_t *addr);
 /* Symbolises one PC (e.g. a creation site). */
 void ls_symbolize(ls_unwinder *u, uint64_t pc, ls_frame *out);
+/* The address of global symbol `name` in any module of the program, as
+ * loaded in the snapshot. 0 or -1. */
+int  ls_lookup_symbol(ls_unwinder *u, const char *name, uint64_t *addr);
 /* The symbol (a global variable) holding data address addr; no line. */
 void ls_symbolize_data(ls_unwinder *u, uint64_t addr, ls_frame *out);
 
@@ -203,6 +206,14 @@ int  ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
 
 /* `leakscan traces`: every leaked task (all: every task), Go debug=2. */
 int  ls_report_traces(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, bool all);
+/* One task in that shape: header line, frames, creator. 0 or -1. */
+int  ls_print_task(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, size_t i);
+
+/* `leakscan waiters ADDR|SYMBOL FILE`: every task blocked on that object
+ * (or on the object a global pointer of that name points to). Sets
+ * *leaked to how many of them are leaked. 0 or -1 with err. */
+int  ls_waiters(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
+                const char *what, size_t *leaked, ls_error *err);
 
 int  ls_report_top(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
                    const ls_top_options *opt, ls_error *err);

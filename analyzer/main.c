@@ -14,6 +14,7 @@ static const char usage[] =
 "       leakscan diff [OPTIONS] BASE NEW\n"
 "       leakscan why [OPTIONS] TASK FILE\n"
 "       leakscan list [OPTIONS] REGEX FILE\n"
+"       leakscan waiters [OPTIONS] ADDR|SYMBOL FILE\n"
 "       leakscan html [OPTIONS] FILE > report.html\n"
 "       leakscan run [OPTIONS] -- PROGRAM [ARGS...]\n"
 "       leakscan attach [OPTIONS] PID\n"
@@ -36,6 +37,10 @@ static const char usage[] =
 "  list REGEX            the source lines of functions matching REGEX, with the\n"
 "                        leaked tasks blocked at (flat) or passing through\n"
 "                        (cum) each, like pprof -list\n"
+"  waiters ADDR|SYMBOL   every task blocked on the channel, lock or wait group\n"
+"                        at ADDR (0x...), or named by a global: the object\n"
+"                        itself (lrt_mutex mu) or the one it points to\n"
+"                        (lrt_chan *jobs); exit 1 if any of them is leaked\n"
 "  html                  one self-contained HTML page: summary, a flame graph\n"
 "                        of the leaked stacks, the groups with their frames\n"
 "  why TASK              why task TASK (an id, as the reports print) is\n"
@@ -161,6 +166,25 @@ out:
     return status;
 }
 
+static int waiters_main(const char *what, const char *path, const ls_options *opt)
+{
+    ls_error err;
+    ls_input in;
+    int status = 2;
+    size_t leaked = 0;
+    if (ls_input_open(path, opt, false, &in, &err) != 0 ||
+        ls_waiters(stdout, in.s, in.a, in.u, what, &leaked, &err) != 0) {
+        fprintf(stderr, "leakscan: %s\n", err.message);
+        goto out;
+    }
+    status = leaked ? 1 : 0;
+out:
+    if (in.s)
+        ls_input_close(&in);
+    fflush(stdout);
+    return status;
+}
+
 static int why_main(uint64_t id, const char *path, const ls_options *opt)
 {
     ls_error err;
@@ -212,14 +236,16 @@ int main(int argc, char **argv)
     };
     ls_options opt = { .attach_timeout_s = 30 };
     enum view view = VIEW_GROUPS;
-    bool run = false, diff = false, why = false, list = false, attach = false;
-    if (argc > 1 && (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "attach") == 0 || strcmp(argv[1], "top") == 0 ||
+    bool run = false, diff = false, why = false, list = false, attach = false, waiters = false;
+    if (argc > 1 && (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "attach") == 0 ||
+                     strcmp(argv[1], "waiters") == 0 || strcmp(argv[1], "top") == 0 ||
                      strcmp(argv[1], "traces") == 0 || strcmp(argv[1], "diff") == 0 ||
                      strcmp(argv[1], "why") == 0 || strcmp(argv[1], "list") == 0 ||
                      strcmp(argv[1], "html") == 0)) {
         list = strcmp(argv[1], "list") == 0;
         run = strcmp(argv[1], "run") == 0;
         attach = strcmp(argv[1], "attach") == 0;
+        waiters = strcmp(argv[1], "waiters") == 0;
         diff = strcmp(argv[1], "diff") == 0;
         why = strcmp(argv[1], "why") == 0;
         view = strcmp(argv[1], "top") == 0 ? VIEW_TOP
@@ -280,6 +306,14 @@ int main(int argc, char **argv)
             return 2;
         }
         return list_main(argv[optind], argv[optind + 1], &opt);
+    }
+    if (waiters) {
+        if (argc - optind != 2) {
+            fprintf(stderr, "leakscan waiters: give an object and a snapshot: leakscan waiters jobs FILE "
+                    "(a global's name, or an address 0x...)\n");
+            return 2;
+        }
+        return waiters_main(argv[optind], argv[optind + 1], &opt);
     }
     if (why) {
         char *end;

@@ -25,6 +25,42 @@ static const char *state_label(const ls_snapshot *s, const ls_task *t)
     return ls_reason_name(s->rt, t->wait_reason);
 }
 
+int ls_print_task(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, size_t i)
+{
+    const ls_task *t = &s->rt->tasks[i];
+    fprintf(out, "task %" PRIu64 " [%s", t->id, state_label(s, t));
+    if (a->verdict[i] == LS_LEAKED)
+        fprintf(out, " (leaked)");
+    else if (a->verdict[i] == LS_MAIN_BLOCKED)
+        fprintf(out, " (main, blocked forever)");
+    if (t->state == LS_TASK_WAITING && s->time_monotonic_ns && t->wait_since &&
+        t->wait_since <= s->time_monotonic_ns) {
+        char d[32];
+        ls_format_duration(s->time_monotonic_ns - t->wait_since, d, sizeof d);
+        fprintf(out, ", %s", d);
+    }
+    fprintf(out, "]:\n");
+    ls_stack st;
+    if (ls_unwind_task(u, i, &st) != 0)
+        return -1;
+    for (size_t f = 0; f < st.nframes; f++) {
+        fprintf(out, "%s()\n", st.frames[f].function ? st.frames[f].function : "?");
+        print_location(out, &st.frames[f]);
+    }
+    free(st.frames);
+    if (t->parent_id || s->from_json) {
+        ls_frame cb;
+        ls_symbolize(u, t->create_pc, &cb);
+        fprintf(out, "created by %s", cb.function ? cb.function : "?");
+        if (t->parent_id)
+            fprintf(out, " in task %" PRIu64, t->parent_id);
+        fputc('\n', out);
+        print_location(out, &cb);
+    }
+    fputc('\n', out);
+    return 0;
+}
+
 int ls_report_traces(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, bool all)
 {
     const ls_runtime *rt = s->rt;
@@ -41,40 +77,10 @@ int ls_report_traces(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_u
             size_t tmp = order[j]; order[j] = order[j - 1]; order[j - 1] = tmp;
         }
     for (size_t k = 0; k < n; k++) {
-        size_t i = order[k];
-        const ls_task *t = &rt->tasks[i];
-        fprintf(out, "task %" PRIu64 " [%s", t->id, state_label(s, t));
-        if (a->verdict[i] == LS_LEAKED)
-            fprintf(out, " (leaked)");
-        else if (a->verdict[i] == LS_MAIN_BLOCKED)
-            fprintf(out, " (main, blocked forever)");
-        if (t->state == LS_TASK_WAITING && s->time_monotonic_ns && t->wait_since &&
-            t->wait_since <= s->time_monotonic_ns) {
-            char d[32];
-            ls_format_duration(s->time_monotonic_ns - t->wait_since, d, sizeof d);
-            fprintf(out, ", %s", d);
-        }
-        fprintf(out, "]:\n");
-        ls_stack st;
-        if (ls_unwind_task(u, i, &st) != 0) {
+        if (ls_print_task(out, s, a, u, order[k]) != 0) {
             free(order);
             return -1;
         }
-        for (size_t f = 0; f < st.nframes; f++) {
-            fprintf(out, "%s()\n", st.frames[f].function ? st.frames[f].function : "?");
-            print_location(out, &st.frames[f]);
-        }
-        free(st.frames);
-        if (t->parent_id || s->from_json) {
-            ls_frame cb;
-            ls_symbolize(u, t->create_pc, &cb);
-            fprintf(out, "created by %s", cb.function ? cb.function : "?");
-            if (t->parent_id)
-                fprintf(out, " in task %" PRIu64, t->parent_id);
-            fputc('\n', out);
-            print_location(out, &cb);
-        }
-        fputc('\n', out);
     }
     free(order);
     return 0;

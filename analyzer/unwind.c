@@ -330,6 +330,40 @@ void ls_symbolize_data(ls_unwinder *u, uint64_t addr, ls_frame *out)
     }
 }
 
+typedef struct symbol_search {
+    const char *name;
+    uint64_t    addr;
+    bool        found;
+} symbol_search;
+
+static int search_module(Dwfl_Module *mod, void **user, const char *module, Dwarf_Addr base, void *arg)
+{
+    (void)user, (void)module, (void)base;
+    symbol_search *search = arg;
+    int n = dwfl_module_getsymtab(mod);
+    for (int i = 0; i < n; i++) {
+        GElf_Sym sym;
+        GElf_Addr value;
+        const char *name = dwfl_module_getsym_info(mod, i, &sym, &value, NULL, NULL, NULL);
+        if (name && sym.st_shndx != SHN_UNDEF && strcmp(name, search->name) == 0) {
+            search->addr = value;
+            search->found = true;
+            return DWARF_CB_ABORT;
+        }
+    }
+    return DWARF_CB_OK;
+}
+
+int ls_lookup_symbol(ls_unwinder *u, const char *name, uint64_t *addr)
+{
+    symbol_search search = { .name = name };
+    if (u->dwfl)
+        dwfl_getmodules(u->dwfl, search_module, &search, 0);
+    if (search.found)
+        *addr = search.addr;
+    return search.found ? 0 : -1;
+}
+
 void ls_symbolize(ls_unwinder *u, uint64_t pc, ls_frame *out)
 {
     if (u->preset_creators) {                  /* pc is the task's index */
