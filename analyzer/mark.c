@@ -310,13 +310,15 @@ static inline void scan_object(marker *m, uint64_t entry)
  *        +--push-- [ ring of PENDING candidates ] <-- heap pointers
  *                  (their mark-bit words prefetched)
  *
- * An object's memory is fetched while the objects before it are scanned,
- * and a candidate's mark bit while the candidates before it are tested, so
- * neither load stalls the loop. (Tested at once, the bit is a cache miss
- * that an unpredictable branch waits for, once per pointer.) Only the
- * order of the mark changes; the marked set is the closure whatever the
- * order. Explaining (parents) does not come here: it marks breadth first,
- * each object as found. */
+ * Objects leave the gray stack in bursts of PREFETCH / 2, each prefetched
+ * as it leaves, so that the fetches (and page walks) of a burst overlap;
+ * an object's memory arrives while the objects before it are scanned, and
+ * a candidate's mark bit while the candidates before it are tested
+ * (tested at once, the bit is a cache miss that an unpredictable branch
+ * waits for, once per pointer: about 8% slower on the 10M-object bench).
+ * Only the order of the mark changes; the marked set is the closure
+ * whatever the order. Explaining (parents) does not come here: it marks
+ * breadth first, each object as found. */
 #define PENDING 32
 
 typedef struct pending {
@@ -380,10 +382,12 @@ static void drain_depth_first(marker *m)
 {
     drain d = { .fifo_count = 0 };
     for (;;) {
-        while (d.fifo_count < PREFETCH && m->ngray > 0) {
-            uint64_t e = m->gray[--m->ngray];
-            PREFETCH_ENTRY(m, e);
-            d.fifo[(d.fifo_head + d.fifo_count++) % PREFETCH] = e;
+        if (d.fifo_count <= PREFETCH / 2) {    /* in bursts: the walks overlap */
+            while (d.fifo_count < PREFETCH && m->ngray > 0) {
+                uint64_t e = m->gray[--m->ngray];
+                PREFETCH_ENTRY(m, e);
+                d.fifo[(d.fifo_head + d.fifo_count++) % PREFETCH] = e;
+            }
         }
         if (m->out_of_memory)
             return;

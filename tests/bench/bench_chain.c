@@ -1,8 +1,11 @@
 /*
- * bench_chain.c — writes a snapshot of a daisy chain of N leaked tasks,
- * each waiting to receive from a channel only the task before it holds:
- * the case where a round-by-round fixpoint is quadratic and leakscan's is
- * linear. Not a test.   usage: bench-chain N PATH
+ * bench_chain.c — writes a snapshot of a daisy chain of N tasks, each
+ * waiting to receive from a channel only the task before it holds. By
+ * default nothing holds the first channel: all N are leaked. With
+ * "woken", a global holds it: the first task can be woken, so the next
+ * can, and so on — none is leaked, and a round-by-round fixpoint (Go's)
+ * needs N rounds over the N tasks: quadratic, where leakscan's is linear.
+ * Not a test.   usage: bench-chain N PATH [woken]
  */
 #include <leakrt.h>
 
@@ -13,6 +16,8 @@
 
 static long n;
 static const char *path;
+static int woken;
+lrt_chan *bench_chain_head;             /* "woken": a root holds the first link */
 
 typedef struct chain_link { lrt_chan *in, *out; } chain_link;
 
@@ -28,6 +33,8 @@ static void run(void *arg)
 {
     (void)arg;
     lrt_chan *in = lrt_chan_make(sizeof(int), 0);
+    if (woken)
+        bench_chain_head = in;
     for (long i = 0; i < n; i++) {
         chain_link *l = lrt_alloc(sizeof *l);
         l->in = in;
@@ -45,10 +52,11 @@ static void run(void *arg)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: bench-chain N PATH\n");
+        fprintf(stderr, "usage: bench-chain N PATH [woken]\n");
         return 2;
     }
     n = atol(argv[1]);
     path = argv[2];
+    woken = argc > 3 && strcmp(argv[3], "woken") == 0;
     return lrt_main(run, NULL);
 }

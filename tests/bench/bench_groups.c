@@ -1,7 +1,9 @@
 /*
- * bench_groups.c — writes a snapshot of N leaked tasks in 1,000 groups
- * (1,000 distinct stacks: three levels of ten functions each), for timing
- * the views on a large result. Not a test.   usage: bench-groups N PATH
+ * bench_groups.c — writes a snapshot of N leaked tasks in GROUPS groups
+ * (default 1,000; distinct stacks: three levels of ten functions each)
+ * and LIVE more tasks blocked on a channel a global keeps (candidates the
+ * fixpoint wakes: not leaked), for timing unwinding and the views on a
+ * large result. Not a test.   usage: bench-groups N PATH [GROUPS [LIVE]]
  */
 #include <leakrt.h>
 
@@ -10,9 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-static long n;
+static long n, ngroups = 1000, nlive;
 static const char *path;
 static lrt_chan *never;
+lrt_chan *bench_kept;                    /* a root: its waiters are not leaked */
 
 typedef struct job { int digits; } job;
 
@@ -35,14 +38,23 @@ static void task(void *arg)
     level1[d % 10](d / 10);
 }
 
+static void live(void *arg)
+{
+    (void)arg;
+    lrt_chan_recv(bench_kept, NULL);
+}
+
 /* Spawns the tasks and returns: afterwards only their stacks know the
  * channel (not main's registers or stack, which are roots). */
 static void spawner(void *arg)
 {
     (void)arg;
     never = lrt_chan_make(0, 0);
+    bench_kept = lrt_chan_make(0, 0);
     for (long i = 0; i < n; i++)
-        lrt_go(task, (void *)(intptr_t)(i % 1000));
+        lrt_go(task, (void *)(intptr_t)(i % ngroups));
+    for (long i = 0; i < nlive; i++)
+        lrt_go(live, NULL);
     never = NULL;                        /* nothing reachable wakes them */
 }
 
@@ -50,7 +62,7 @@ static void run(void *arg)
 {
     (void)arg;
     lrt_go(spawner, NULL);
-    while (lrt_num_tasks() < (size_t)n + 1)
+    while (lrt_num_tasks() < (size_t)(n + nlive) + 1)
         lrt_sleep(LRT_MILLISECOND);
     int err = lrt_snapshot(path, "groups");
     if (err)
@@ -62,10 +74,18 @@ static void run(void *arg)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: bench-groups N PATH\n");
+        fprintf(stderr, "usage: bench-groups N PATH [GROUPS [LIVE]]\n");
         return 2;
     }
     n = atol(argv[1]);
     path = argv[2];
+    if (argc > 3)
+        ngroups = atol(argv[3]);
+    if (argc > 4)
+        nlive = atol(argv[4]);
+    if (ngroups < 1 || ngroups > 1000) {
+        fprintf(stderr, "bench-groups: GROUPS must be 1..1000\n");
+        return 2;
+    }
     return lrt_main(run, NULL);
 }
