@@ -21,6 +21,7 @@
 #ifndef LEAKSCAN_FORMAT_H
 #define LEAKSCAN_FORMAT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* ---------------------------------------------------------------------- */
@@ -163,7 +164,29 @@ typedef struct ls_debug_root {
     /* The runtime's poller thread (timers, I/O): like an idle worker, its
      * registers and stack are runtime-internal, never roots. */
     uint32_t poller_tid;
+
+    /* ---- Added after the first release: a reader takes a root whose
+     * `size` ends before these as having none of them (all zero). ---- */
+
+    /* Ancestry: per task, ancestry_count (4 bytes) entries of
+     * ancestry_stride bytes at off_task_ancestry, the parent first, each
+     * {id 8, parent_id 8, create_pc 8}: who created the task's creators. */
+    uint32_t off_task_ancestry;
+    uint32_t off_task_ancestry_count;
+    uint32_t ancestry_max;
+    uint32_t ancestry_stride;
+    /* Labels: per task a pointer (8 bytes at off_task_labels; 0: none) to
+     * a label set: its count (4 bytes at off_labels_count), then at
+     * off_labels_pairs count pairs of pointers (key, value) to
+     * NUL-terminated strings. Tasks may share one set. */
+    uint32_t off_task_labels;
+    uint32_t off_labels_count;
+    uint32_t off_labels_pairs;
+    uint32_t pad2;
 } ls_debug_root;
+
+/* The root's size before the fields added after the first release. */
+#define LS_ROOT_BASE_SIZE offsetof(ls_debug_root, off_task_ancestry)
 
 /* ---------------------------------------------------------------------- */
 /* The LEAKSCAN note                                                      */

@@ -37,6 +37,12 @@ int ls_error_set(ls_error *err, const char *file, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->message + n, sizeof err->message - (size_t)n, fmt, ap);
     va_end(ap);
+    /* Messages quote strings from the file (NT_FILE paths, the note's exe
+     * path); a newline or escape there would break the one-line error
+     * contract or reach the terminal. Control bytes print as '?'. */
+    for (char *c = err->message; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     return -1;
 }
 
@@ -433,10 +439,11 @@ int ls_root_read(const ls_core *core, uint64_t addr, ls_debug_root *r, ls_error 
     if (head[0] != LS_ROOT_VERSION)
         return ls_error_set(err, f, "debug root version %u is not supported (this leakscan reads version %u)",
                             head[0], LS_ROOT_VERSION);
-    if (head[1] < sizeof *r)
+    if (head[1] < LS_ROOT_BASE_SIZE)
         return ls_error_set(err, f, "debug root is %u bytes, smaller than version %u's %zu",
-                            head[1], LS_ROOT_VERSION, sizeof *r);
-    if (!ls_core_read(core, addr, r, sizeof *r))
+                            head[1], LS_ROOT_VERSION, (size_t)LS_ROOT_BASE_SIZE);
+    /* A root from an older runtime ends early: what it lacks stays zero. */
+    if (!ls_core_read(core, addr, r, head[1] < sizeof *r ? head[1] : sizeof *r))
         return ls_error_set(err, f, "the debug root is cut off");
     if (r->pointer_size != 8)
         return ls_error_set(err, f, "debug root: pointer size %u is not supported", r->pointer_size);
@@ -456,6 +463,14 @@ int ls_root_read(const ls_core *core, uint64_t addr, ls_debug_root *r, ls_error 
     for (uint32_t i = 0; i < r->reg_count; i++)
         if (!fits(r->off_task_regs + r->regs[i].offset, 8, r->task_stride))
             return ls_error_set(err, f, "debug root: register %u lies outside the task slot", i);
+    if (r->ancestry_max && (r->ancestry_max > LS_MAX_ANCESTRY || r->ancestry_stride < 24 ||
+                            !fits(r->off_task_ancestry_count, 4, r->task_stride) ||
+                            !fits(r->off_task_ancestry, (uint64_t)r->ancestry_max * r->ancestry_stride,
+                                  r->task_stride)))
+        return ls_error_set(err, f, "debug root: the task ancestry layout is inconsistent");
+    if (r->off_task_labels && (!fits(r->off_task_labels, 8, r->task_stride) ||
+                               r->off_labels_count > 64 || r->off_labels_pairs > 64))
+        return ls_error_set(err, f, "debug root: the label layout is inconsistent");
     if (r->span_stride == 0 || r->span_stride > MAX_STRIDE ||
         !fits(r->off_span_base, 8, r->span_stride) || !fits(r->off_span_npages, 4, r->span_stride) ||
         !fits(r->off_span_state, 1, r->span_stride) || !fits(r->off_span_noscan, 1, r->span_stride) ||
@@ -497,6 +512,7 @@ static const char *read_task(const ls_core *core, const ls_debug_root *r, uint64
 {
     memset(t, 0, sizeof *t);
     t->slot = slot;
+    t->label_set = -1;
     t->state = FIELD(uint32_t, p, r->off_task_state);
     if (t->state == LS_TASK_FREE || t->state == LS_TASK_DEAD)
         return NULL;
@@ -513,6 +529,20 @@ static const char *read_task(const ls_core *core, const ls_debug_root *r, uint64
     t->stack_hi = FIELD(uint64_t, p, r->off_task_stack_hi);
     for (uint32_t i = 0; i < r->reg_count; i++)
         t->regs[i] = FIELD(uint64_t, p, r->off_task_regs + r->regs[i].offset);
+    if (r->ancestry_max) {
+        uint32_t n = FIELD(uint32_t, p, r->off_task_ancestry_count);
+        if (n > r->ancestry_max)
+            return "ancestry count out of range";
+        for (uint32_t i = 0; i < n; i++) {
+            const uint8_t *e = p + r->off_task_ancestry + (size_t)i * r->ancestry_stride;
+            t->ancestry[i].id = FIELD(uint64_t, e, 0);
+            t->ancestry[i].parent_id = FIELD(uint64_t, e, 8);
+            t->ancestry[i].create_pc = FIELD(uint64_t, e, 16);
+        }
+        t->nancestry = n;
+    }
+    if (r->off_task_labels)
+        t->labels_addr = FIELD(uint64_t, p, r->off_task_labels);
     if (t->id == 0)
         return "task id 0";
     if (t->stack_lo >= t->stack_hi || t->stack_hi - t->stack_lo > ((uint64_t)1 << 32))
@@ -572,6 +602,107 @@ bool ls_span_in_use(const ls_core *core, const ls_span *s, uint32_t i)
     if (i >= s->nelems || !ls_core_read_u64(core, s->alloc_bits + (uint64_t)(i / 64) * 8, &word))
         return false;
     return (word >> (i % 64)) & 1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Labels                                                                  */
+/* ---------------------------------------------------------------------- */
+
+#define MAX_LABELS       64
+#define MAX_LABEL_STRING 256
+
+/* A NUL-terminated string of at most MAX_LABEL_STRING bytes at addr,
+ * copied; NULL if unreadable, unterminated or out of memory. */
+static char *read_string(const ls_core *core, uint64_t addr)
+{
+    char buf[MAX_LABEL_STRING + 1];
+    for (size_t i = 0; i <= MAX_LABEL_STRING; i++) {
+        if (!ls_core_read(core, addr + i, &buf[i], 1))
+            return NULL;
+        if (buf[i] == '\0')
+            return strdup(buf);
+    }
+    return NULL;
+}
+
+static void free_label_set(ls_label_set *set)
+{
+    for (uint32_t i = 0; i < set->count; i++) {
+        free(set->labels[i].key);
+        free(set->labels[i].value);
+    }
+    free(set->labels);
+}
+
+/* Decodes the set at addr. false if it is not believable (then it is
+ * left empty: the task shows no labels). */
+static bool read_label_set(const ls_core *core, const ls_debug_root *r, uint64_t addr, ls_label_set *set)
+{
+    memset(set, 0, sizeof *set);
+    set->addr = addr;
+    uint32_t count;
+    if (!ls_core_read_u32(core, addr + r->off_labels_count, &count) || count > MAX_LABELS)
+        return false;
+    set->labels = calloc(count ? count : 1, sizeof *set->labels);
+    if (!set->labels)
+        return false;
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t key, value;
+        uint64_t at = addr + r->off_labels_pairs + (uint64_t)i * 16;
+        if (!ls_core_read_u64(core, at, &key) || !ls_core_read_u64(core, at + 8, &value))
+            break;
+        set->labels[i].key = read_string(core, key);
+        set->labels[i].value = read_string(core, value);
+        set->count = i + 1;
+        if (!set->labels[i].key || !set->labels[i].value) {
+            free_label_set(set);
+            memset(set, 0, sizeof *set);
+            return false;
+        }
+    }
+    return true;
+}
+
+typedef struct label_ref { uint64_t addr; size_t task; } label_ref;
+
+static int compare_label_refs(const void *a, const void *b)
+{
+    const label_ref *x = a, *y = b;
+    return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+/* Decodes each distinct label set once (tasks share them) and points
+ * every task at its set. -1 only when out of memory. */
+static int read_label_sets(const ls_core *core, const ls_debug_root *r, ls_runtime *rt)
+{
+    size_t n = 0;
+    label_ref *refs = malloc((rt->ntasks ? rt->ntasks : 1) * sizeof *refs);
+    if (!refs)
+        return -1;
+    for (size_t i = 0; i < rt->ntasks; i++) {
+        rt->tasks[i].label_set = -1;
+        if (rt->tasks[i].labels_addr)
+            refs[n++] = (label_ref){ rt->tasks[i].labels_addr, i };
+    }
+    qsort(refs, n, sizeof *refs, compare_label_refs);
+    rt->label_sets = calloc(n ? n : 1, sizeof *rt->label_sets);
+    if (!rt->label_sets) {
+        free(refs);
+        return -1;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (k == 0 || refs[k].addr != refs[k - 1].addr) {
+            if (read_label_set(core, r, refs[k].addr, &rt->label_sets[rt->nlabel_sets]))
+                rt->nlabel_sets++;
+            else
+                continue;
+        } else if (rt->nlabel_sets == 0 || rt->label_sets[rt->nlabel_sets - 1].addr != refs[k].addr) {
+            continue;                         /* its set did not decode */
+        }
+        rt->tasks[refs[k].task].label_set = (int32_t)(rt->nlabel_sets - 1);
+    }
+    free(refs);
+    return 0;
 }
 
 int ls_runtime_read(const ls_core *core, uint64_t root_addr, ls_runtime **out, ls_error *err)
@@ -663,6 +794,11 @@ int ls_runtime_read(const ls_core *core, uint64_t root_addr, ls_runtime **out, l
     }
     rt->nspans = kept;
 
+    if (r->off_task_labels && read_label_sets(core, r, rt) != 0) {
+        ls_runtime_free(rt);
+        return ls_error_set(err, core->path, "out of memory");
+    }
+
     /* Pending context timers: their targets are roots. */
     if (r->timer_count) {
         rt->timer_targets = calloc(r->timer_count, sizeof *rt->timer_targets);
@@ -695,5 +831,8 @@ void ls_runtime_free(ls_runtime *rt)
     free(rt->tasks);
     free(rt->spans);
     free(rt->timer_targets);
+    for (size_t i = 0; i < rt->nlabel_sets; i++)
+        free_label_set(&rt->label_sets[i]);
+    free(rt->label_sets);
     free(rt);
 }

@@ -109,6 +109,24 @@ const ls_segment *ls_core_segment(const ls_core *core, uint64_t addr);
  * that every offset fits its stride. 0 or -1 with err. */
 int ls_root_read(const ls_core *core, uint64_t addr, ls_debug_root *root, ls_error *err);
 
+#define LS_MAX_ANCESTRY 16
+
+/* One of a task's creators: the parent first. */
+typedef struct ls_ancestor {
+    uint64_t id, parent_id, create_pc;
+} ls_ancestor;
+
+/* Labels (lrt_label_set): a set many tasks may share. */
+typedef struct ls_label {
+    char *key, *value;
+} ls_label;
+
+typedef struct ls_label_set {
+    uint64_t  addr;              /* in the program */
+    ls_label *labels;
+    uint32_t  count;
+} ls_label_set;
+
 typedef struct ls_task {
     uint64_t slot;               /* address of its task-table slot */
     uint64_t id, parent_id;
@@ -122,6 +140,10 @@ typedef struct ls_task {
     uint64_t stack_lo, stack_hi;
     uint64_t regs[LS_MAX_REGS];  /* saved registers, in root->regs order */
     int32_t  worker_tid;         /* running: its thread; else 0 */
+    ls_ancestor ancestry[LS_MAX_ANCESTRY];   /* its creators' creators */
+    uint32_t nancestry;
+    uint64_t labels_addr;        /* its label set in the program, 0: none */
+    int32_t  label_set;          /* index into rt->label_sets, -1: none */
 } ls_task;
 
 typedef struct ls_span {
@@ -145,6 +167,8 @@ typedef struct ls_runtime {
     size_t        nspans;
     size_t        skipped_spans;
     const char   *skipped_span_reason;   /* why the first one failed */
+    ls_label_set  *label_sets;   /* the distinct label sets of the tasks */
+    size_t        nlabel_sets;
     uint64_t     *timer_targets; /* targets of pending context timers: roots */
     size_t        ntimer_targets;
 } ls_runtime;

@@ -52,6 +52,13 @@ void lrt_debug_root_init(void)
     r->off_task_stack_hi = TASK_OFF(stack_hi);
     r->off_task_is_main = TASK_OFF(is_main);
     r->off_task_regs = TASK_OFF(regs);
+    r->off_task_ancestry = TASK_OFF(ancestry);
+    r->off_task_ancestry_count = TASK_OFF(ancestry_count);
+    r->ancestry_max = LRT_ANCESTRY_MAX;
+    r->ancestry_stride = sizeof(lrt_ancestor);
+    r->off_task_labels = TASK_OFF(labels);
+    r->off_labels_count = offsetof(lrt_labels, count);
+    r->off_labels_pairs = offsetof(lrt_labels, pairs);
 #if defined(__x86_64__)
     r->elf_machine = EM_X86_64;
     /* DWARF numbers of x86-64: rbx 3, rbp 6, rsp 7, r12-r15 12-15, rip 16. */

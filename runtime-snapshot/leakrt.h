@@ -55,6 +55,20 @@ int lrt_main(void (*fn)(void *arg), void *arg);
  * never reused). Records the spawning task and the call site. */
 uint64_t lrt_go(void (*fn)(void *arg), void *arg);
 
+/*
+ * Labels, like pprof's goroutine labels: key/value strings on the running
+ * task, inherited by the tasks it spawns afterwards, carried by snapshots
+ * and shown by leakscan (which can group and filter leaks by them).
+ * lrt_label_set sets key to value (value NULL removes it). Keys are up to
+ * 63 bytes, values up to 255, at most 16 labels a task. Returns 0, or
+ * -EINVAL for an empty or too long key or value, or too many labels.
+ * lrt_label_get returns the running task's value for key, or NULL; it
+ * stays valid until the task next changes its labels. Both abort when
+ * called outside a task.
+ */
+int         lrt_label_set(const char *key, const char *value);
+const char *lrt_label_get(const char *key);
+
 uint64_t lrt_self(void);        /* id of the running task; 0 outside tasks */
 size_t   lrt_num_tasks(void);   /* live tasks, like runtime.NumGoroutine */
 void     lrt_yield(void);       /* let other runnable tasks run */

@@ -178,6 +178,27 @@ struct lrt_timer {
  *                 | guard page  | ...... free ...... | used    |
  *                               ^ lowest legal SP     ^ regs.sp  ^ top
  */
+#define LRT_ANCESTRY_MAX 8
+
+typedef struct lrt_ancestor {
+    uint64_t  id;
+    uint64_t  parent_id;
+    uintptr_t create_pc;
+} lrt_ancestor;
+
+/* A task's labels (labels.c): never changed once made, shared by the tasks
+ * that inherit them, freed with the last. The debug root describes count
+ * and pairs; the strings follow the pairs in the same block. */
+typedef struct lrt_labels {
+    _Atomic uint32_t refs;
+    uint32_t         count;
+    size_t           size;      /* of the block, for lrt_internal_free */
+    const char      *pairs[];   /* key, value, key, value, ... */
+} lrt_labels;
+
+void lrt_labels_inherit(lrt_task *child, const lrt_task *parent);
+void lrt_labels_release(lrt_task *t);
+
 struct lrt_task {
     /* First cache line: all a snapshot's pass over the table reads (state,
      * stack bounds, saved SP), so that pass costs one miss per task. */
@@ -214,6 +235,11 @@ struct lrt_task {
     lrt_waiter  waiter_inline[LRT_INLINE_WAITS];
     lrt_timer   timer;          /* the task's own timer */
     void       *asan_fake_stack;/* AddressSanitizer fiber bookkeeping */
+    /* Who created its creators (the parent first), so a leak can be blamed
+     * on the code that started the chain: read through the debug root. */
+    uint32_t    ancestry_count;
+    lrt_ancestor ancestry[LRT_ANCESTRY_MAX];
+    lrt_labels *labels;      /* shared, immutable, refcounted; NULL: none */
 };
 
 /* ---------------------------------------------------------------------- */

@@ -529,6 +529,7 @@ static lrt_task *find_runnable(lrt_worker *w)
 
 static void free_task_slot(lrt_worker *w, lrt_task *t)
 {
+    lrt_labels_release(t);
     atomic_store(&t->state, LRT_TASK_FREE);
     if (w && w->free_count < FREE_TASKS_MAX) {
         t->link = w->free_tasks;
@@ -730,6 +731,16 @@ static uint64_t spawn(void (*fn)(void *), void *arg, uintptr_t pc, bool is_main)
     t->timer.target = t;
     t->asan_fake_stack = NULL;
     t->epoch = sched.epoch;
+    /* Its creators' creators, the parent first; labels shared. */
+    t->ancestry_count = 0;
+    if (parent) {
+        t->ancestry[0] = (lrt_ancestor){ parent->id, parent->parent_id, parent->create_pc };
+        uint32_t keep = parent->ancestry_count < LRT_ANCESTRY_MAX - 1 ? parent->ancestry_count
+                                                                      : LRT_ANCESTRY_MAX - 1;
+        memcpy(&t->ancestry[1], parent->ancestry, keep * sizeof t->ancestry[0]);
+        t->ancestry_count = keep + 1;
+    }
+    lrt_labels_inherit(t, parent);
 #ifdef LRT_ASAN
     /* A reused stack still carries the poison of its last task's frames. */
     __asan_unpoison_memory_region((void *)t->stack_lo, t->stack_hi - t->stack_lo);
@@ -901,6 +912,7 @@ static void discard_tasks(void)
         uint32_t s = atomic_load(&t->state);
         if (s == LRT_TASK_FREE)
             continue;
+        lrt_labels_release(t);
         atomic_store(&t->state, LRT_TASK_FREE);
         t->wait_reason = LRT_WAIT_NONE;
         t->wait_count = 0;

@@ -314,6 +314,77 @@ static void test_note_says_who_when_and_why(void **state)
     ls_core_close(core);
 }
 
+/* Ancestry and labels: a task three generations down knows its creators
+ * (the parent first) and carries the label its grandparent set. */
+typedef struct lineage {
+    int      result;
+    uint64_t main_id, a_id, b_id, c_id;
+} lineage;
+
+static lineage line;
+static lrt_chan *lineage_park;
+
+static void lineage_c(void *arg) { (void)arg; line.c_id = lrt_self(); lrt_chan_recv(lineage_park, NULL); }
+static void lineage_b(void *arg) { line.b_id = lrt_self(); lrt_go(lineage_c, arg); }
+static void lineage_a(void *arg)
+{
+    line.a_id = lrt_self();
+    lrt_label_set("request", "7");
+    lrt_label_set("user", "ada");
+    lrt_go(lineage_b, arg);
+}
+
+static void lineage_main(void *path)
+{
+    line.main_id = lrt_self();
+    lineage_park = lrt_chan_make(0, 0);
+    lrt_go(lineage_a, NULL);
+    while (!__atomic_load_n(&line.c_id, __ATOMIC_SEQ_CST))
+        lrt_sleep(LRT_MILLISECOND);
+    lrt_sleep(10 * LRT_MILLISECOND);
+    line.result = lrt_snapshot(path, "lineage");
+    snaptest_report(&line, sizeof line);
+    lrt_chan_close(lineage_park);
+}
+
+static void test_ancestry_and_labels_are_decoded(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/lineage.snap", snaptest_dir());
+    lineage r;
+    int status = snaptest_run(lineage_main, path, &r, sizeof r);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(r.result, 0);
+    ls_core *core;
+    ls_runtime *rt;
+    snaptest_open(path, &core, &rt);
+    const ls_task *c = snaptest_task(rt, r.c_id);
+    assert_non_null(c);
+    assert_int_equal(c->parent_id, r.b_id);
+    assert_int_equal(c->nancestry, 3);
+    assert_int_equal(c->ancestry[0].id, r.b_id);
+    assert_int_equal(c->ancestry[0].parent_id, r.a_id);
+    assert_int_equal(c->ancestry[1].id, r.a_id);
+    assert_int_equal(c->ancestry[1].parent_id, r.main_id);
+    assert_int_equal(c->ancestry[2].id, r.main_id);
+    assert_int_equal(c->ancestry[2].parent_id, 0);
+    assert_true(c->ancestry[0].create_pc != 0 && c->ancestry[1].create_pc != 0);
+    assert_true(c->label_set >= 0);
+    const ls_label_set *set = &rt->label_sets[c->label_set];
+    assert_int_equal(set->count, 2);
+    assert_string_equal(set->labels[0].key, "request");
+    assert_string_equal(set->labels[0].value, "7");
+    assert_string_equal(set->labels[1].key, "user");
+    assert_string_equal(set->labels[1].value, "ada");
+    const ls_task *main_task = snaptest_task(rt, r.main_id);
+    assert_non_null(main_task);
+    assert_int_equal(main_task->label_set, -1);
+    assert_int_equal(main_task->nancestry, 0);
+    ls_runtime_free(rt);
+    ls_core_close(core);
+}
+
 /* A crash can leave a task slot half-written: such a slot is skipped,
  * counted and explained, and every other task still reads. */
 static void test_a_half_written_task_slot_is_skipped_with_a_reason(void **state)
@@ -448,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_segments_cover_heap_stacks_and_globals),
         cmocka_unit_test(test_read_only_code_reads_from_the_mapped_file),
         cmocka_unit_test(test_note_says_who_when_and_why),
+        cmocka_unit_test(test_ancestry_and_labels_are_decoded),
         cmocka_unit_test(test_a_half_written_task_slot_is_skipped_with_a_reason),
         cmocka_unit_test(test_every_stack_of_many_tasks_is_copied_whole),
     };
