@@ -16,6 +16,27 @@ static void print_location(FILE *out, const ls_frame *f)
         fprintf(out, "\t?:0 pc=0x%" PRIx64 "\n", f->pc);
 }
 
+static void print_creator(FILE *out, const ls_frame *f, uint64_t parent_id)
+{
+    fprintf(out, "created by %s", f->function ? f->function : "?");
+    if (parent_id)
+        fprintf(out, " in task %" PRIu64, parent_id);
+    fputc('\n', out);
+    print_location(out, f);
+}
+
+/* Like pprof's goroutine dump: labels: {"key":"value", ...} */
+static void print_labels(FILE *out, const ls_snapshot *s, const ls_task *t)
+{
+    if (t->label_set < 0 || (size_t)t->label_set >= s->rt->nlabel_sets)
+        return;
+    const ls_label_set *set = &s->rt->label_sets[t->label_set];
+    fprintf(out, "labels: {");
+    for (uint32_t i = 0; i < set->count; i++)
+        fprintf(out, "%s\"%s\":\"%s\"", i ? ", " : "", set->labels[i].key, set->labels[i].value);
+    fprintf(out, "}\n");
+}
+
 static const char *state_label(const ls_snapshot *s, const ls_task *t)
 {
     if (t->state == LS_TASK_RUNNING)
@@ -40,6 +61,7 @@ int ls_print_task(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
         fprintf(out, ", %s", d);
     }
     fprintf(out, "]:\n");
+    print_labels(out, s, t);
     ls_stack st;
     if (ls_unwind_task(u, i, &st) != 0)
         return -1;
@@ -51,11 +73,15 @@ int ls_print_task(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
     if (t->parent_id || s->from_json) {
         ls_frame cb;
         ls_symbolize(u, t->create_pc, &cb);
-        fprintf(out, "created by %s", cb.function ? cb.function : "?");
-        if (t->parent_id)
-            fprintf(out, " in task %" PRIu64, t->parent_id);
-        fputc('\n', out);
-        print_location(out, &cb);
+        print_creator(out, &cb, t->parent_id);
+        /* Who created its creators, as far as the runtime kept them. */
+        for (uint32_t k = 0; k < t->nancestry && !s->from_json; k++) {
+            const ls_ancestor *an = &t->ancestry[k];
+            if (!an->parent_id)
+                break;                             /* the main task: no creator */
+            ls_symbolize(u, an->create_pc, &cb);
+            print_creator(out, &cb, an->parent_id);
+        }
     }
     fputc('\n', out);
     return 0;

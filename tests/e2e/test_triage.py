@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""Triage on the webserver sample: `leakscan traces` shows each leaked
+task's labels (set by its handler with lrt_label_set, inherited from the
+acceptor and the handler) and the whole chain of creators, even though
+the handler and the acceptor have exited.
+
+usage: test_triage.py LEAKSCAN WEBSERVER_PROGRAM
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+leakscan, program = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    snap = os.path.join(tmp, "web.snap")
+    subprocess.run([program], stdout=subprocess.DEVNULL, timeout=120, check=True,
+                   env=dict(os.environ, LEAKSCAN_AT_EXIT=snap, LRT_PROCS="2"))
+    p = subprocess.run([leakscan, "traces", snap], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=300)
+    check(p.returncode == 1, f"traces exits 1: leaks ({p.returncode}, {p.stderr.strip()})")
+    tasks = [t for t in p.stdout.split("\n\n") if t.startswith("task ")]
+    check(len(tasks) == 3, f"three leaked backends ({len(tasks)})")
+    requests = set()
+    for t in tasks:
+        m = re.search(r'^labels: \{"server":"web", "route":"/search", "request":"(\d+)"\}$', t, re.M)
+        check(m is not None, f"labels from the acceptor and the handler:\n{t}")
+        if m:
+            requests.add(int(m.group(1)))
+        chain = re.findall(r"^created by (\w+) in task \d+$", t, re.M)
+        check(chain == ["handle_request", "acceptor", "run"],
+              f"the chain of creators, the exited ones too: {chain}")
+    check(requests == {0, 6, 9}, f"the slow searches are the leaked ones: {sorted(requests)}")
+sys.exit(1 if failures else 0)
