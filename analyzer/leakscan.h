@@ -61,6 +61,7 @@ typedef struct ls_options {
     const char *attach_output;  /* attach --core --output PATH: keep the core */
     int         attach_timeout_s; /* attach: how long to wait for the snapshot */
     const char *debug_dir;      /* --debug-dir: separate debug information */
+    bool        interactive;    /* -i */
 } ls_options;
 
 int  ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out, ls_error *err);
@@ -227,6 +228,9 @@ int  ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
 
 /* `--pprof OUT`: the groups as a gzip'd profile.proto for `go tool pprof`. */
 int  ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report *r, ls_error *err);
+
+/* `leakscan -i FILE`: the interactive prompt (interactive.c). */
+int  ls_interactive_main(const char *path, const ls_options *opt);
 
 /* `leakscan attach [--core] PID` (attach.c). */
 int  ls_attach_main(int argc, char **argv, const ls_options *opt);

@@ -18,6 +18,7 @@ static const char usage[] =
 "       leakscan html [OPTIONS] FILE > report.html\n"
 "       leakscan run [OPTIONS] -- PROGRAM [ARGS...]\n"
 "       leakscan attach [OPTIONS] PID\n"
+"       leakscan -i FILE\n"
 "\n"
 "Finds the leaked tasks of a libleakrt program: tasks blocked on a channel,\n"
 "lock or wait group that nothing still able to run can reach, so they can\n"
@@ -58,6 +59,10 @@ static const char usage[] =
 "                        file, analyse the snapshot it writes when lrt_main\n"
 "                        returns, report, and exit 1 if anything leaked;\n"
 "                        with --json, PROGRAM's output goes to stderr\n"
+"\n"
+"  -i FILE               an interactive prompt over FILE, loaded once, like\n"
+"                        go tool pprof's: groups, top, list, traces, why,\n"
+"                        waiters, with history and completion\n"
 "\n"
 "options:\n"
 "  --json                write the result as JSON (schema: formats/README.md)\n"
@@ -227,11 +232,12 @@ int main(int argc, char **argv)
         { "cum", no_argument, NULL, 'c' },
         { "nodecount", required_argument, NULL, 'n' },
         { "focus", required_argument, NULL, 'f' },
-        { "ignore", required_argument, NULL, 'i' },
+        { "ignore", required_argument, NULL, 'g' },
         { "core", no_argument, NULL, 'C' },
         { "output", required_argument, NULL, 'o' },
         { "timeout", required_argument, NULL, 't' },
         { "debug-dir", required_argument, NULL, 'D' },
+        { "interactive", no_argument, NULL, 'I' },
         { NULL, 0, NULL, 0 },
     };
     ls_options opt = { .attach_timeout_s = 30 };
@@ -255,7 +261,7 @@ int main(int argc, char **argv)
         argc--;
     }
     int c;
-    while ((c = getopt_long(argc, argv, "+qho:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+qhio:", longopts, NULL)) != -1) {
         switch (c) {
         case 'j': opt.json = true; break;
         case 'a': opt.all = true; break;
@@ -267,8 +273,9 @@ int main(int argc, char **argv)
         case 'p': opt.pprof = optarg; break;
         case 's': opt.source_path = optarg; break;
         case 'f': opt.top.focus = optarg; break;
-        case 'i': opt.top.ignore = optarg; break;
+        case 'g': opt.top.ignore = optarg; break;
         case 'C': opt.attach_core = true; break;
+        case 'i': case 'I': opt.interactive = true; break;
         case 'D': opt.debug_dir = optarg; ls_set_debug_dir(optarg); break;
         case 'o': opt.attach_output = optarg; break;
         case 't': {
@@ -334,6 +341,13 @@ int main(int argc, char **argv)
     if (optind >= argc) {
         fputs(usage, stderr);
         return 2;
+    }
+    if (opt.interactive) {
+        if (optind + 1 != argc || view != VIEW_GROUPS) {
+            fprintf(stderr, "leakscan -i: give one snapshot: leakscan -i FILE\n");
+            return 2;
+        }
+        return ls_interactive_main(argv[optind], &opt);
     }
     if (optind + 1 < argc) {
         fprintf(stderr, "leakscan: one FILE at a time (got %d); try 'leakscan --help'\n", argc - optind);
