@@ -44,6 +44,7 @@ struct ls_unwinder {
     bool      activation[MAX_FRAMES];
     cache_entry *cache;         /* open addressing, power-of-two size */
     size_t    cache_size, cache_used;
+    const ls_segment *last_seg; /* memory_read's last segment: a task's stack */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -71,8 +72,17 @@ static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *a
     (void)dwfl;
     ls_unwinder *u = arg;
     uint64_t v;
+    /* An unwind reads one stack, word after word: the segment that held
+     * the last word most likely holds this one (no search). */
+    const ls_segment *seg = u->last_seg;
+    if (seg && addr - seg->vaddr < seg->filesz && seg->filesz - (addr - seg->vaddr) >= 8) {
+        memcpy(&v, u->s->core->data + seg->offset + (addr - seg->vaddr), 8);
+        *result = v;
+        return true;
+    }
     if (!ls_core_read_u64(u->s->core, addr, &v))
         return false;
+    u->last_seg = ls_core_segment(u->s->core, addr);
     *result = v;
     return true;
 }
