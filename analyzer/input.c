@@ -12,7 +12,11 @@ int ls_input_open(const char *path, const ls_options *opt, bool explain, ls_inpu
     if (ls_is_json(path)) {
         if (explain)
             return ls_error_set(err, path, "a JSON result keeps no heap to explain: give the snapshot");
-        return ls_saved_load(path, &in->saved, &in->s, &in->a, &in->u, err);
+        if (ls_saved_load(path, &in->saved, &in->s, &in->a, &in->u, err) != 0)
+            return -1;
+        if (ls_apply_suppressions(in->s, in->a, in->u, opt ? opt->suppressions : NULL) != 0)
+            return ls_error_set(err, path, "out of memory");
+        return 0;
     }
     ls_timing_start(path);
     if (ls_snapshot_open(path, opt, &in->s, err) != 0)
@@ -23,6 +27,8 @@ int ls_input_open(const char *path, const ls_options *opt, bool explain, ls_inpu
     ls_timing("mark");
     if (ls_unwinder_create(in->s, opt, &in->u, err) != 0)
         return -1;
+    if (ls_apply_suppressions(in->s, in->a, in->u, opt ? opt->suppressions : NULL) != 0)
+        return ls_error_set(err, path, "out of memory");
     ls_timing("unwind");                    /* with ls_group_leaks' */
     return 0;
 }

@@ -49,6 +49,15 @@ typedef struct ls_top_options {
     const char *focus;          /* keep tasks with a frame matching */
     const char *ignore;         /* drop tasks with a frame matching */
 } ls_top_options;
+/* suppress.c: rules that hide known leaks (not silently: counted). */
+typedef struct ls_suppressions ls_suppressions;
+ls_suppressions *ls_suppressions_new(void);
+/* kind: "ignore-top", "ignore-any" or "ignore-creator". 0 or -1 with err. */
+int  ls_suppressions_add(ls_suppressions *set, const char *kind, const char *pattern, ls_error *err);
+/* Reads a suppression file. 0 or -1 with err (naming file:line). */
+int  ls_suppressions_load(ls_suppressions *set, const char *path, ls_error *err);
+void ls_suppressions_free(ls_suppressions *set);
+
 typedef struct ls_options {
     const char *exe;            /* --exe */
     bool        all;            /* --all: include tasks that are not leaked */
@@ -62,6 +71,7 @@ typedef struct ls_options {
     int         attach_timeout_s; /* attach: how long to wait for the snapshot */
     const char *debug_dir;      /* --debug-dir: separate debug information */
     bool        interactive;    /* -i */
+    ls_suppressions *suppressions; /* --ignore-*, --suppressions; NULL: none */
 } ls_options;
 
 int  ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out, ls_error *err);
@@ -82,6 +92,7 @@ enum ls_verdict {
     LS_WOKEN,           /* a candidate that something reachable can wake */
     LS_LEAKED,          /* a candidate nothing can ever wake */
     LS_MAIN_BLOCKED,    /* the main task, parked forever: reported apart */
+    LS_SUPPRESSED,      /* leaked, but a suppression rule hides it (suppress.c) */
 };
 
 /* Why an object is marked (ls_analysis.parent, when explaining): what
@@ -107,6 +118,7 @@ typedef struct ls_analysis {
     size_t    ntasks;
     size_t    leaked;
     size_t    candidates;
+    size_t    suppressed;       /* leaked tasks hidden by suppressions */
     bool      main_blocked;
     uint64_t  marked_objects;
     uint64_t  scanned_bytes;
@@ -116,6 +128,12 @@ int  ls_analyze(const ls_snapshot *s, ls_analysis **out, ls_error *err);
 /* The same, breadth first, recording what reached each object. */
 int  ls_analyze_explained(const ls_snapshot *s, bool parents, ls_analysis **out, ls_error *err);
 void ls_analysis_free(ls_analysis *a);
+
+struct ls_unwinder;
+/* Marks the leaked tasks a rule matches LS_SUPPRESSED (and counts them).
+ * 0, or -1 when out of memory. */
+int  ls_apply_suppressions(const ls_snapshot *s, ls_analysis *a, struct ls_unwinder *u,
+                           const ls_suppressions *set);
 
 /* ---------------------------------------------------------------------- */
 /* unwind.c                                                                */

@@ -75,7 +75,15 @@ static const char usage[] =
 "  --ignore REGEX        top: leave out tasks with a frame that matches\n"
 "  --exe PATH            the program's executable, if not where the\n"
 "                        snapshot says\n"
-"  --source-path DIR     list: look for source files under DIR too\n""  --debug-dir DIR       look for separate debug information of stripped\n"
+"  --source-path DIR     list: look for source files under DIR too\n""  --ignore-top FUNC     hide leaked tasks whose top user frame (the first\n"
+"                        that is not an lrt_* call) is FUNC: a glob (pool_*)\n"
+"                        or /regex/; repeatable\n"
+"  --ignore-any FUNC     hide leaked tasks with FUNC anywhere on their stack\n"
+"  --ignore-creator FUNC hide leaked tasks spawned by FUNC\n"
+"  --suppressions FILE   rules from FILE, one a line: ignore-top|ignore-any|\n"
+"                        ignore-creator FUNC; # comments. Hidden tasks are\n"
+"                        counted in the header, never dropped silently\n"
+"  --debug-dir DIR       look for separate debug information of stripped\n"
 "                        files under DIR too (DIR/.build-id/xx/rest.debug,\n"
 "                        or by .gnu_debuglink name), after the file's own\n"
 "                        directory and its .debug/, before /usr/lib/debug\n""  --core                attach: take a core with ptrace\n"
@@ -218,6 +226,9 @@ static int analyse(const char *path, const ls_options *opt)
 
 int ls_analyse_file(const char *path, const ls_options *opt) { return analyse(path, opt); }
 
+static ls_suppressions *suppressions;
+static void free_suppressions(void) { ls_suppressions_free(suppressions); }
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -238,6 +249,10 @@ int main(int argc, char **argv)
         { "timeout", required_argument, NULL, 't' },
         { "debug-dir", required_argument, NULL, 'D' },
         { "interactive", no_argument, NULL, 'I' },
+        { "ignore-top", required_argument, NULL, 'T' },
+        { "ignore-any", required_argument, NULL, 'A' },
+        { "ignore-creator", required_argument, NULL, 'R' },
+        { "suppressions", required_argument, NULL, 'S' },
         { NULL, 0, NULL, 0 },
     };
     ls_options opt = { .attach_timeout_s = 30 };
@@ -274,6 +289,24 @@ int main(int argc, char **argv)
         case 's': opt.source_path = optarg; break;
         case 'f': opt.top.focus = optarg; break;
         case 'g': opt.top.ignore = optarg; break;
+        case 'T': case 'A': case 'R': case 'S': {
+            ls_error err;
+            if (!opt.suppressions) {
+                if (!(opt.suppressions = suppressions = ls_suppressions_new())) {
+                    fprintf(stderr, "leakscan: out of memory\n");
+                    return 2;
+                }
+                atexit(free_suppressions);
+            }
+            int bad = c == 'S' ? ls_suppressions_load(opt.suppressions, optarg, &err)
+                    : ls_suppressions_add(opt.suppressions, c == 'T' ? "ignore-top" :
+                                          c == 'A' ? "ignore-any" : "ignore-creator", optarg, &err);
+            if (bad) {
+                fprintf(stderr, "leakscan: %s\n", err.message);
+                return 2;
+            }
+            break;
+        }
         case 'C': opt.attach_core = true; break;
         case 'i': case 'I': opt.interactive = true; break;
         case 'D': opt.debug_dir = optarg; ls_set_debug_dir(optarg); break;

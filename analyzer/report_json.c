@@ -43,6 +43,7 @@ int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
     cJSON_AddStringToObject(root, "reason", c->reason);
     cJSON_AddNumberToObject(root, "tasks", (double)s->rt->ntasks);
     cJSON_AddNumberToObject(root, "leaked", (double)a->leaked);
+    cJSON_AddNumberToObject(root, "suppressed", (double)a->suppressed);
     cJSON_AddBoolToObject(root, "main_blocked", a->main_blocked);
     if (r->crash.crashed) {
         cJSON *crash = cJSON_AddObjectToObject(root, "crash");

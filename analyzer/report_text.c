@@ -94,9 +94,12 @@ void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
     if (gmtime_r(&secs, &tm))
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     fprintf(out, "leakscan: %s\n", s->path);
-    fprintf(out, "pid %" PRIu64 ", taken %s (%s), %zu tasks, %zu leaked in %zu groups\n\n",
+    fprintf(out, "pid %" PRIu64 ", taken %s (%s), %zu tasks, %zu leaked in %zu groups",
             c->note.pid, when, c->reason, s->rt->ntasks, a->leaked,
             a->leaked ? r->ngroups : (size_t)0);
+    if (a->suppressed)
+        fprintf(out, " (and %zu suppressed)", a->suppressed);
+    fprintf(out, "\n\n");
     print_crash(out, s, &r->crash);
     for (size_t i = 0; i < r->ngroups; i++) {
         const ls_group *g = &r->groups[i];

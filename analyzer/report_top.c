@@ -107,8 +107,11 @@ int ls_report_top(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
         qsort(table.rows, table.n, sizeof *table.rows, compare_rows);
         size_t shown = opt->nodecount && opt->nodecount < table.n ? opt->nodecount : table.n;
         fprintf(out, "leakscan: %s\n", s->path);
-        fprintf(out, "Showing %zu of %zu functions; %zu leaked tasks%s\n", shown, table.n, total,
+        fprintf(out, "Showing %zu of %zu functions; %zu leaked tasks%s", shown, table.n, total,
                 opt->focus || opt->ignore ? " (after --focus/--ignore)" : "");
+        if (a->suppressed)
+            fprintf(out, "; %zu suppressed", a->suppressed);
+        fputc('\n', out);
         fprintf(out, "%8s %7s %7s %8s %7s  %s\n", "flat", "flat%", "sum%", "cum", "cum%", "function");
         double sum = 0;
         for (size_t k = 0; k < shown; k++) {

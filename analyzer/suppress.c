@@ -1,0 +1,199 @@
+/*
+ * suppress.c — leaks a user has decided not to see: a library's own
+ * background tasks, a known leak being fixed elsewhere. Rules match
+ * function names of the symbolised stack, not raw text:
+ *
+ *   ignore-top FUNC       the task's top user frame (its first frame that
+ *                         is not libleakrt's own lrt_* API) is FUNC
+ *   ignore-any FUNC       any frame of the task is FUNC
+ *   ignore-creator FUNC   the function that spawned the task is FUNC
+ *
+ * FUNC is a glob (fnmatch: `pool_*`) or, between slashes, an extended
+ * regular expression (`/^cache_(refresh|evict)$/`). Rules come from the
+ * command line (--ignore-top, --ignore-any, --ignore-creator) and from
+ * suppression files (--suppressions FILE: one rule a line, `#` comments,
+ * blank lines), so a library can ship a file for its known tasks.
+ *
+ * A suppressed task is not dropped silently: its verdict becomes
+ * LS_SUPPRESSED, which no view counts as leaked, and the reports' headers
+ * say how many were suppressed.
+ */
+#include "leakscan.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum rule_kind { RULE_TOP, RULE_ANY, RULE_CREATOR };
+
+typedef struct rule {
+    enum rule_kind kind;
+    char          *pattern;
+    bool           is_regex;
+    regex_t        regex;
+} rule;
+
+struct ls_suppressions {
+    rule  *rules;
+    size_t count, capacity;
+};
+
+static const char *const kind_names[] = { "ignore-top", "ignore-any", "ignore-creator" };
+
+static int add_rule(ls_suppressions *set, enum rule_kind kind, const char *pattern,
+                    const char *where, ls_error *err)
+{
+    if (!*pattern)
+        return ls_error_set(err, where, "%s wants a function name or pattern", kind_names[kind]);
+    if (set->count == set->capacity) {
+        size_t cap = set->capacity ? 2 * set->capacity : 16;
+        rule *grown = realloc(set->rules, cap * sizeof *grown);
+        if (!grown)
+            return ls_error_set(err, where, "out of memory");
+        set->rules = grown;
+        set->capacity = cap;
+    }
+    rule *r = &set->rules[set->count];
+    memset(r, 0, sizeof *r);
+    r->kind = kind;
+    size_t len = strlen(pattern);
+    r->is_regex = len >= 2 && pattern[0] == '/' && pattern[len - 1] == '/';
+    r->pattern = r->is_regex ? strndup(pattern + 1, len - 2) : strdup(pattern);
+    if (!r->pattern)
+        return ls_error_set(err, where, "out of memory");
+    if (r->is_regex) {
+        int code = regcomp(&r->regex, r->pattern, REG_EXTENDED | REG_NOSUB);
+        if (code != 0) {
+            char why[128];
+            regerror(code, &r->regex, why, sizeof why);
+            ls_error_set(err, where, "bad regular expression /%s/: %s", r->pattern, why);
+            free(r->pattern);
+            return -1;
+        }
+    }
+    set->count++;
+    return 0;
+}
+
+ls_suppressions *ls_suppressions_new(void)
+{
+    return calloc(1, sizeof(ls_suppressions));
+}
+
+int ls_suppressions_add(ls_suppressions *set, const char *kind, const char *pattern, ls_error *err)
+{
+    for (int k = RULE_TOP; k <= RULE_CREATOR; k++)
+        if (strcmp(kind, kind_names[k]) == 0)
+            return add_rule(set, (enum rule_kind)k, pattern, NULL, err);
+    return ls_error_set(err, NULL, "unknown suppression '%s'", kind);
+}
+
+int ls_suppressions_load(ls_suppressions *set, const char *path, ls_error *err)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return ls_error_set(err, path, "cannot open: %s", strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    int number = 0, status = 0;
+    while (status == 0 && getline(&line, &cap, f) >= 0) {
+        number++;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *words[3];
+        int n = 0;
+        for (char *save = NULL, *w = strtok_r(line, " \t\r\n", &save); w && n < 3;
+             w = strtok_r(NULL, " \t\r\n", &save))
+            words[n++] = w;
+        if (n == 0)
+            continue;
+        char where[4096 + 32];
+        snprintf(where, sizeof where, "%s:%d", path, number);
+        int kind = -1;
+        for (int k = RULE_TOP; k <= RULE_CREATOR; k++)
+            if (strcmp(words[0], kind_names[k]) == 0)
+                kind = k;
+        if (kind < 0 || n != 2)
+            status = ls_error_set(err, where, "expected 'ignore-top|ignore-any|ignore-creator "
+                                  "FUNC', got '%s%s'", words[0], n > 2 ? " ..." : "");
+        else
+            status = add_rule(set, (enum rule_kind)kind, words[1], where, err);
+    }
+    free(line);
+    fclose(f);
+    return status;
+}
+
+void ls_suppressions_free(ls_suppressions *set)
+{
+    if (!set)
+        return;
+    for (size_t i = 0; i < set->count; i++) {
+        if (set->rules[i].is_regex)
+            regfree(&set->rules[i].regex);
+        free(set->rules[i].pattern);
+    }
+    free(set->rules);
+    free(set);
+}
+
+static bool matches(const rule *r, const char *function)
+{
+    if (!function)
+        return false;
+    if (r->is_regex)
+        return regexec(&r->regex, function, 0, NULL, 0) == 0;
+    return fnmatch(r->pattern, function, 0) == 0;
+}
+
+/* The first frame that is not libleakrt's API: where the user's code
+ * blocked. */
+static const ls_frame *top_user_frame(const ls_stack *st)
+{
+    for (size_t f = 0; f < st->nframes; f++)
+        if (!st->frames[f].function || strncmp(st->frames[f].function, "lrt_", 4) != 0)
+            return &st->frames[f];
+    return st->nframes ? &st->frames[0] : NULL;
+}
+
+static bool suppressed(const ls_suppressions *set, const ls_stack *st, const ls_frame *creator)
+{
+    const ls_frame *top = top_user_frame(st);
+    for (size_t i = 0; i < set->count; i++) {
+        const rule *r = &set->rules[i];
+        if (r->kind == RULE_TOP && top && matches(r, top->function))
+            return true;
+        if (r->kind == RULE_CREATOR && matches(r, creator->function))
+            return true;
+        for (size_t f = 0; r->kind == RULE_ANY && f < st->nframes; f++)
+            if (matches(r, st->frames[f].function))
+                return true;
+    }
+    return false;
+}
+
+int ls_apply_suppressions(const ls_snapshot *s, ls_analysis *a, ls_unwinder *u,
+                          const ls_suppressions *set)
+{
+    if (!set || set->count == 0)
+        return 0;
+    for (size_t i = 0; i < s->rt->ntasks; i++) {
+        if (a->verdict[i] != LS_LEAKED)
+            continue;
+        ls_stack st;
+        if (ls_unwind_task(u, i, &st) != 0)
+            return -1;
+        ls_frame creator;
+        ls_symbolize(u, s->from_json ? i : s->rt->tasks[i].create_pc, &creator);
+        if (suppressed(set, &st, &creator)) {
+            a->verdict[i] = LS_SUPPRESSED;
+            a->leaked--;
+            a->suppressed++;
+        }
+        free(st.frames);
+    }
+    return 0;
+}
