@@ -80,6 +80,9 @@ static const char usage[] =
 "                        or /regex/; repeatable\n"
 "  --ignore-any FUNC     hide leaked tasks with FUNC anywhere on their stack\n"
 "  --ignore-creator FUNC hide leaked tasks spawned by FUNC\n"
+"  --under FUNC          keep only leaked tasks with FUNC among their creators\n"
+"                        (the task's, its creator's, ... up to 8 back); the\n"
+"                        rest count as suppressed\n"
 "  --suppressions FILE   rules from FILE, one a line: ignore-top|ignore-any|\n"
 "                        ignore-creator FUNC; # comments. Hidden tasks are\n"
 "                        counted in the header, never dropped silently\n"
@@ -253,6 +256,7 @@ int main(int argc, char **argv)
         { "ignore-any", required_argument, NULL, 'A' },
         { "ignore-creator", required_argument, NULL, 'R' },
         { "suppressions", required_argument, NULL, 'S' },
+        { "under", required_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 },
     };
     ls_options opt = { .attach_timeout_s = 30 };
@@ -289,7 +293,7 @@ int main(int argc, char **argv)
         case 's': opt.source_path = optarg; break;
         case 'f': opt.top.focus = optarg; break;
         case 'g': opt.top.ignore = optarg; break;
-        case 'T': case 'A': case 'R': case 'S': {
+        case 'T': case 'A': case 'R': case 'S': case 'U': {
             ls_error err;
             if (!opt.suppressions) {
                 if (!(opt.suppressions = suppressions = ls_suppressions_new())) {
@@ -300,7 +304,8 @@ int main(int argc, char **argv)
             }
             int bad = c == 'S' ? ls_suppressions_load(opt.suppressions, optarg, &err)
                     : ls_suppressions_add(opt.suppressions, c == 'T' ? "ignore-top" :
-                                          c == 'A' ? "ignore-any" : "ignore-creator", optarg, &err);
+                                          c == 'A' ? "ignore-any" : c == 'U' ? "under" :
+                                          "ignore-creator", optarg, &err);
             if (bad) {
                 fprintf(stderr, "leakscan: %s\n", err.message);
                 return 2;

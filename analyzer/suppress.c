@@ -7,6 +7,10 @@
  *                         is not libleakrt's own lrt_* API) is FUNC
  *   ignore-any FUNC       any frame of the task is FUNC
  *   ignore-creator FUNC   the function that spawned the task is FUNC
+ *   under FUNC            the opposite: keep only tasks with FUNC among
+ *                         their creators, their creators' creators, ...
+ *                         (so a test suite can blame the test that started
+ *                         the chain)
  *
  * FUNC is a glob (fnmatch: `pool_*`) or, between slashes, an extended
  * regular expression (`/^cache_(refresh|evict)$/`). Rules come from the
@@ -26,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum rule_kind { RULE_TOP, RULE_ANY, RULE_CREATOR };
+enum rule_kind { RULE_TOP, RULE_ANY, RULE_CREATOR, RULE_UNDER };
 
 typedef struct rule {
     enum rule_kind kind;
@@ -40,7 +44,7 @@ struct ls_suppressions {
     size_t count, capacity;
 };
 
-static const char *const kind_names[] = { "ignore-top", "ignore-any", "ignore-creator" };
+static const char *const kind_names[] = { "ignore-top", "ignore-any", "ignore-creator", "under" };
 
 static int add_rule(ls_suppressions *set, enum rule_kind kind, const char *pattern,
                     const char *where, ls_error *err)
@@ -84,7 +88,7 @@ ls_suppressions *ls_suppressions_new(void)
 
 int ls_suppressions_add(ls_suppressions *set, const char *kind, const char *pattern, ls_error *err)
 {
-    for (int k = RULE_TOP; k <= RULE_CREATOR; k++)
+    for (int k = RULE_TOP; k <= RULE_UNDER; k++)
         if (strcmp(kind, kind_names[k]) == 0)
             return add_rule(set, (enum rule_kind)k, pattern, NULL, err);
     return ls_error_set(err, NULL, "unknown suppression '%s'", kind);
@@ -113,11 +117,11 @@ int ls_suppressions_load(ls_suppressions *set, const char *path, ls_error *err)
         char where[4096 + 32];
         snprintf(where, sizeof where, "%s:%d", path, number);
         int kind = -1;
-        for (int k = RULE_TOP; k <= RULE_CREATOR; k++)
+        for (int k = RULE_TOP; k <= RULE_UNDER; k++)
             if (strcmp(words[0], kind_names[k]) == 0)
                 kind = k;
         if (kind < 0 || n != 2)
-            status = ls_error_set(err, where, "expected 'ignore-top|ignore-any|ignore-creator "
+            status = ls_error_set(err, where, "expected 'ignore-top|ignore-any|ignore-creator|under "
                                   "FUNC', got '%s%s'", words[0], n > 2 ? " ..." : "");
         else
             status = add_rule(set, (enum rule_kind)kind, words[1], where, err);
@@ -159,11 +163,39 @@ static const ls_frame *top_user_frame(const ls_stack *st)
     return st->nframes ? &st->frames[0] : NULL;
 }
 
-static bool suppressed(const ls_suppressions *set, const ls_stack *st, const ls_frame *creator)
+/* Whether one of the task's creators (its own, its creators' creators,
+ * as far as the runtime kept them) matches r. */
+static bool created_under(const rule *r, const ls_snapshot *s, ls_unwinder *u, size_t i,
+                          const ls_frame *creator)
+{
+    if (matches(r, creator->function))
+        return true;
+    const ls_task *t = &s->rt->tasks[i];
+    for (uint32_t k = 0; k < t->nancestry && !s->from_json; k++) {
+        ls_frame f;
+        ls_symbolize(u, t->ancestry[k].create_pc, &f);
+        if (t->ancestry[k].parent_id && matches(r, f.function))
+            return true;
+    }
+    return false;
+}
+
+static bool suppressed(const ls_suppressions *set, const ls_snapshot *s, ls_unwinder *u, size_t i,
+                       const ls_stack *st, const ls_frame *creator)
 {
     const ls_frame *top = top_user_frame(st);
-    for (size_t i = 0; i < set->count; i++) {
-        const rule *r = &set->rules[i];
+    /* --under: kept only when created under one of them. */
+    bool any_under = false, under = false;
+    for (size_t k = 0; k < set->count; k++) {
+        if (set->rules[k].kind != RULE_UNDER)
+            continue;
+        any_under = true;
+        under = under || created_under(&set->rules[k], s, u, i, creator);
+    }
+    if (any_under && !under)
+        return true;
+    for (size_t k = 0; k < set->count; k++) {
+        const rule *r = &set->rules[k];
         if (r->kind == RULE_TOP && top && matches(r, top->function))
             return true;
         if (r->kind == RULE_CREATOR && matches(r, creator->function))
@@ -188,7 +220,7 @@ int ls_apply_suppressions(const ls_snapshot *s, ls_analysis *a, ls_unwinder *u,
             return -1;
         ls_frame creator;
         ls_symbolize(u, s->from_json ? i : s->rt->tasks[i].create_pc, &creator);
-        if (suppressed(set, &st, &creator)) {
+        if (suppressed(set, s, u, i, &st, &creator)) {
             a->verdict[i] = LS_SUPPRESSED;
             a->leaked--;
             a->suppressed++;

@@ -2,10 +2,12 @@
 """Triage on the webserver sample: `leakscan traces` shows each leaked
 task's labels (set by its handler with lrt_label_set, inherited from the
 acceptor and the handler) and the whole chain of creators, even though
-the handler and the acceptor have exited.
+the handler and the acceptor have exited; --under keeps the leaks whose
+chain of creators passes through a function.
 
 usage: test_triage.py LEAKSCAN WEBSERVER_PROGRAM
 """
+import json
 import os
 import re
 import subprocess
@@ -41,4 +43,16 @@ with tempfile.TemporaryDirectory() as tmp:
         check(chain == ["handle_request", "acceptor", "run"],
               f"the chain of creators, the exited ones too: {chain}")
     check(requests == {0, 6, 9}, f"the slow searches are the leaked ones: {sorted(requests)}")
+
+    # --under: keep only leaks whose creators pass through a function.
+    def counts(*args):
+        p = subprocess.run([leakscan, "--json", *args, snap], stdout=subprocess.PIPE, text=True,
+                           timeout=300)
+        d = json.loads(p.stdout)
+        return d["leaked"], d["suppressed"], p.returncode
+    check(counts("--under", "handle_request") == (3, 0, 1), "--under the direct creator keeps them")
+    check(counts("--under", "acceptor") == (3, 0, 1), "--under the creator's creator keeps them")
+    check(counts("--under", "run") == (3, 0, 1), "--under the first creator keeps them")
+    check(counts("--under", "unrelated_test") == (0, 3, 0),
+          "--under a function not among their creators hides them (counted), exit 0")
 sys.exit(1 if failures else 0)
