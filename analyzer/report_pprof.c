@@ -150,6 +150,24 @@ static bool keep_string(strings *owned, const char *s)
     return true;
 }
 
+static int compare_int32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A Label message (key and str are string-table indexes) into a sample. */
+static void add_label(pb *sample, uint64_t key, uint64_t value)
+{
+    pb label = { 0 };
+    pb_uint(&label, 1, key);
+    pb_uint(&label, 2, value);
+    pb_message(sample, 3, &label);
+    if (label.failed)
+        sample->failed = true;
+    free(label.data);
+}
+
 int ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report *r, ls_error *err)
 {
     pb profile = { 0 }, functions = { 0 }, locations = { 0 };
@@ -166,7 +184,7 @@ int ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report 
     uint64_t label_key = intern(&str, "wait_reason");
     for (size_t g = 0; g < r->ngroups; g++) {
         const ls_group *grp = &r->groups[g];
-        pb sample = { 0 };
+        pb stack = { 0 };                               /* the sample's location ids */
         for (size_t f = 0; f < grp->stack.nframes; f++) {
             const ls_frame *fr = &grp->stack.frames[f];
             bool fresh;
@@ -203,18 +221,41 @@ int ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report 
                 free(line.data);
                 free(m.data);
             }
-            pb_uint(&sample, 1, loc);
+            pb_uint(&stack, 1, loc);
         }
-        pb_uint(&sample, 2, grp->count);
         const char *reason = grp->wait_reason < s->rt->root.reason_count
                              ? ls_reason_name(s->rt, grp->wait_reason) : "running";
-        pb label = { 0 };
-        pb_uint(&label, 1, label_key);
-        pb_uint(&label, 2, intern(&str, reason));
-        pb_message(&sample, 3, &label);
-        pb_message(&profile, 2, &sample);
-        free(label.data);
-        free(sample.data);
+        /* One sample per label set among the group's tasks (lrt_label_set),
+         * its labels beside wait_reason, as pprof's goroutine profiles have. */
+        int32_t *sets = malloc((grp->count ? grp->count : 1) * sizeof *sets);
+        if (!sets) {
+            free(stack.data);
+            profile.failed = true;
+            break;
+        }
+        for (size_t t = 0; t < grp->count; t++) {
+            int32_t set = s->rt->tasks[grp->tasks[t]].label_set;
+            sets[t] = set >= 0 && (size_t)set < s->rt->nlabel_sets ? set : -1;
+        }
+        qsort(sets, grp->count, sizeof *sets, compare_int32);
+        for (size_t t = 0; t < grp->count;) {
+            size_t run = 1;
+            while (t + run < grp->count && sets[t + run] == sets[t])
+                run++;
+            pb sample = { 0 };
+            pb_bytes(&sample, stack.data, stack.len);
+            pb_uint(&sample, 2, run);
+            add_label(&sample, label_key, intern(&str, reason));
+            const ls_label_set *labels = sets[t] >= 0 ? &s->rt->label_sets[sets[t]] : NULL;
+            for (uint32_t k = 0; labels && k < labels->count; k++)
+                add_label(&sample, intern(&str, labels->labels[k].key),
+                          intern(&str, labels->labels[k].value));
+            pb_message(&profile, 2, &sample);
+            free(sample.data);
+            t += run;
+        }
+        free(sets);
+        free(stack.data);
     }
     /* One mapping that says symbols are already resolved, so pprof does not
      * look for the binaries. */

@@ -44,6 +44,17 @@ with tempfile.TemporaryDirectory() as tmp:
               f"the chain of creators, the exited ones too: {chain}")
     check(requests == {0, 6, 9}, f"the slow searches are the leaked ones: {sorted(requests)}")
 
+    # --pprof: the labels become sample labels pprof reads (-tags).
+    profile = os.path.join(tmp, "web.pb.gz")
+    subprocess.run([leakscan, "--pprof", profile, "-q", snap], stdout=subprocess.DEVNULL, timeout=300)
+    p = subprocess.run(["go", "tool", "pprof", "-tags", profile], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=300,
+                       env=dict(os.environ, HOME=tmp, GOCACHE=os.path.join(tmp, "go-cache")))
+    tags = re.sub(r"\s+", " ", p.stdout)
+    check("route: Total 3.0" in tags and "3.0 ( 100%): /search" in tags
+          and all(f"1.0 (33.33%): {n}" in tags for n in (0, 6, 9)),
+          f"go tool pprof -tags shows the labels: {tags[:300]} {p.stderr[:200]}")
+
     # --under: keep only leaks whose creators pass through a function.
     def counts(*args):
         p = subprocess.run([leakscan, "--json", *args, snap], stdout=subprocess.PIPE, text=True,
