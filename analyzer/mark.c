@@ -18,8 +18,10 @@
  */
 #include "leakscan.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct waiter_pair {
     uint64_t object;
@@ -46,6 +48,8 @@ typedef struct mark_span {
     bool           noscan;      /* marked, never scanned */
     bool           waiters;     /* some object of it has waiters */
 } mark_span;
+
+typedef struct mark_pool mark_pool;
 
 /* Prefetch distance of the scan: an object is prefetched when it leaves
  * the gray stack and scanned PREFETCH objects later. */
@@ -74,12 +78,33 @@ typedef struct marker {
     unsigned      page_shift;
     uint64_t      stacks_lo, stacks_hi;   /* every task stack lies inside */
     uint64_t      marked_objects, scanned_bytes;
+    /* Parallel drain (see "Both cores"): mark bits, rooted flags and the
+     * pool are shared; everything above them is per thread. */
+    bool          shared;        /* other threads mark too: atomic bit sets */
+    mark_pool    *pool;          /* where threads give and take gray work */
 } marker;
 
 #define GRAY_STACK (UINT64_C(1) << 63)
 
 static inline bool bit_test(const uint64_t *bits, uint64_t i) { return (bits[i >> 6] >> (i & 63)) & 1; }
 static inline void bit_set(uint64_t *bits, uint64_t i) { bits[i >> 6] |= UINT64_C(1) << (i & 63); }
+
+/* Sets obj's mark bit; true if this call set it (it was clear). With
+ * other threads marking, a plain test first (most objects are found
+ * marked), then one atomic or decides who marked it. */
+static inline bool set_mark(marker *m, uint64_t obj)
+{
+    uint64_t *word = &m->marked[obj >> 6], bit = UINT64_C(1) << (obj & 63);
+    if (!m->shared) {
+        if (*word & bit)
+            return false;
+        *word |= bit;
+        return true;
+    }
+    if (__atomic_load_n(word, __ATOMIC_RELAXED) & bit)
+        return false;
+    return !(__atomic_fetch_or(word, bit, __ATOMIC_RELAXED) & bit);
+}
 
 static __attribute__((noinline)) void grow_gray(marker *m)
 {
@@ -132,9 +157,8 @@ static __attribute__((noinline)) void mark_stack_value(marker *m, uint64_t v, ui
 {
     int kind;
     uint64_t obj = ls_object_of(m->s, v, &kind);
-    if (obj == LS_NO_OBJECT || bit_test(m->marked, obj))
+    if (obj == LS_NO_OBJECT || !set_mark(m, obj))
         return;
-    bit_set(m->marked, obj);
     if (m->parent)
         record_parent(m, obj, where);
     m->marked_objects++;
@@ -155,10 +179,8 @@ static inline void mark_value_at(marker *m, uint64_t v, uint64_t where)
             return;                            /* no span, or past its last object */
         uint64_t idx = sp->magic ? (o * sp->magic) >> 40 : o / sp->size;
         uint64_t obj = sp->first + idx;
-        uint64_t *word = &m->marked[obj >> 6], bit = UINT64_C(1) << (obj & 63);
-        if (*word & bit)
+        if (!set_mark(m, obj))
             return;                            /* marked already, or a free slot */
-        *word |= bit;
         m->marked_objects++;
         if (m->parent)
             record_parent(m, obj, where);
@@ -226,9 +248,14 @@ static void task_stack_range(const ls_snapshot *s, const ls_task *t, uint64_t *l
 
 static void make_root_task(marker *m, uint32_t t)
 {
-    if (m->rooted[t])
-        return;
-    m->rooted[t] = true;
+    if (m->shared) {                           /* the exchange decides who roots it */
+        if (__atomic_exchange_n(&m->rooted[t], true, __ATOMIC_RELAXED))
+            return;
+    } else {
+        if (m->rooted[t])
+            return;
+        m->rooted[t] = true;
+    }
     const ls_task *task = &m->s->rt->tasks[t];
     if (m->a->verdict[t] == LS_LEAKED)
         m->a->verdict[t] = LS_WOKEN;           /* a candidate, woken */
@@ -249,8 +276,7 @@ static void make_root_task(marker *m, uint32_t t)
             mark_value(m, task->regs[i]);
     /* Its stack: marking it scans it. */
     uint64_t obj = m->s->nheap_objects + t;
-    if (!bit_test(m->marked, obj)) {
-        bit_set(m->marked, obj);
+    if (set_mark(m, obj)) {
         m->marked_objects++;
         if (m->parent)
             m->parent[obj] = m->src;
@@ -340,10 +366,8 @@ static inline void test_oldest(marker *m, drain *d)
     const pending *c = &d->ring[d->ring_head];
     d->ring_head = (d->ring_head + 1) % PENDING;
     d->ring_count--;
-    uint64_t *word = &m->marked[c->obj >> 6], bit = UINT64_C(1) << (c->obj & 63);
-    if (*word & bit)
+    if (!set_mark(m, c->obj))
         return;                                /* marked already, or a free slot */
-    *word |= bit;
     m->marked_objects++;
     const mark_span *sp = c->sp;
     if (!sp->noscan)
@@ -378,11 +402,19 @@ static inline void scan_heap_words(marker *m, drain *d, const uint8_t *p, size_t
     }
 }
 
+static void pool_give(marker *m);
+static bool pool_hungry(const mark_pool *p);
+
+/* Gray entries a thread keeps before it gives to an idle one. */
+#define SHARE_MIN 64
+
 static void drain_depth_first(marker *m)
 {
     drain d = { .fifo_count = 0 };
     for (;;) {
         if (d.fifo_count <= PREFETCH / 2) {    /* in bursts: the walks overlap */
+            if (m->pool && m->ngray >= 2 * SHARE_MIN && pool_hungry(m->pool))
+                pool_give(m);
             while (d.fifo_count < PREFETCH && m->ngray > 0) {
                 uint64_t e = m->gray[--m->ngray];
                 PREFETCH_ENTRY(m, e);
@@ -407,6 +439,168 @@ static void drain_depth_first(marker *m)
         }
         scan_heap_words(m, &d, sp->data + (e - sp->base), sp->size, e);
     }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Both cores                                                              */
+/* ---------------------------------------------------------------------- */
+
+/* The drain on several threads. The roots are marked first, on one thread;
+ * the gray objects they leave go to a pool, and each thread drains its
+ * own gray stack (above), gives half of it to the pool when a thread is
+ * idle, and takes from the pool when its own runs dry. The mark is done
+ * when every thread waits and the pool is empty. Shared: mark bits (an
+ * atomic or decides who marks an object, so each is scanned once), the
+ * rooted flags (an atomic exchange decides who roots a woken task, and
+ * only that thread writes its verdict), the pool (a lock). The result —
+ * the marked set, the verdicts, the counts — is the closure, the same for
+ * any number of threads and any interleaving: deterministic. Not when
+ * explaining: its breadth-first parents depend on the order. */
+struct mark_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t  more;        /* items arrived, or done */
+    uint64_t       *items;
+    size_t          n, cap;
+    int             threads;     /* draining (or about to) */
+    int             waiting;     /* threads waiting for items (atomic reads) */
+    bool            done;
+};
+
+static bool pool_hungry(const mark_pool *p)
+{
+    return __atomic_load_n(&p->waiting, __ATOMIC_RELAXED) > 0 && __atomic_load_n(&p->n, __ATOMIC_RELAXED) == 0;
+}
+
+/* Moves the top half of m's gray stack into the pool. */
+static void pool_give(marker *m)
+{
+    mark_pool *p = m->pool;
+    size_t k = m->ngray / 2;
+    pthread_mutex_lock(&p->lock);
+    if (p->n + k > p->cap) {
+        size_t cap = (p->n + k) * 2;
+        uint64_t *items = realloc(p->items, cap * sizeof *items);
+        if (!items) {
+            pthread_mutex_unlock(&p->lock);
+            return;                            /* keep it: correct, only slower */
+        }
+        p->items = items;
+        p->cap = cap;
+    }
+    memcpy(p->items + p->n, m->gray + m->ngray - k, k * sizeof *m->gray);
+    __atomic_store_n(&p->n, p->n + k, __ATOMIC_RELAXED);
+    m->ngray -= k;
+    pthread_cond_broadcast(&p->more);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Waits for work; false when the mark is done (every thread waiting, the
+ * pool empty) or abandoned. */
+static bool pool_take(marker *m)
+{
+    mark_pool *p = m->pool;
+    pthread_mutex_lock(&p->lock);
+    __atomic_store_n(&p->waiting, p->waiting + 1, __ATOMIC_RELAXED);
+    while (p->n == 0 && !p->done) {
+        if (p->waiting == p->threads) {
+            p->done = true;
+            pthread_cond_broadcast(&p->more);
+            break;
+        }
+        pthread_cond_wait(&p->more, &p->lock);
+    }
+    __atomic_store_n(&p->waiting, p->waiting - 1, __ATOMIC_RELAXED);
+    bool got = false;
+    if (!p->done && p->n > 0) {
+        size_t k = p->n > 2 * SHARE_MIN ? p->n / 2 : p->n;
+        while (m->gray_cap < k && !m->out_of_memory)
+            grow_gray(m);
+        if (m->out_of_memory) {
+            p->done = true;                    /* abandoned: the caller fails */
+            pthread_cond_broadcast(&p->more);
+        } else {
+            memcpy(m->gray, p->items + p->n - k, k * sizeof *m->gray);
+            m->ngray = k;
+            __atomic_store_n(&p->n, p->n - k, __ATOMIC_RELAXED);
+            got = true;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    return got;
+}
+
+static void *drain_shared(void *arg)
+{
+    marker *m = arg;
+    while (pool_take(m)) {
+        drain_depth_first(m);
+        if (m->out_of_memory) {
+            pthread_mutex_lock(&m->pool->lock);
+            m->pool->done = true;
+            pthread_cond_broadcast(&m->pool->more);
+            pthread_mutex_unlock(&m->pool->lock);
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* Threads for the drain: LEAKSCAN_THREADS if set (1: none), else the
+ * online CPUs, at most 8; one when the heap is small (threads would not
+ * pay for themselves). */
+static int drain_threads(const marker *m)
+{
+    const char *env = getenv("LEAKSCAN_THREADS");
+    long n = env && *env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+    if (!(env && *env) && m->nobjects < 100000)
+        n = 1;
+    return n < 1 ? 1 : n > 8 ? 8 : (int)n;
+}
+
+/* Drains m's gray stack on nthreads threads (m's own among them). */
+static void drain_parallel(marker *m, int nthreads)
+{
+    mark_pool p = { .threads = nthreads };
+    marker workers[8];
+    pthread_t ids[8];
+    bool started[8] = { false };
+    pthread_mutex_init(&p.lock, NULL);
+    pthread_cond_init(&p.more, NULL);
+    p.items = m->gray;                         /* the roots' gray objects */
+    p.n = m->ngray;
+    p.cap = m->gray_cap;
+    m->gray = NULL;
+    m->ngray = m->gray_cap = 0;
+    m->shared = true;
+    m->pool = &p;
+    for (int i = 1; i < nthreads; i++) {
+        workers[i] = *m;                       /* shares tables, pool; own counts */
+        workers[i].marked_objects = workers[i].scanned_bytes = 0;
+        if (pthread_create(&ids[i], NULL, drain_shared, &workers[i]) == 0) {
+            started[i] = true;
+        } else {
+            pthread_mutex_lock(&p.lock);       /* one fewer to wait for */
+            p.threads--;
+            pthread_cond_broadcast(&p.more);
+            pthread_mutex_unlock(&p.lock);
+        }
+    }
+    drain_shared(m);
+    for (int i = 1; i < nthreads; i++) {
+        if (!started[i])
+            continue;
+        pthread_join(ids[i], NULL);
+        m->marked_objects += workers[i].marked_objects;
+        m->scanned_bytes += workers[i].scanned_bytes;
+        m->out_of_memory |= workers[i].out_of_memory;
+        free(workers[i].gray);
+    }
+    m->out_of_memory |= p.n != 0;              /* abandoned with work left */
+    free(p.items);
+    pthread_mutex_destroy(&p.lock);
+    pthread_cond_destroy(&p.more);
+    m->shared = false;
+    m->pool = NULL;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -696,7 +890,11 @@ int ls_analyze_explained(const ls_snapshot *s, bool parents, ls_analysis **out, 
         while (m.gray_head < m.ngray && !m.out_of_memory)
             scan_object(&m, m.gray[m.gray_head++]);
     } else {
-        drain_depth_first(&m);
+        int threads = drain_threads(&m);
+        if (threads > 1)
+            drain_parallel(&m, threads);
+        else
+            drain_depth_first(&m);
     }
     if (m.out_of_memory) {
         ls_error_set(err, s->path, "out of memory while marking");

@@ -5,9 +5,11 @@
  * same graph. Tasks are GC_MALLOC'd blocks holding their locals (and
  * channel), referenced from a global table. Prints one line:
  *   boehm objects=.. gc_ms=BEST median_ms=.. worst_ms=.. heap_mib=..
- * (five full collections). BENCH_GC_INTERIOR=0: without interior-pointer
- * recognition (GC_set_all_interior_pointers(0)); leakscan recognises
- * them, so the default is the like-for-like figure. Not a test.
+ * (five full collections). BENCH_GC_MARKERS=N: N marker threads (to
+ * compare with leakscan's LEAKSCAN_THREADS=N). BENCH_GC_INTERIOR=0:
+ * without interior-pointer recognition (GC_set_all_interior_pointers(0));
+ * leakscan recognises them, so the default is the like-for-like figure.
+ * Not a test.
  *   usage: bench-boehm N [TASKS]
  */
 #include "bench_graph.h"
@@ -56,8 +58,12 @@ int main(int argc, char **argv)
     const char *interior = getenv("BENCH_GC_INTERIOR");
     if (interior && strcmp(interior, "0") == 0)
         GC_set_all_interior_pointers(0);
-    GC_set_markers_count(1);                  /* one thread, as leakscan */
+    const char *markers_env = getenv("BENCH_GC_MARKERS");
+    unsigned markers = markers_env ? (unsigned)atoi(markers_env) : 1;
+    GC_set_markers_count(markers ? markers : 1);  /* default: one thread */
     GC_INIT();
+    if (markers > 1)
+        GC_start_mark_threads();
     GC_disable();                             /* no collection while building */
     uint64_t rng = BG_SEED;
     bg_node **nodes = bg_array(n);
