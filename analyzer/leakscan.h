@@ -71,6 +71,7 @@ typedef struct ls_options {
     int         attach_timeout_s; /* attach: how long to wait for the snapshot */
     const char *debug_dir;      /* --debug-dir: separate debug information */
     bool        interactive;    /* -i */
+    bool        runtime_frames; /* --runtime-frames: show libleakrt's API frames */
     ls_suppressions *suppressions; /* --ignore-*, --suppressions; NULL: none */
 } ls_options;
 

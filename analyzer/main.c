@@ -73,6 +73,8 @@ static const char usage[] =
 "  --nodecount N         top: show at most N functions\n"
 "  --focus REGEX         top: only tasks with a frame whose function matches\n"
 "  --ignore REGEX        top: leave out tasks with a frame that matches\n"
+"  --runtime-frames      show libleakrt's own frames (the lrt_* call a task\n"
+"                        blocks in); hidden by default: the wait reason says it\n"
 "  --exe PATH            the program's executable, if not where the\n"
 "                        snapshot says\n"
 "  --source-path DIR     list: look for source files under DIR too\n""  --ignore-top FUNC     hide leaked tasks whose top user frame (the first\n"
@@ -257,6 +259,7 @@ int main(int argc, char **argv)
         { "ignore-creator", required_argument, NULL, 'R' },
         { "suppressions", required_argument, NULL, 'S' },
         { "under", required_argument, NULL, 'U' },
+        { "runtime-frames", no_argument, NULL, 'F' },
         { NULL, 0, NULL, 0 },
     };
     ls_options opt = { .attach_timeout_s = 30 };
@@ -313,6 +316,7 @@ int main(int argc, char **argv)
             break;
         }
         case 'C': opt.attach_core = true; break;
+        case 'F': opt.runtime_frames = true; break;
         case 'i': case 'I': opt.interactive = true; break;
         case 'D': opt.debug_dir = optarg; ls_set_debug_dir(optarg); break;
         case 'o': opt.attach_output = optarg; break;

@@ -38,6 +38,7 @@ struct ls_unwinder {
     Elf      *elf;
     int       fd;
     bool      attached;
+    bool      runtime_frames;   /* --runtime-frames: keep libleakrt's API frames */
     size_t    task;             /* the task being unwound */
     size_t    nframes;
     uint64_t  pcs[MAX_FRAMES];
@@ -203,12 +204,12 @@ static void report_modules(ls_unwinder *u)
 
 int ls_unwinder_create(const ls_snapshot *s, const ls_options *opt, ls_unwinder **out, ls_error *err)
 {
-    (void)opt;
     *out = NULL;
     ls_unwinder *u = calloc(1, sizeof *u);
     if (!u)
         return ls_error_set(err, s->path, "out of memory");
     u->s = s;
+    u->runtime_frames = opt && opt->runtime_frames;
     u->fd = open(s->path, O_RDONLY | O_CLOEXEC);
     if (u->fd < 0) {
         free(u);
@@ -454,6 +455,15 @@ int ls_unwind_task(ls_unwinder *u, size_t task, ls_stack *out)
     }
     if (first == u->nframes)
         first = 0;                     /* all internal: show them all */
+    /* libleakrt's API call too (lrt_chan_recv, lrt_mutex_lock, ...), unless
+     * --runtime-frames: the wait reason already says what the task waits
+     * in, and the user's frame is where the story is. One frame stays. */
+    while (!u->runtime_frames && first + 1 < u->nframes) {
+        const ls_frame *f = cached(u, u->pcs[first], u->activation[first]);
+        if (!f->function || strncmp(f->function, "lrt_", 4) != 0)
+            break;
+        first++;
+    }
     /* The bottom: every task starts in the trampoline and task_main; the
      * report says who created it instead. */
     size_t last = u->nframes;
