@@ -1,11 +1,81 @@
 /*
- * group.c — leaked tasks grouped by stack (the sequence of PCs), ordered by
- * count, like the groups of Go's goroutine profiles.
+ * group.c — leaked tasks grouped, ordered by count, like the groups of Go's
+ * goroutine profiles. By default a group is the tasks with the same stack
+ * (the sequence of PCs) and wait reason; --group-by, like Delve's
+ * `goroutines -group`, groups by the top user frame (`top`), by the
+ * function that created the task (`creator`) or by the value of one label
+ * (`label:KEY`) instead.
  */
 #include "leakscan.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static struct {
+    enum { BY_STACK, BY_TOP, BY_CREATOR, BY_LABEL } mode;
+    const char *label;
+} group_by;
+
+int ls_set_group_by(const char *spec, ls_error *err)
+{
+    if (strcmp(spec, "stack") == 0)
+        group_by.mode = BY_STACK;
+    else if (strcmp(spec, "top") == 0)
+        group_by.mode = BY_TOP;
+    else if (strcmp(spec, "creator") == 0)
+        group_by.mode = BY_CREATOR;
+    else if (strncmp(spec, "label:", 6) == 0 && spec[6])
+        group_by.mode = BY_LABEL, group_by.label = spec + 6;
+    else
+        return ls_error_set(err, NULL, "--group-by wants stack, top, creator or label:KEY, not '%s'", spec);
+    return 0;
+}
+
+/* The key of task i's group in the non-stack modes, as shown ("route=/a"),
+ * into buf. */
+static const char *group_key(const ls_snapshot *s, ls_unwinder *u, size_t i, const ls_stack *st,
+                             char *buf, size_t size)
+{
+    const ls_task *t = &s->rt->tasks[i];
+    const char *fn = NULL;
+    switch (group_by.mode) {
+    case BY_STACK:
+        return NULL;
+    case BY_TOP:
+        for (size_t f = 0; f < st->nframes && !fn; f++)      /* the first user frame */
+            if (!st->frames[f].function || strncmp(st->frames[f].function, "lrt_", 4) != 0)
+                fn = st->frames[f].function ? st->frames[f].function : "?";
+        snprintf(buf, size, "top %s", fn ? fn : "?");
+        return buf;
+    case BY_CREATOR: {
+        ls_frame cb;
+        ls_symbolize(u, s->from_json ? i : t->create_pc, &cb);
+        snprintf(buf, size, "creator %s", cb.function ? cb.function : "?");
+        return buf;
+    }
+    case BY_LABEL: {
+        const char *value = NULL;
+        if (t->label_set >= 0 && (size_t)t->label_set < s->rt->nlabel_sets) {
+            const ls_label_set *set = &s->rt->label_sets[t->label_set];
+            for (uint32_t k = 0; k < set->count && !value; k++)
+                if (strcmp(set->labels[k].key, group_by.label) == 0)
+                    value = set->labels[k].value;
+        }
+        snprintf(buf, size, "%s=%s", group_by.label, value ? value : "(none)");
+        return buf;
+    }
+    }
+    return NULL;
+}
+
+static uint64_t string_hash(const char *text, uint32_t reason)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ reason;
+    for (; *text; text++)
+        h = (h ^ (uint8_t)*text) * 0x100000001b3ull;
+    return h;
+}
 
 static bool same_stack(const ls_stack *a, const ls_stack *b)
 {
@@ -78,13 +148,16 @@ int ls_group_leaks(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
             return ls_error_set(err, s->path, "out of memory unwinding");
         }
         uint32_t reason = t->state == LS_TASK_WAITING ? t->wait_reason : UINT32_MAX - t->state;
-        uint64_t h = stack_hash(&st, reason) ^ a->verdict[i];
+        char key_buf[512];
+        const char *key = group_key(s, u, i, &st, key_buf, sizeof key_buf);
+        uint64_t h = (key ? string_hash(key, reason) : stack_hash(&st, reason)) ^ a->verdict[i];
         size_t slot = (size_t)h & (size - 1);
         ls_group *g = NULL;
         while (table[slot]) {
             ls_group *c = &out->groups[table[slot] - 1];
             if (hashes[table[slot] - 1] == h && c->wait_reason == reason &&
-                a->verdict[c->tasks[0]] == a->verdict[i] && same_stack(&c->stack, &st)) {
+                a->verdict[c->tasks[0]] == a->verdict[i] &&
+                (key ? strcmp(c->key, key) == 0 : same_stack(&c->stack, &st))) {
                 g = c;
                 break;
             }
@@ -97,6 +170,7 @@ int ls_group_leaks(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
             table[slot] = (uint32_t)++out->ngroups;
             g->stack = st;
             g->wait_reason = reason;
+            g->key = key ? strdup(key) : NULL;
             g->wait_min_ns = g->wait_max_ns = w;
             g->tasks = malloc(sizeof *g->tasks);
             ls_symbolize(u, t->create_pc, &g->created_by);
@@ -133,6 +207,7 @@ void ls_report_free(ls_report *r)
     for (size_t i = 0; i < r->ngroups; i++) {
         free(r->groups[i].tasks);
         free(r->groups[i].stack.frames);
+        free(r->groups[i].key);
     }
     free(r->groups);
     free(r->main_stack.frames);

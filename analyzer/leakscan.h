@@ -188,6 +188,7 @@ typedef struct ls_group {
     size_t   *tasks;                       /* indexes into rt->tasks */
     ls_stack  stack;                       /* of the first task */
     ls_frame  created_by;                  /* where the first task was spawned */
+    char     *key;                         /* --group-by other than stack: "route=/a" */
 } ls_group;
 
 /* crash.c: the signal a core dump was taken for, and where. */
@@ -212,6 +213,9 @@ typedef struct ls_report {
 
 int  ls_group_leaks(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
                     bool all, ls_report *out, ls_error *err);
+/* --group-by stack|top|creator|label:KEY, for every later ls_group_leaks.
+ * 0 or -1 with err. */
+int  ls_set_group_by(const char *spec, ls_error *err);
 /* Fills out (zeroed when the file is not a core of a crash). 0 or -1. */
 int  ls_find_crash(const ls_snapshot *s, ls_unwinder *u, ls_crash *out);
 const char *ls_signal_name(int sig);

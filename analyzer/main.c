@@ -73,6 +73,9 @@ static const char usage[] =
 "  --nodecount N         top: show at most N functions\n"
 "  --focus REGEX         top: only tasks with a frame whose function matches\n"
 "  --ignore REGEX        top: leave out tasks with a frame that matches\n"
+"  --group-by MODE       group leaked tasks by stack (the default), top (their\n"
+"                        top user frame), creator (the function that spawned\n"
+"                        them) or label:KEY (the value of label KEY)\n"
 "  --runtime-frames      show libleakrt's own frames (the lrt_* call a task\n"
 "                        blocks in); hidden by default: the wait reason says it\n"
 "  --exe PATH            the program's executable, if not where the\n"
@@ -260,6 +263,7 @@ int main(int argc, char **argv)
         { "suppressions", required_argument, NULL, 'S' },
         { "under", required_argument, NULL, 'U' },
         { "runtime-frames", no_argument, NULL, 'F' },
+        { "group-by", required_argument, NULL, 'G' },
         { NULL, 0, NULL, 0 },
     };
     ls_options opt = { .attach_timeout_s = 30 };
@@ -317,6 +321,14 @@ int main(int argc, char **argv)
         }
         case 'C': opt.attach_core = true; break;
         case 'F': opt.runtime_frames = true; break;
+        case 'G': {
+            ls_error err;
+            if (ls_set_group_by(optarg, &err) != 0) {
+                fprintf(stderr, "leakscan: %s\n", err.message);
+                return 2;
+            }
+            break;
+        }
         case 'i': case 'I': opt.interactive = true; break;
         case 'D': opt.debug_dir = optarg; ls_set_debug_dir(optarg); break;
         case 'o': opt.attach_output = optarg; break;

@@ -74,6 +74,8 @@ int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
             g->wait_reason < s->rt->root.reason_count ? ls_reason_name(s->rt, g->wait_reason)
             : g->wait_reason == UINT32_MAX - LS_TASK_RUNNING ? "running" : "runnable");
         cJSON_AddBoolToObject(o, "leaked", a->verdict[g->tasks[0]] == LS_LEAKED);
+        if (g->key)
+            cJSON_AddStringToObject(o, "group_key", g->key);
         cJSON *w = cJSON_AddObjectToObject(o, "wait_ns");
         cJSON_AddNumberToObject(w, "min", (double)(g->wait_min_ns > 0 ? g->wait_min_ns : 0));
         cJSON_AddNumberToObject(w, "max", (double)(g->wait_max_ns > 0 ? g->wait_max_ns : 0));

@@ -115,6 +115,8 @@ void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
         if (g->wait_max_ns >= 0)
             fprintf(out, g->wait_min_ns == g->wait_max_ns ? ", %s" : ", %s .. %s", lo, hi);
         fprintf(out, "]\n");
+        if (g->key)
+            fprintf(out, "# grouped by %s (the stack is the first task's)\n", g->key);
         print_stack(out, &g->stack);
         print_created_by(out, &g->created_by);
         fputc('\n', out);

@@ -55,6 +55,22 @@ with tempfile.TemporaryDirectory() as tmp:
           and all(f"1.0 (33.33%): {n}" in tags for n in (0, 6, 9)),
           f"go tool pprof -tags shows the labels: {tags[:300]} {p.stderr[:200]}")
 
+    # --group-by: by a label's value, by creator, by top frame.
+    def grouping(mode):
+        p = subprocess.run([leakscan, "--json", "--group-by", mode, snap], stdout=subprocess.PIPE,
+                           text=True, timeout=300)
+        return sorted((g["count"], g.get("group_key")) for g in json.loads(p.stdout)["groups"])
+    check(grouping("label:route") == [(3, "route=/search")], f"by label route: {grouping('label:route')}")
+    check(grouping("label:request") == [(1, "request=0"), (1, "request=6"), (1, "request=9")],
+          f"by label request: {grouping('label:request')}")
+    check(grouping("label:missing") == [(3, "missing=(none)")], "by a label nobody has: one group")
+    check(grouping("creator") == [(3, "creator handle_request")], f"by creator: {grouping('creator')}")
+    check(grouping("top") == [(3, "top query_backend")], f"by top frame: {grouping('top')}")
+    check(grouping("stack") == [(3, None)], "by stack (the default): no key")
+    p = subprocess.run([leakscan, "--group-by", "label:route", snap], stdout=subprocess.PIPE, text=True,
+                       timeout=300)
+    check("# grouped by route=/search" in p.stdout, "the text report names the group's key")
+
     # --under: keep only leaks whose creators pass through a function.
     def counts(*args):
         p = subprocess.run([leakscan, "--json", *args, snap], stdout=subprocess.PIPE, text=True,
