@@ -18,8 +18,9 @@ import subprocess
 import sys
 import tempfile
 
+from checks import check, finish
+
 leakscan, program = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-failures = []
 # gdb's gcore writes AddressSanitizer's shadow memory out whole (it ignores
 # MADV_DONTDUMP there): tens of TiB. The gcore cases need a plain build.
 asan = b"libasan" in subprocess.run(["ldd", program], stdout=subprocess.PIPE).stdout
@@ -27,12 +28,6 @@ use_gcore = shutil.which("gcore") and not asan
 if asan:
     print("note: the program is built with AddressSanitizer: the gcore cases are left out "
           "(gcore would write its shadow memory whole); the plain build runs them")
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
 
 
 def leakscan_run(*args):
@@ -152,4 +147,4 @@ p = leakscan_run("attach", "4194304")
 check(p.returncode == 2 and "no process" in p.stderr, f"no such process: {p.stderr.strip()}")
 p = leakscan_run("attach", "12abc")
 check(p.returncode == 2 and "process id" in p.stderr, f"not a pid: {p.stderr.strip()}")
-sys.exit(1 if failures else 0)
+finish()

@@ -21,19 +21,13 @@ import sys
 import tempfile
 import time
 
+from checks import check, finish
+
 leakscan, program = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 pattern = open("/proc/sys/kernel/core_pattern").read().strip()
 if pattern.startswith("|"):
     print(f"SKIP: core_pattern pipes cores to a program ({pattern!r}); no core file to read")
     sys.exit(77)
-
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
 
 
 def summary(path):
@@ -145,4 +139,4 @@ with tempfile.TemporaryDirectory() as tmp:
                            text=True, timeout=300)
         check(p.returncode == 2 and "not a libleakrt program" in p.stderr,
               f"a core of a program that is not a libleakrt program is a clear error: {p.stderr.strip()}")
-sys.exit(1 if failures else 0)
+finish()

@@ -14,14 +14,9 @@ import subprocess
 import sys
 import tempfile
 
+from checks import check, finish
+
 leakscan, program = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
 
 
 def groups(snapshot, *options):
@@ -105,4 +100,4 @@ with tempfile.TemporaryDirectory() as tmp:
                   f"{p.stderr.strip()}")
             found = groups(cores[0], "--debug-dir", debug_dir)
             check(found == reference, f"with --debug-dir the core gives the same groups: {found}")
-sys.exit(1 if failures else 0)
+finish()

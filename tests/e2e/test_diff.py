@@ -11,13 +11,7 @@ import subprocess
 import sys
 import tempfile
 
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
+from checks import check, finish
 
 
 def rows(text):
@@ -47,4 +41,4 @@ with tempfile.TemporaryDirectory() as tmp:
     p = subprocess.run([leakscan, "diff", snaps["counts"]], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=60)
     check(p.returncode == 2 and "two snapshots" in p.stderr, "one file is a usage error")
-sys.exit(1 if failures else 0)
+finish()

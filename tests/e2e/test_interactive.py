@@ -14,14 +14,9 @@ import sys
 import tempfile
 import time
 
+from checks import check, finish
+
 leakscan, program = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
 
 
 def one_shot(*args):
@@ -80,4 +75,4 @@ with tempfile.TemporaryDirectory() as tmp:
     saved = open(history).read().replace("\\040", " ") if os.path.exists(history) else ""
     check("traces" in saved and "list query_backend" in saved,
           f"the history is kept in ~/.leakscan_history: {saved!r}")
-sys.exit(1 if failures else 0)
+finish()

@@ -13,14 +13,9 @@ import subprocess
 import sys
 import tempfile
 
+from checks import check, finish
+
 leakscan, program = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
 
 
 def run(*args):
@@ -81,4 +76,4 @@ with tempfile.TemporaryDirectory() as tmp:
           f"a bad line is one error naming file:line: {p.stderr.strip()}")
     p = run("--ignore-any", "/(/", snap)
     check(p.returncode == 2 and "regular expression" in p.stderr, f"a bad regex: {p.stderr.strip()}")
-sys.exit(1 if failures else 0)
+finish()

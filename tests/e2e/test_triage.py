@@ -14,14 +14,9 @@ import subprocess
 import sys
 import tempfile
 
+from checks import check, finish
+
 leakscan, program = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
 
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -82,4 +77,4 @@ with tempfile.TemporaryDirectory() as tmp:
     check(counts("--under", "run") == (3, 0, 1), "--under the first creator keeps them")
     check(counts("--under", "unrelated_test") == (0, 3, 0),
           "--under a function not among their creators hides them (counted), exit 0")
-sys.exit(1 if failures else 0)
+finish()

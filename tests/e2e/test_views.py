@@ -18,13 +18,7 @@ import subprocess
 import sys
 import tempfile
 
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
+from checks import check, finish
 
 
 def leakscan(*args):
@@ -164,4 +158,4 @@ with tempfile.TemporaryDirectory() as tmp:
     code, _, err = leakscan("why", "2", result)
     check(code == 2 and "give the snapshot" in err, "why over a JSON result says it needs the snapshot")
 
-sys.exit(1 if failures else 0)
+finish()

@@ -11,14 +11,9 @@ import subprocess
 import sys
 import tempfile
 
+from checks import check, finish
+
 leakscan, program = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
 
 
 def run(*args):
@@ -66,4 +61,4 @@ with tempfile.TemporaryDirectory() as tmp:
           f"an unknown name: one line, exit 2: {p.stderr.strip()}")
     p = run("waiters", "0x1", snap)
     check(p.returncode == 0 and "no task waits on it" in p.stdout, "an address nobody waits on")
-sys.exit(1 if failures else 0)
+finish()

@@ -14,13 +14,7 @@ import subprocess
 import sys
 import tempfile
 
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
+from checks import check, finish
 
 
 def run(*args):
@@ -58,4 +52,4 @@ with tempfile.TemporaryDirectory() as tmp:
 
     code, _, err = run(leakscan, "why", "999999", snaps["select-mixed"])
     check(code == 2 and "no live task 999999" in err, "an unknown task id is a clear error")
-sys.exit(1 if failures else 0)
+finish()
