@@ -212,5 +212,6 @@ void ls_report_free(ls_report *r)
     free(r->groups);
     free(r->main_stack.frames);
     free(r->crash.stack.frames);
+    free(r->task_retained);
     memset(r, 0, sizeof *r);
 }

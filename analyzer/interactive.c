@@ -17,7 +17,7 @@
 static const char help_text[] =
 "commands:\n"
 "  groups                 the leaked tasks grouped by stack (as `leakscan FILE`)\n"
-"  top [-cum] [-N] [-focus RE] [-ignore RE]\n"
+"  top [-cum] [-bytes] [-N] [-focus RE] [-ignore RE]\n"
 "                         functions by leaked tasks, like pprof's top\n"
 "  list REGEX             source lines of matching functions, flat and cum\n"
 "  traces [-all]          every leaked task (or every task) with its stack\n"
@@ -96,6 +96,8 @@ static void run_top(ls_input *in, char **words, int n)
     for (int i = 1; i < n; i++) {
         if (strcmp(words[i], "-cum") == 0 || strcmp(words[i], "--cum") == 0)
             top.cum = true;
+        else if (strcmp(words[i], "-bytes") == 0 || strcmp(words[i], "--bytes") == 0)
+            top.bytes = true;
         else if ((strcmp(words[i], "-focus") == 0 || strcmp(words[i], "--focus") == 0) && i + 1 < n)
             top.focus = words[++i];
         else if ((strcmp(words[i], "-ignore") == 0 || strcmp(words[i], "--ignore") == 0) && i + 1 < n)
@@ -172,7 +174,8 @@ int ls_interactive_main(const char *path, const ls_options *opt)
             ls_input_close(&in);
         return 2;
     }
-    if (ls_group_leaks(in.s, in.a, in.u, false, &r, &err) != 0) {
+    if (ls_group_leaks(in.s, in.a, in.u, false, &r, &err) != 0 || ls_retained(in.s, in.a, &r, &err) != 0 ||
+        ls_find_crash(in.s, in.u, &r.crash) != 0) {
         fprintf(stderr, "leakscan: %s\n", err.message);
         ls_input_close(&in);
         return 2;

@@ -48,6 +48,7 @@ typedef struct ls_top_options {
     size_t      nodecount;      /* rows to show; 0: all */
     const char *focus;          /* keep tasks with a frame matching */
     const char *ignore;         /* drop tasks with a frame matching */
+    bool        bytes;          /* weigh tasks by the bytes they hold (retained.c) */
 } ls_top_options;
 /* suppress.c: rules that hide known leaks (not silently: counted). */
 typedef struct ls_suppressions ls_suppressions;
@@ -189,6 +190,10 @@ typedef struct ls_group {
     ls_stack  stack;                       /* of the first task */
     ls_frame  created_by;                  /* where the first task was spawned */
     char     *key;                         /* --group-by other than stack: "route=/a" */
+    /* retained.c: heap only these tasks reach (first group to reach an
+     * object holds it), and objects they reach that an earlier group holds. */
+    uint64_t  retained_objects, retained_bytes;
+    uint64_t  shared_objects, shared_bytes;
 } ls_group;
 
 /* crash.c: the signal a core dump was taken for, and where. */
@@ -209,10 +214,15 @@ typedef struct ls_report {
     size_t    main_task;                   /* index, or SIZE_MAX */
     ls_stack  main_stack;
     ls_crash  crash;                       /* filled by ls_find_crash */
+    uint64_t  retained_objects, retained_bytes;   /* over all groups (ls_retained) */
+    uint64_t *task_retained;               /* per task: bytes it holds first; or NULL */
 } ls_report;
 
 int  ls_group_leaks(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
                     bool all, ls_report *out, ls_error *err);
+/* The memory the groups pin: fills their retained and shared figures,
+ * the totals and task_retained. Nothing for a saved JSON result. */
+int  ls_retained(const ls_snapshot *s, const ls_analysis *a, ls_report *r, ls_error *err);
 /* --group-by stack|top|creator|label:KEY, for every later ls_group_leaks.
  * 0 or -1 with err. */
 int  ls_set_group_by(const char *spec, ls_error *err);

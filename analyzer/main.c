@@ -70,6 +70,8 @@ static const char usage[] =
 "                        (sample type goroutineleak/count) for go tool pprof\n"
 "  --all                 show every task, not only the leaked ones\n"
 "  --cum                 top: sort by cum instead of flat\n"
+"  --bytes               top: weigh leaked tasks by the heap they hold (only\n"
+"                        leaked tasks reach it), not by count\n"
 "  --nodecount N         top: show at most N functions\n"
 "  --focus REGEX         top: only tasks with a frame whose function matches\n"
 "  --ignore REGEX        top: leave out tasks with a frame that matches\n"
@@ -140,6 +142,10 @@ static int analyse_view(const char *path, const ls_options *opt, enum view view)
         break;
     case VIEW_GROUPS:
         if (ls_group_leaks(s, a, u, opt->all, &r, &err) != 0) {
+            fprintf(stderr, "leakscan: %s\n", err.message);
+            goto out;
+        }
+        if (ls_retained(s, a, &r, &err) != 0) {
             fprintf(stderr, "leakscan: %s\n", err.message);
             goto out;
         }
@@ -264,6 +270,7 @@ int main(int argc, char **argv)
         { "under", required_argument, NULL, 'U' },
         { "runtime-frames", no_argument, NULL, 'F' },
         { "group-by", required_argument, NULL, 'G' },
+        { "bytes", no_argument, NULL, 'B' },
         { NULL, 0, NULL, 0 },
     };
     ls_options opt = { .attach_timeout_s = 30 };
@@ -321,6 +328,7 @@ int main(int argc, char **argv)
         }
         case 'C': opt.attach_core = true; break;
         case 'F': opt.runtime_frames = true; break;
+        case 'B': opt.top.bytes = true; break;
         case 'G': {
             ls_error err;
             if (ls_set_group_by(optarg, &err) != 0) {

@@ -44,6 +44,8 @@ int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
     cJSON_AddNumberToObject(root, "tasks", (double)s->rt->ntasks);
     cJSON_AddNumberToObject(root, "leaked", (double)a->leaked);
     cJSON_AddNumberToObject(root, "suppressed", (double)a->suppressed);
+    cJSON_AddNumberToObject(root, "retained_bytes", (double)r->retained_bytes);
+    cJSON_AddNumberToObject(root, "retained_objects", (double)r->retained_objects);
     cJSON_AddBoolToObject(root, "main_blocked", a->main_blocked);
     if (r->crash.crashed) {
         cJSON *crash = cJSON_AddObjectToObject(root, "crash");
@@ -76,6 +78,11 @@ int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
         cJSON_AddBoolToObject(o, "leaked", a->verdict[g->tasks[0]] == LS_LEAKED);
         if (g->key)
             cJSON_AddStringToObject(o, "group_key", g->key);
+        cJSON *held = cJSON_AddObjectToObject(o, "retained");
+        cJSON_AddNumberToObject(held, "bytes", (double)g->retained_bytes);
+        cJSON_AddNumberToObject(held, "objects", (double)g->retained_objects);
+        cJSON_AddNumberToObject(held, "shared_bytes", (double)g->shared_bytes);
+        cJSON_AddNumberToObject(held, "shared_objects", (double)g->shared_objects);
         cJSON *w = cJSON_AddObjectToObject(o, "wait_ns");
         cJSON_AddNumberToObject(w, "min", (double)(g->wait_min_ns > 0 ? g->wait_min_ns : 0));
         cJSON_AddNumberToObject(w, "max", (double)(g->wait_max_ns > 0 ? g->wait_max_ns : 0));

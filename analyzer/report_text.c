@@ -99,6 +99,9 @@ void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
             a->leaked ? r->ngroups : (size_t)0);
     if (a->suppressed)
         fprintf(out, " (and %zu suppressed)", a->suppressed);
+    if (r->retained_objects)
+        fprintf(out, ", holding %" PRIu64 " bytes in %" PRIu64 " objects",
+                r->retained_bytes, r->retained_objects);
     fprintf(out, "\n\n");
     print_crash(out, s, &r->crash);
     for (size_t i = 0; i < r->ngroups; i++) {
@@ -117,6 +120,14 @@ void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
         fprintf(out, "]\n");
         if (g->key)
             fprintf(out, "# grouped by %s (the stack is the first task's)\n", g->key);
+        if (g->retained_objects || g->shared_objects) {
+            fprintf(out, "# holds %" PRIu64 " bytes in %" PRIu64 " objects only leaked tasks reach",
+                    g->retained_bytes, g->retained_objects);
+            if (g->shared_objects)
+                fprintf(out, " (and reaches %" PRIu64 " bytes in %" PRIu64 " objects a group above holds)",
+                        g->shared_bytes, g->shared_objects);
+            fputc('\n', out);
+        }
         print_stack(out, &g->stack);
         print_created_by(out, &g->created_by);
         fputc('\n', out);

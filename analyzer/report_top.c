@@ -74,9 +74,15 @@ int ls_report_top(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
     fn_table table = { 0 };
     size_t total = 0;
     int status = 0;
+    /* --bytes: each task weighs the bytes it holds (retained.c), not 1. */
+    ls_report held = { 0 };
+    if (opt->bytes && (ls_group_leaks(s, a, u, false, &held, err) != 0 ||
+                       ls_retained(s, a, &held, err) != 0))
+        status = -1;
     for (size_t i = 0; i < s->rt->ntasks && status == 0; i++) {
         if (a->verdict[i] != LS_LEAKED)
             continue;
+        size_t weight = !opt->bytes ? 1 : held.task_retained ? (size_t)held.task_retained[i] : 0;
         ls_stack st;
         if (ls_unwind_task(u, i, &st) != 0) {
             status = ls_error_set(err, s->path, "out of memory unwinding");
@@ -85,7 +91,7 @@ int ls_report_top(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
         bool keep = (!opt->focus || stack_matches(&st, &focus)) &&
                     (!opt->ignore || !stack_matches(&st, &ignore));
         if (keep && st.nframes > 0) {
-            total++;
+            total += weight;
             for (size_t f = 0; f < st.nframes; f++) {
                 fn_row *r = row_of(&table, st.frames[f].function ? st.frames[f].function : "?");
                 if (!r) {
@@ -93,9 +99,9 @@ int ls_report_top(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
                     break;
                 }
                 if (f == 0)
-                    r->flat++;
+                    r->flat += weight;
                 if (r->last_task != i + 1) {     /* recursion counts once */
-                    r->cum++;
+                    r->cum += weight;
                     r->last_task = i + 1;
                 }
             }
@@ -104,10 +110,12 @@ int ls_report_top(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
     }
     if (status == 0) {
         by_cum = opt->cum;
-        qsort(table.rows, table.n, sizeof *table.rows, compare_rows);
+        if (table.n)                        /* rows is NULL when empty: qsort's nonnull */
+            qsort(table.rows, table.n, sizeof *table.rows, compare_rows);
         size_t shown = opt->nodecount && opt->nodecount < table.n ? opt->nodecount : table.n;
         fprintf(out, "leakscan: %s\n", s->path);
-        fprintf(out, "Showing %zu of %zu functions; %zu leaked tasks%s", shown, table.n, total,
+        fprintf(out, "Showing %zu of %zu functions; %zu %s%s", shown, table.n, total,
+                opt->bytes ? "bytes held by leaked tasks" : "leaked tasks",
                 opt->focus || opt->ignore ? " (after --focus/--ignore)" : "");
         if (a->suppressed)
             fprintf(out, "; %zu suppressed", a->suppressed);
@@ -123,6 +131,7 @@ int ls_report_top(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
         }
     }
     free(table.rows);
+    ls_report_free(&held);
     if (opt->focus)
         regfree(&focus);
     if (opt->ignore)

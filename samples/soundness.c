@@ -13,6 +13,10 @@
  *   main-blocked    the main task parked forever: reported apart, 0 leaked
  *   wait-for-core   like counts (set up by a task that has returned), then
  *                   stays alive for a minute, for a core dump to be taken
+ *   retain          10 leaked holders, each pinning a private chain of three
+ *                   1,024-byte nodes and a 4,096-byte buffer (7,168 bytes in
+ *                   4 objects), and 2 leaked sharers pinning one 2,048-byte
+ *                   object between them and reaching holder 0's first node
  *   crash-in-task   like counts, then a task writes through a null pointer:
  *                   the kernel's core shows that task first, then the leaks
  *   first-object    the very first object of the heap, a channel nothing
@@ -75,6 +79,47 @@ static void counts_helper(void *arg)
     lrt_go(lone_receiver, one);
 }
 
+typedef struct node { struct node *next; void *buffer; char pad[1024 - 16]; } node;
+static node *first_holder_head;
+static void *sharer_object;
+
+static void holder(void *arg)
+{
+    node *volatile head = NULL;
+    for (int i = 0; i < 3; i++) {
+        node *n = lrt_alloc(sizeof *n);            /* 1,024 bytes: a size class */
+        n->next = head;
+        head = n;
+    }
+    head->buffer = lrt_alloc_noscan(4096);
+    if (arg)
+        first_holder_head = head;
+    lrt_chan_recv(NULL, NULL);                     /* parked forever, pinning it all */
+}
+
+static void sharer(void *arg)
+{
+    void *volatile mine = sharer_object, *volatile theirs = arg;
+    (void)mine, (void)theirs;
+    lrt_chan_recv(NULL, NULL);
+}
+
+static void retain_setup(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 10; i++) {
+        lrt_go(holder, i == 0 ? (void *)1 : NULL);
+        lrt_yield();
+    }
+    while (!__atomic_load_n(&first_holder_head, __ATOMIC_SEQ_CST))
+        lrt_sleep(LRT_MILLISECOND);
+    sharer_object = lrt_alloc(2048);
+    for (int i = 0; i < 2; i++)
+        lrt_go(sharer, first_holder_head);
+    sharer_object = NULL;
+    first_holder_head = NULL;                      /* only the tasks know them now */
+}
+
 /* Not static, and not inlined: the crash report names it. */
 void soundness_crashing_task(void *arg);
 __attribute__((noinline)) void soundness_crashing_task(void *arg)
@@ -120,6 +165,8 @@ static void run(void *arg)
         two[0] = soundness_global_chan;
         two[1] = lrt_chan_make(0, 0);           /* not */
         lrt_go(selector, two);
+    } else if (strcmp(mode, "retain") == 0) {
+        lrt_go(retain_setup, NULL);               /* main keeps no references */
     } else if (strcmp(mode, "wait-for-core") == 0 || strcmp(mode, "crash-in-task") == 0) {
         lrt_go(counts_helper, NULL);           /* main keeps no references */
         if (mode[0] == 'c')
