@@ -59,7 +59,8 @@ static void run(void *arg)
 {
     (void)arg;
     printf("fetch_both: %d\n", fetch_both());
-    lrt_sleep(20 * LRT_MILLISECOND);
+    /* The slow fetcher (4 ms) has blocked by then, even on a loaded machine. */
+    lrt_sleep(100 * LRT_MILLISECOND);
 }
 
 int main(int argc, char **argv)
