@@ -134,7 +134,7 @@ static int analyse_view(const char *path, const ls_options *opt, enum view view)
         }
         break;
     case VIEW_HTML:
-        if (ls_group_leaks(s, a, u, false, &r, &err) != 0 ||
+        if (ls_group_leaks(s, a, u, false, &r, &err) != 0 || ls_retained(s, a, &r, &err) != 0 ||
             ls_report_html(stdout, s, a, &r, opt->source_path) != 0) {
             fprintf(stderr, "leakscan: %s: cannot build the page\n", path);
             goto out;

@@ -140,9 +140,15 @@ int ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
     escape(out, s->path);
     fprintf(out, "</h1>\n<p>pid %" PRIu64 ", reason &ldquo;", s->core->note.pid);
     escape(out, s->core->reason);
-    fprintf(out, "&rdquo;: <strong>%zu leaked</strong> of %zu tasks, in %zu groups%s.</p>\n",
+    fprintf(out, "&rdquo;: <strong>%zu leaked</strong> of %zu tasks, in %zu groups%s",
             a->leaked, s->rt->ntasks, a->leaked ? r->ngroups : (size_t)0,
             a->main_blocked ? "; the main task is blocked forever" : "");
+    if (r->retained_objects)
+        fprintf(out, "; they hold %" PRIu64 " bytes in %" PRIu64 " objects", r->retained_bytes,
+                r->retained_objects);
+    if (a->suppressed)
+        fprintf(out, " (%zu more suppressed)", a->suppressed);
+    fprintf(out, ".</p>\n");
     if (root.count) {
         fprintf(out, "<h2>Flame graph of the leaked stacks</h2>\n"
                      "<svg id=\"flamegraph\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%d\">\n",
@@ -163,8 +169,13 @@ int ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
         fprintf(out, "<div class=\"group\"><p><strong>%zu task%s</strong> in <span class=\"reason\">",
                 grp->count, grp->count == 1 ? "" : "s");
         escape(out, reason);
-        fprintf(out, "</span>, waiting %s%s%s</p>\n<table class=\"frames\">\n", lo,
-                strcmp(lo, hi) ? " .. " : "", strcmp(lo, hi) ? hi : "");
+        fprintf(out, "</span>, waiting %s%s%s", lo, strcmp(lo, hi) ? " .. " : "", strcmp(lo, hi) ? hi : "");
+        if (grp->retained_objects)
+            fprintf(out, ", holding %" PRIu64 " bytes in %" PRIu64 " objects", grp->retained_bytes,
+                    grp->retained_objects);
+        if (grp->shared_objects)
+            fprintf(out, " (and reaching %" PRIu64 " bytes a group above holds)", grp->shared_bytes);
+        fprintf(out, "</p>\n<table class=\"frames\">\n");
         for (size_t f = 0; f < grp->stack.nframes; f++) {
             const ls_frame *fr = &grp->stack.frames[f];
             fprintf(out, "<tr><td>0x%" PRIx64 "</td><td>", fr->pc);

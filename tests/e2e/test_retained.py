@@ -49,6 +49,9 @@ with tempfile.TemporaryDirectory() as tmp:
           and "(and reaches 1024 bytes in 1 objects a group above holds)" in p.stdout,
           "each group shows what it holds and what it shares")
 
+    p = run("html", snap)
+    check("they hold 73728 bytes in 41 objects" in p.stdout and "holding 71680 bytes in 40 objects" in p.stdout,
+          "the HTML page shows them too")
     p = run("top", "--bytes", snap)
     rows = dict((m.group(3), (int(m.group(1)), int(m.group(2))))
                 for m in re.finditer(r"^\s*(\d+)\s+[\d.]+%\s+[\d.]+%\s+(\d+)\s+[\d.]+%\s+(\S+)$",
