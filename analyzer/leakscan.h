@@ -240,8 +240,10 @@ int  ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
 
 /* `leakscan traces`: every leaked task (all: every task), Go debug=2. */
 int  ls_report_traces(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, bool all);
-/* One task in that shape: header line, frames, creator. 0 or -1. */
-int  ls_print_task(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, size_t i);
+/* One task in that shape: header line, labels, what it holds (held: per
+ * task bytes from ls_retained, or NULL), frames, creators. 0 or -1. */
+int  ls_print_task(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, size_t i,
+                   const uint64_t *held);
 
 /* `leakscan waiters ADDR|SYMBOL FILE`: every task blocked on that object
  * (or on the object a global pointer of that name points to). Sets

@@ -46,7 +46,8 @@ static const char *state_label(const ls_snapshot *s, const ls_task *t)
     return ls_reason_name(s->rt, t->wait_reason);
 }
 
-int ls_print_task(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, size_t i)
+int ls_print_task(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, size_t i,
+                  const uint64_t *held)
 {
     const ls_task *t = &s->rt->tasks[i];
     fprintf(out, "task %" PRIu64 " [%s", t->id, state_label(s, t));
@@ -62,6 +63,8 @@ int ls_print_task(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
     }
     fprintf(out, "]:\n");
     print_labels(out, s, t);
+    if (held && held[i])
+        fprintf(out, "holds: %" PRIu64 " bytes only leaked tasks reach\n", held[i]);
     ls_stack st;
     if (ls_unwind_task(u, i, &st) != 0)
         return -1;
@@ -90,10 +93,19 @@ int ls_print_task(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
 int ls_report_traces(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, bool all)
 {
     const ls_runtime *rt = s->rt;
+    /* What each leaked task holds (retained.c), for its "holds:" line. */
+    ls_report held = { 0 };
+    ls_error err;
+    if (ls_group_leaks(s, a, u, false, &held, &err) != 0 || ls_retained(s, a, &held, &err) != 0) {
+        ls_report_free(&held);
+        return -1;
+    }
     /* In id order, as Go prints goroutines. */
     size_t *order = malloc((rt->ntasks ? rt->ntasks : 1) * sizeof *order);
-    if (!order)
+    if (!order) {
+        ls_report_free(&held);
         return -1;
+    }
     size_t n = 0;
     for (size_t i = 0; i < rt->ntasks; i++)
         if (all || a->verdict[i] == LS_LEAKED)
@@ -103,11 +115,13 @@ int ls_report_traces(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_u
             size_t tmp = order[j]; order[j] = order[j - 1]; order[j - 1] = tmp;
         }
     for (size_t k = 0; k < n; k++) {
-        if (ls_print_task(out, s, a, u, order[k]) != 0) {
+        if (ls_print_task(out, s, a, u, order[k], held.task_retained) != 0) {
             free(order);
+            ls_report_free(&held);
             return -1;
         }
     }
     free(order);
+    ls_report_free(&held);
     return 0;
 }

@@ -64,7 +64,7 @@ int ls_waiters(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinde
         if (n++ == 0)
             fputc('\n', out);
         *leaked += a->verdict[i] == LS_LEAKED;
-        if (ls_print_task(out, s, a, u, i) != 0)
+        if (ls_print_task(out, s, a, u, i, NULL) != 0)
             return ls_error_set(err, s->path, "out of memory");
     }
     if (n == 0)

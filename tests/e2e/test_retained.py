@@ -49,6 +49,10 @@ with tempfile.TemporaryDirectory() as tmp:
           and "(and reaches 1024 bytes in 1 objects a group above holds)" in p.stdout,
           "each group shows what it holds and what it shares")
 
+    p = run("traces", snap)
+    held = [int(b) for b in re.findall(r"^holds: (\d+) bytes", p.stdout, re.M)]
+    check(sorted(held) == [2048] + [7168] * 10,
+          f"traces says what each task holds (the sharers' object goes to the first): {sorted(held)}")
     p = run("html", snap)
     check("they hold 73728 bytes in 41 objects" in p.stdout and "holding 71680 bytes in 40 objects" in p.stdout,
           "the HTML page shows them too")

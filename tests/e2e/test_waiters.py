@@ -44,7 +44,7 @@ with tempfile.TemporaryDirectory() as tmp:
     snap = snapshot("counts", os.path.join(tmp, "counts.snap"))
     traces = run("traces", snap).stdout
     # The 100 receivers share one channel; find it through `why`.
-    ids = re.findall(r"^task (\d+) \[chan receive \(leaked\).*\nreceiver\(\)", traces, re.M)
+    ids = re.findall(r"^task (\d+) \[chan receive \(leaked\).*\n(?:holds: .*\n)?receiver\(\)", traces, re.M)
     check(len(ids) == 100, f"traces shows the 100 leaked receivers ({len(ids)})")
     if ids:
         why = run("why", ids[0], snap).stdout
