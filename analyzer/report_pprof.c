@@ -150,10 +150,12 @@ static bool keep_string(strings *owned, const char *s)
     return true;
 }
 
-static int compare_int32(const void *a, const void *b)
+typedef struct task_set { int32_t set; size_t task; } task_set;
+
+static int compare_task_sets(const void *a, const void *b)
 {
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    return x < y ? -1 : x > y;
+    const task_set *x = a, *y = b;
+    return x->set < y->set ? -1 : x->set > y->set;
 }
 
 /* A Label message (key and str are string-table indexes) into a sample. */
@@ -175,11 +177,16 @@ int ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report 
     ids fns = { 0 }, locs = { 0 };
     intern(&str, "");                                   /* index 0 is "" */
 
-    pb vt = { 0 };
+    pb vt = { 0 }, bytes_type = { 0 };
     pb_uint(&vt, 1, intern(&str, "goroutineleak"));
     pb_uint(&vt, 2, intern(&str, "count"));
     pb_message(&profile, 1, &vt);                       /* sample_type */
     free(vt.data);
+    /* The heap each sample's tasks hold (retained.c): -sample_index=retained. */
+    pb_uint(&bytes_type, 1, intern(&str, "retained"));
+    pb_uint(&bytes_type, 2, intern(&str, "bytes"));
+    pb_message(&profile, 1, &bytes_type);
+    free(bytes_type.data);
 
     uint64_t label_key = intern(&str, "wait_reason");
     for (size_t g = 0; g < r->ngroups; g++) {
@@ -227,7 +234,7 @@ int ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report 
                              ? ls_reason_name(s->rt, grp->wait_reason) : "running";
         /* One sample per label set among the group's tasks (lrt_label_set),
          * its labels beside wait_reason, as pprof's goroutine profiles have. */
-        int32_t *sets = malloc((grp->count ? grp->count : 1) * sizeof *sets);
+        task_set *sets = malloc((grp->count ? grp->count : 1) * sizeof *sets);
         if (!sets) {
             free(stack.data);
             profile.failed = true;
@@ -235,18 +242,21 @@ int ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report 
         }
         for (size_t t = 0; t < grp->count; t++) {
             int32_t set = s->rt->tasks[grp->tasks[t]].label_set;
-            sets[t] = set >= 0 && (size_t)set < s->rt->nlabel_sets ? set : -1;
+            sets[t].set = set >= 0 && (size_t)set < s->rt->nlabel_sets ? set : -1;
+            sets[t].task = grp->tasks[t];
         }
-        qsort(sets, grp->count, sizeof *sets, compare_int32);
+        qsort(sets, grp->count, sizeof *sets, compare_task_sets);
         for (size_t t = 0; t < grp->count;) {
-            size_t run = 1;
-            while (t + run < grp->count && sets[t + run] == sets[t])
-                run++;
+            size_t run = 0;
+            uint64_t held = 0;                          /* bytes they hold (retained.c) */
+            for (; t + run < grp->count && sets[t + run].set == sets[t].set; run++)
+                held += r->task_retained ? r->task_retained[sets[t + run].task] : 0;
             pb sample = { 0 };
             pb_bytes(&sample, stack.data, stack.len);
             pb_uint(&sample, 2, run);
+            pb_uint(&sample, 2, held);
             add_label(&sample, label_key, intern(&str, reason));
-            const ls_label_set *labels = sets[t] >= 0 ? &s->rt->label_sets[sets[t]] : NULL;
+            const ls_label_set *labels = sets[t].set >= 0 ? &s->rt->label_sets[sets[t].set] : NULL;
             for (uint32_t k = 0; labels && k < labels->count; k++)
                 add_label(&sample, intern(&str, labels->labels[k].key),
                           intern(&str, labels->labels[k].value));
@@ -280,6 +290,7 @@ int ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report 
     pb_message(&profile, 11, &period);
     free(period.data);
     pb_uint(&profile, 12, 1);
+    pb_uint(&profile, 14, intern(&str, "goroutineleak"));   /* default_sample_type */
 
     int status = 0;
     if (profile.failed || locations.failed || functions.failed) {

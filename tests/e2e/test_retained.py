@@ -64,6 +64,16 @@ with tempfile.TemporaryDirectory() as tmp:
                                                                       "sharer": (2048, 2048)},
           f"top --bytes sorts functions by the bytes their tasks hold: {rows}")
 
+    profile = os.path.join(tmp, "retain.pb.gz")
+    run("--pprof", profile, "-q", snap)
+    p = subprocess.run(["go", "tool", "pprof", "-sample_index=retained", "-raw", profile],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300,
+                       env=dict(os.environ, HOME=tmp, GOCACHE=os.path.join(tmp, "go-cache")))
+    values = sorted(tuple(int(v) for v in m.groups())
+                    for m in re.finditer(r"^\s+(\d+)\s+(\d+):", p.stdout, re.M))
+    check(values == [(2, 2048), (10, 71680)],
+          f"--pprof carries retained/bytes beside the count: {values} {p.stderr[:200]}")
+
     snap = os.path.join(tmp, "global.snap")
     subprocess.run([program, "global"], stdout=subprocess.DEVNULL, timeout=120, check=True,
                    env=dict(os.environ, LEAKSCAN_AT_EXIT=snap, LRT_PROCS="2"))
