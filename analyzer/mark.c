@@ -859,8 +859,9 @@ int ls_analyze_explained(const ls_snapshot *s, bool parents, ls_analysis **out, 
             }
             m.pairs[m.npairs++] = (waiter_pair){ obj, (uint32_t)i };
             bit_set(m.has_waiters, obj);
-            if (kind == LS_OBJ_HEAP)
-                m.spans[m.page_spans[(t->wait_addrs[w] - m.arena) >> m.page_shift]].waiters = true;
+            uint64_t page = (t->wait_addrs[w] - m.arena) >> m.page_shift;
+            if (kind == LS_OBJ_HEAP && page < s->npages)
+                m.spans[m.page_spans[page]].waiters = true;
         }
     }
     qsort(m.pairs, m.npairs, sizeof *m.pairs, compare_pairs);
