@@ -447,8 +447,9 @@ static void drain_depth_first(marker *m)
 
 /* The drain on several threads. The roots are marked first, on one thread;
  * the gray objects they leave go to a pool, and each thread drains its
- * own gray stack (above), gives half of it to the pool when a thread is
- * idle, and takes from the pool when its own runs dry. The mark is done
+ * own gray stack (above), gives half of it to the pool whenever the pool
+ * is empty (so a thread that is descheduled leaves work behind), and
+ * takes from the pool when its own runs dry. The mark is done
  * when every thread waits and the pool is empty. Shared: mark bits (an
  * atomic or decides who marks an object, so each is scanned once), the
  * rooted flags (an atomic exchange decides who roots a woken task, and
@@ -462,13 +463,14 @@ struct mark_pool {
     uint64_t       *items;
     size_t          n, cap;
     int             threads;     /* draining (or about to) */
-    int             waiting;     /* threads waiting for items (atomic reads) */
+    int             waiting;     /* threads waiting for items */
     bool            done;
 };
 
+/* Whether to give: the pool is empty (a racy read; the lock decides). */
 static bool pool_hungry(const mark_pool *p)
 {
-    return __atomic_load_n(&p->waiting, __ATOMIC_RELAXED) > 0 && __atomic_load_n(&p->n, __ATOMIC_RELAXED) == 0;
+    return __atomic_load_n(&p->n, __ATOMIC_RELAXED) == 0;
 }
 
 /* Moves the top half of m's gray stack into the pool. */
