@@ -26,7 +26,9 @@ static int build_index(ls_snapshot *s, ls_error *err)
 {
     const ls_runtime *rt = s->rt;
     const ls_debug_root *r = &rt->root;
-    s->npages = r->arena_used / r->page_size;
+    /* Every page that holds used arena, the last one too when arena_used
+     * is not a whole number of pages (a lookup may land there). */
+    s->npages = r->arena_used / r->page_size + (r->arena_used % r->page_size != 0);
     if (r->arena_used > r->arena_size)
         return ls_error_set(err, s->path, "debug root: heap in use (%llu) exceeds the arena (%llu)",
                             (unsigned long long)r->arena_used, (unsigned long long)r->arena_size);
