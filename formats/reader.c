@@ -463,7 +463,7 @@ int ls_root_read(const ls_core *core, uint64_t addr, ls_debug_root *r, ls_error 
     for (uint32_t i = 0; i < r->reg_count; i++)
         if (!fits(r->off_task_regs + r->regs[i].offset, 8, r->task_stride))
             return ls_error_set(err, f, "debug root: register %u lies outside the task slot", i);
-    if (r->ancestry_max && (r->ancestry_max > LS_MAX_ANCESTRY || r->ancestry_stride < 24 ||
+    if (r->ancestry_max && (r->ancestry_max > 1024 || r->ancestry_stride < 24 ||
                             !fits(r->off_task_ancestry_count, 4, r->task_stride) ||
                             !fits(r->off_task_ancestry, (uint64_t)r->ancestry_max * r->ancestry_stride,
                                   r->task_stride)))
@@ -533,6 +533,8 @@ static const char *read_task(const ls_core *core, const ls_debug_root *r, uint64
         uint32_t n = FIELD(uint32_t, p, r->off_task_ancestry_count);
         if (n > r->ancestry_max)
             return "ancestry count out of range";
+        if (n > LS_MAX_ANCESTRY)
+            n = LS_MAX_ANCESTRY;          /* a runtime that keeps more: the nearest */
         for (uint32_t i = 0; i < n; i++) {
             const uint8_t *e = p + r->off_task_ancestry + (size_t)i * r->ancestry_stride;
             t->ancestry[i].id = FIELD(uint64_t, e, 0);

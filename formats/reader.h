@@ -109,7 +109,9 @@ const ls_segment *ls_core_segment(const ls_core *core, uint64_t addr);
  * that every offset fits its stride. 0 or -1 with err. */
 int ls_root_read(const ls_core *core, uint64_t addr, ls_debug_root *root, ls_error *err);
 
-#define LS_MAX_ANCESTRY 16
+/* Generations of creators kept per task (the runtime keeps 8): each costs
+ * the loader 24 bytes per task, and 100,000 tasks are common. */
+#define LS_MAX_ANCESTRY 8
 
 /* One of a task's creators: the parent first. */
 typedef struct ls_ancestor {
