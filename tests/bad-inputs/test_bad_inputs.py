@@ -211,6 +211,10 @@ def main():
         case("root-task-count-huge", ERROR, "implausible", root_set("task_count", 2**40))
         case("root-span-count-huge", ERROR, "implausible", root_set("span_count", 2**40))
         case("root-reason-count-huge", ERROR, "counts out of range", root_set("reason_count", 1000, "I"))
+        # Found by fuzzing: the mark looks every thread up in every worker;
+        # 2^24 workers took minutes. Timers: pointers the runtime wrote.
+        case("root-worker-count-huge", ERROR, "counts out of range", root_set("worker_count", 2**24, "I"))
+        case("root-timer-count-past-the-file", ERROR, "counts out of range", root_set("timer_count", 2**24))
         case("root-arena-wraps", ERROR, "arena", root_set("arena_size", 2**64 - 4096))
         case("root-arena-used-above-size", ERROR, "arena", mutated(lambda c: c.set_root("arena_used", c.root("arena_size") + 1)))
         case("root-stack-chunk-count-huge", ERROR, "stack chunks", root_set("stack_chunk_count", 2**62))
@@ -243,6 +247,16 @@ def main():
         # in the file: must be skipped quickly, not allocated up front.
         case("task-table-2^26-slots-unmapped", LOADS, "slot not in the file",
              mutated(lambda c: (c.set_root("tasks", 0x1000), c.set_root("task_count", 2**26))))
+        # The same over a segment whose zero tail (p_memsz past p_filesz)
+        # is 2^46 bytes, in 1 MiB slots: each slot read as 1 MiB of zeros,
+        # 2^26 times, never ended. Zeros are free slots: nothing to report.
+        def zero_tail_table(c):
+            top = max(c.loads(), key=lambda p: p[4])
+            c.set_phdr(top[0], memsz=top[6] + 2**46)
+            c.set_root("task_stride", 2**20, "I")
+            c.set_root("tasks", top[4] + (top[5] + 4095) // 4096 * 4096)
+            c.set_root("task_count", 2**26)
+        case("task-table-2^26-1MiB-slots-in-a-zero-tail", LOADS, "", mutated(zero_tail_table))
         slots = good.live_task_slots()
         stride = good.root("task_stride", "I")
 
@@ -278,6 +292,10 @@ def main():
         # -- spans ----------------------------------------------------------
         case("span-table-unmapped", LOADS, "descriptor not in the file",
              mutated(lambda c: c.set_root("spans", 0x1000)))
+        # 2^28 descriptors (the most believed) over memory not in the file:
+        # skipped a segment at a time, not one by one.
+        case("span-table-2^28-descriptors-unmapped", LOADS, "descriptor not in the file",
+             mutated(lambda c: (c.set_root("spans", 0x1000), c.set_root("span_count", 2**28))))
         case("span-table-is-the-task-table", LOADS, "",
              mutated(lambda c: c.set_root("spans", c.root("tasks"))))
         spans, sstride = good.root("spans"), good.root("span_stride", "I")

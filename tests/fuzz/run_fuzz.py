@@ -63,6 +63,8 @@ def run(build, harness, seconds, jobs, work, save):
     artifacts = os.path.join(work, harness, "artifacts") + "/"
     for d in (corpus, seeds, artifacts):
         os.makedirs(d, exist_ok=True)
+    for f in os.listdir(artifacts):     # a kept --work dir's old findings were reported then
+        os.remove(os.path.join(artifacts, f))
     dirs = [corpus, seeds] + ([FOUND] if os.path.isdir(FOUND) and os.listdir(FOUND) else [])
     args = [exe, f"-max_total_time={seconds}", "-timeout=30", "-rss_limit_mb=2048",
             "-malloc_limit_mb=2048", f"-artifact_prefix={artifacts}", "-print_final_stats=1"]
