@@ -12,6 +12,7 @@
 #include "leakscan.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -78,10 +79,15 @@ static const char *string_of(const cJSON *o, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* JSON numbers are doubles, and converting one out of an integer type's
+ * range is undefined behaviour (fuzzing found it): the callers convert
+ * only numbers clamped to [0, 9e18] (NaN: the fallback). */
 static double number_of(const cJSON *o, const char *key, double fallback)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : fallback;
+    if (!cJSON_IsNumber(v) || v->valuedouble != v->valuedouble)
+        return fallback;
+    return v->valuedouble < 0 ? 0 : v->valuedouble > 9e18 ? 9e18 : v->valuedouble;
 }
 
 static void frame_of(const cJSON *o, ls_frame *f)
@@ -93,7 +99,8 @@ static void frame_of(const cJSON *o, ls_frame *f)
     f->offset = (uint64_t)number_of(o, "offset", 0);
     f->file = string_of(o, "file");
     f->dir = string_of(o, "dir");
-    f->line = (int)number_of(o, "line", 0);
+    double line = number_of(o, "line", 0);
+    f->line = line > INT_MAX ? INT_MAX : (int)line;
 }
 
 /* The code of a reason name, added to the runtime's table if new. */
@@ -172,7 +179,8 @@ int ls_saved_load(const char *path, ls_saved **out, ls_snapshot **s, ls_analysis
         const cJSON *id;
         cJSON_ArrayForEach(id, cJSON_GetObjectItemCaseSensitive(g, "tasks")) {
             ls_task *t = &sv->runtime.tasks[ti];
-            t->id = (uint64_t)(cJSON_IsNumber(id) ? id->valuedouble : 0);
+            double idv = cJSON_IsNumber(id) && id->valuedouble > 0 ? id->valuedouble : 0;
+            t->id = idv < 9e18 ? (uint64_t)idv : UINT64_C(9000000000000000000);   /* see number_of */
             bool running = reason && (!strcmp(reason, "running") || !strcmp(reason, "runnable"));
             t->state = running ? (strcmp(reason, "running") ? LS_TASK_RUNNABLE : LS_TASK_RUNNING)
                                : LS_TASK_WAITING;
@@ -198,8 +206,12 @@ int ls_saved_load(const char *path, ls_saved **out, ls_snapshot **s, ls_analysis
     const char *when = string_of(sv->doc, "time");
     struct tm tm;
     memset(&tm, 0, sizeof tm);
-    if (when && strptime(when, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        sv->core.note.time_unix_ns = (int64_t)timegm(&tm) * 1000000000;
+    /* Only times an int64 of ns holds (till 2262): a hostile year must
+     * not overflow the product (fuzzing found it). */
+    time_t secs;
+    if (when && strptime(when, "%Y-%m-%dT%H:%M:%SZ", &tm) && (secs = timegm(&tm)) >= 0 &&
+        secs < INT64_MAX / 1000000000)
+        sv->core.note.time_unix_ns = (int64_t)secs * 1000000000;
     sv->snapshot.path = path;
     sv->snapshot.core = &sv->core;
     sv->snapshot.rt = &sv->runtime;

@@ -124,7 +124,7 @@ static const ls_file_mapping *find_executable(const ls_core *core)
 static int find_debug_root(const char *core_path, const char *exe, uint64_t map_start,
                            uint64_t *addr, ls_error *err)
 {
-    int fd = open(exe, O_RDONLY | O_CLOEXEC);
+    int fd = ls_open_regular(exe);            /* not a FIFO the core names */
     if (fd < 0)
         return ls_error_set(err, core_path, "not a leakscan snapshot, and its executable %s "
                             "cannot be opened to find lrt_debug_root (use --exe)", exe);
@@ -189,7 +189,7 @@ enum { MAX_BUILD_ID = 64 };
  * or cannot be read. */
 static size_t file_build_id(const char *path, uint8_t *out)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = ls_open_regular(path);           /* not a FIFO the note names */
     if (fd < 0)
         return 0;
     elf_version(EV_CURRENT);

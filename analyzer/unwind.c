@@ -158,6 +158,8 @@ void ls_set_debug_dir(const char *dir)
 
 int ls_find_symbol(const char *file, uint64_t bias, const char *name, uint64_t *addr)
 {
+    if (!ls_regular_file(file))               /* libdw would block on a FIFO */
+        return -1;
     Dwfl *dwfl = dwfl_begin(&callbacks);
     if (!dwfl)
         return -1;
@@ -198,6 +200,8 @@ static void report_modules(ls_unwinder *u)
         const char *file = f->path;
         if (u->s->exe_path && core->exe_path && strcmp(f->path, core->exe_path) == 0)
             file = u->s->exe_path;            /* --exe */
+        if (!ls_regular_file(file))           /* a path from the core: not a FIFO */
+            continue;
         dwfl_report_elf(u->dwfl, f->path, file, -1, f->start, false);
     }
 }

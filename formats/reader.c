@@ -23,6 +23,7 @@
 #define MAX_TIMERS  ((uint64_t)1 << 24)
 #define MAX_WAITS   ((uint32_t)1 << 16)
 #define MAX_STRIDE  (1u << 20)
+#define MAX_WORKERS ((uint32_t)1 << 13)   /* Linux's NR_CPUS; the mark looks a tid up in all of them */
 
 int ls_error_set(ls_error *err, const char *file, const char *fmt, ...)
 {
@@ -361,6 +362,27 @@ const void *ls_core_pointer(const ls_core *core, uint64_t addr, size_t n)
     return core->data + s->offset + off;
 }
 
+int ls_open_regular(const char *path)
+{
+    /* O_NONBLOCK: opening a FIFO waits for a writer otherwise. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        errno = EINVAL;
+        return -1;
+    }
+    return fd;
+}
+
+bool ls_regular_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 /* Reads n bytes at addr from the file mapped there, if any. */
 static bool read_mapped_file(const ls_core *core, uint64_t addr, void *dst, size_t n)
 {
@@ -370,7 +392,7 @@ static bool read_mapped_file(const ls_core *core, uint64_t addr, void *dst, size
             continue;
         int *fd = &core->file_fds[i];
         if (*fd == -2)
-            *fd = open(f->path, O_RDONLY | O_CLOEXEC);
+            *fd = ls_open_regular(f->path);   /* a hostile path may name a FIFO */
         if (*fd < 0)
             return false;
         ssize_t got = pread(*fd, dst, n, (off_t)(f->offset + (addr - f->start)));
@@ -379,13 +401,15 @@ static bool read_mapped_file(const ls_core *core, uint64_t addr, void *dst, size
     return false;
 }
 
-bool ls_core_read(const ls_core *core, uint64_t addr, void *dst, size_t n)
+/* ls_core_read; with files false, only the core's own segments (what
+ * the runtime's tables are read from: they live in anonymous memory). */
+static bool core_read(const ls_core *core, uint64_t addr, void *dst, size_t n, bool files)
 {
     uint8_t *out = dst;
     while (n > 0) {
         const ls_segment *s = ls_core_segment(core, addr);
         if (!s)
-            return read_mapped_file(core, addr, out, n);
+            return files && read_mapped_file(core, addr, out, n);
         uint64_t off = addr - s->vaddr;
         uint64_t chunk = s->memsz - off;
         if (chunk > n)
@@ -404,6 +428,11 @@ bool ls_core_read(const ls_core *core, uint64_t addr, void *dst, size_t n)
     return true;
 }
 
+bool ls_core_read(const ls_core *core, uint64_t addr, void *dst, size_t n)
+{
+    return core_read(core, addr, dst, n, true);
+}
+
 bool ls_core_read_u64(const ls_core *core, uint64_t addr, uint64_t *v)
 {
     return ls_core_read(core, addr, v, sizeof *v);
@@ -418,7 +447,7 @@ bool ls_core_read_u32(const ls_core *core, uint64_t addr, uint32_t *v)
 /* The debug root                                                         */
 /* ---------------------------------------------------------------------- */
 
-static bool fits(uint32_t offset, uint32_t size, uint32_t stride)
+static bool fits(uint32_t offset, uint64_t size, uint32_t stride)
 {
     return (uint64_t)offset + size <= stride;
 }
@@ -482,11 +511,33 @@ int ls_root_read(const ls_core *core, uint64_t addr, ls_debug_root *r, ls_error 
                             !fits(r->off_worker_tid, 4, r->worker_stride) ||
                             !fits(r->off_worker_current, 8, r->worker_stride)))
         return ls_error_set(err, f, "debug root: the worker layout is inconsistent");
-    if (r->reason_count > LS_MAX_REASONS || r->internal_count > LS_MAX_INTERNAL)
+    /* The worker table is read once per thread and the timer table is
+     * pointers the runtime wrote, so in the file: a hostile count must not
+     * make those loops run for minutes (fuzzing found 2^24 workers). */
+    if (r->reason_count > LS_MAX_REASONS || r->internal_count > LS_MAX_INTERNAL ||
+        r->worker_count > MAX_WORKERS || r->timer_count > core->size / 8)
         return ls_error_set(err, f, "debug root: counts out of range");
     if (r->task_count > MAX_TASKS || r->span_count > MAX_SPANS || r->timer_count > MAX_TIMERS)
         return ls_error_set(err, f, "debug root: table sizes are implausible (%llu tasks, %llu spans)",
                             (unsigned long long)r->task_count, (unsigned long long)r->span_count);
+    /* Ranges the mark excludes from the roots as [start, start + size):
+     * a hostile root must not make one wrap around (fuzzing found it).
+     * Each stack chunk holds at least one task's stack, and its address
+     * was written into the chunk table, so there are no more chunks than
+     * tasks nor more than the file has 8-byte words: the mark allocates
+     * one exclusion per chunk. */
+    if (r->arena + r->arena_size < r->arena || r->arena_used > r->arena_size)
+        return ls_error_set(err, f, "debug root: the heap arena (0x%llx, %llu bytes, %llu used) is impossible",
+                            (unsigned long long)r->arena, (unsigned long long)r->arena_size,
+                            (unsigned long long)r->arena_used);
+    for (uint32_t i = 0; i < r->internal_count; i++)
+        if (r->internal[i].end < r->internal[i].start)
+            return ls_error_set(err, f, "debug root: internal region %u ends before it starts", i);
+    if (r->stack_chunk_count > r->task_count + 1 || r->stack_chunk_count > core->size / 8 ||
+        r->stack_chunk_size > ((uint64_t)1 << 40))
+        return ls_error_set(err, f, "debug root: %llu stack chunks of %llu bytes are implausible for %llu tasks",
+                            (unsigned long long)r->stack_chunk_count, (unsigned long long)r->stack_chunk_size,
+                            (unsigned long long)r->task_count);
     for (uint32_t i = 0; i < r->reason_count; i++)
         r->reason_names[i][LS_REASON_NAME_SIZE - 1] = '\0';
     return 0;
@@ -566,6 +617,32 @@ static const char *read_task(const ls_core *core, const ls_debug_root *r, uint64
         }
     }
     return NULL;
+}
+
+/* How many slots of `stride` bytes from `at` on hold nothing of the
+ * file's: *zero set if they read as zeros (a segment's tail past its file
+ * data), clear if they are in no segment at all. 0: the slot at `at` may
+ * hold data. A table claiming 2^26 slots over such memory is passed over
+ * at once, not slot by slot (fuzzing: 1 MiB slots over a 2^46-byte zero
+ * tail never ended). */
+static uint64_t slots_without_data(const ls_core *core, uint64_t at, uint32_t stride, bool *zero)
+{
+    const ls_segment *s = ls_core_segment(core, at);
+    if (s) {
+        if (at - s->vaddr < s->filesz)
+            return 0;
+        *zero = true;                          /* the slots wholly inside the tail */
+        return (s->vaddr + s->memsz - at) / stride;
+    }
+    *zero = false;                             /* the slots starting before the next segment */
+    size_t lo = 0, hi = core->nsegments;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (core->segments[mid].vaddr <= at) lo = mid + 1; else hi = mid;
+    }
+    if (lo == core->nsegments)
+        return UINT64_MAX;
+    return (core->segments[lo].vaddr - at - 1) / stride + 1;
 }
 
 static int compare_spans(const void *a, const void *b)
@@ -720,8 +797,11 @@ int ls_runtime_read(const ls_core *core, uint64_t root_addr, ls_runtime **out, l
     rt->root_addr = root_addr;
     const ls_debug_root *r = &rt->root;
 
-    /* Tasks. */
-    rt->tasks = calloc(r->task_count ? r->task_count : 1, sizeof *rt->tasks);
+    /* Tasks. The table grows with the live slots found, not with the
+     * task_count the root claims: a small hostile file can claim 2^26
+     * slots, gigabytes of ls_task (fuzzing found it). */
+    size_t tasks_cap = 64;
+    rt->tasks = calloc(tasks_cap, sizeof *rt->tasks);
     uint8_t *slot_buf = malloc(r->task_stride);
     if (!rt->tasks || !slot_buf) {
         free(slot_buf);
@@ -731,14 +811,36 @@ int ls_runtime_read(const ls_core *core, uint64_t root_addr, ls_runtime **out, l
     }
     for (uint64_t i = 0; i < r->task_count; i++) {
         uint64_t slot = r->tasks + i * r->task_stride;
+        bool zero;
+        uint64_t none = slots_without_data(core, slot, r->task_stride, &zero);
+        if (none) {                            /* zeros are free slots: ignored */
+            none = none < r->task_count - i ? none : r->task_count - i;
+            if (!zero && !rt->skipped_tasks)
+                rt->skipped_task_reason = "slot not in the file";
+            rt->skipped_tasks += zero ? 0 : none;
+            i += none - 1;
+            continue;
+        }
         const uint8_t *p = ls_core_pointer(core, slot, r->task_stride);
         if (!p) {
-            if (!ls_core_read(core, slot, slot_buf, r->task_stride)) {
+            /* Not from the files NT_FILE maps: the table is anonymous memory. */
+            if (!core_read(core, slot, slot_buf, r->task_stride, false)) {
                 if (!rt->skipped_tasks++)
                     rt->skipped_task_reason = "slot not in the file";
                 continue;
             }
             p = slot_buf;
+        }
+        if (rt->ntasks == tasks_cap) {
+            ls_task *grown = realloc(rt->tasks, 2 * tasks_cap * sizeof *grown);
+            if (!grown) {
+                free(slot_buf);
+                ls_runtime_free(rt);
+                return ls_error_set(err, core->path, "out of memory for %llu tasks",
+                                    (unsigned long long)r->task_count);
+            }
+            rt->tasks = grown;
+            tasks_cap *= 2;
         }
         ls_task *t = &rt->tasks[rt->ntasks];
         const char *why = read_task(core, r, slot, p, t);
@@ -765,17 +867,41 @@ int ls_runtime_read(const ls_core *core, uint64_t root_addr, ls_runtime **out, l
                 rt->tasks[i].worker_tid = (int32_t)tid;
     }
 
-    /* Spans. */
-    rt->spans = calloc(r->span_count ? r->span_count : 1, sizeof *rt->spans);
+    /* Spans, grown as found, like the tasks. */
+    size_t spans_cap = 64;
+    rt->spans = calloc(spans_cap, sizeof *rt->spans);
     if (!rt->spans) {
         ls_runtime_free(rt);
         return ls_error_set(err, core->path, "out of memory for %llu spans",
                             (unsigned long long)r->span_count);
     }
     for (uint64_t i = 1; i < r->span_count; i++) {
-        const uint8_t *p = ls_core_pointer(core, r->spans + i * r->span_stride, r->span_stride);
+        uint64_t at = r->spans + i * r->span_stride;
+        const uint8_t *p = ls_core_pointer(core, at, r->span_stride);
+        bool zero;
+        uint64_t none = p ? 0 : slots_without_data(core, at, r->span_stride, &zero);
+        if (!p) {
+            /* A run of descriptors not in the file is skipped at once (2^28
+             * of them claimed by a small file took seconds one by one). */
+            none = none == 0 ? 1 : none < r->span_count - i ? none : r->span_count - i;
+            if (!rt->skipped_spans)
+                rt->skipped_span_reason = "descriptor not in the file";
+            rt->skipped_spans += none;
+            i += none - 1;
+            continue;
+        }
+        if (rt->nspans == spans_cap) {
+            ls_span *grown = realloc(rt->spans, 2 * spans_cap * sizeof *grown);
+            if (!grown) {
+                ls_runtime_free(rt);
+                return ls_error_set(err, core->path, "out of memory for %llu spans",
+                                    (unsigned long long)r->span_count);
+            }
+            rt->spans = grown;
+            spans_cap *= 2;
+        }
         ls_span *s = &rt->spans[rt->nspans];
-        const char *why = p ? read_span(core, r, p, s) : "descriptor not in the file";
+        const char *why = read_span(core, r, p, s);
         if (why) {
             if (!rt->skipped_spans++)
                 rt->skipped_span_reason = why;

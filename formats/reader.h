@@ -84,6 +84,13 @@ typedef struct ls_core {
     uint64_t         truncated_bytes;
 } ls_core;
 
+/* Opens path read-only if it is a regular file; -1 (errno set) if not.
+ * Paths a core names (NT_FILE, the note's executable) are hostile: a FIFO
+ * or a device there would block the open or never end a read. */
+int  ls_open_regular(const char *path);
+/* Whether path is a regular file (for paths handed to libdw to open). */
+bool ls_regular_file(const char *path);
+
 /* Opens and indexes a core. 0, or -1 with err set. */
 int  ls_core_open(const char *path, ls_core **out, ls_error *err);
 void ls_core_close(ls_core *core);
