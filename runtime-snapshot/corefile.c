@@ -844,6 +844,29 @@ static int write_core(int fd, const lrt_core_info *info, const lrt_stopped_world
     return err;                              /* buffers go with the child */
 }
 
+/* The writer's temporary name beside path: ".NAME.tmp.PID", PID the
+ * writer's. snapshot.c computes it too, to remove what a killed writer
+ * left. 0, or ENAMETOOLONG. */
+int lrt_core_temp_path(char *out, size_t size, const char *path, pid_t writer)
+{
+    size_t len = strlen(path);
+    if (len + 64 > size)
+        return ENAMETOOLONG;
+    size_t slash = len;
+    while (slash > 0 && path[slash - 1] != '/')
+        slash--;
+    memcpy(out, path, slash);
+    size_t n = slash;
+    out[n++] = '.';
+    memcpy(out + n, path + slash, len - slash);
+    n += len - slash;
+    memcpy(out + n, ".tmp.", 5);
+    n += 5;
+    n += append_decimal(out + n, (uint64_t)writer);
+    out[n] = '\0';
+    return 0;
+}
+
 int lrt_core_write(const lrt_core_info *info, const lrt_stopped_world *sw)
 {
     int64_t pause_ns = lrt_now() - info->pause_start_ns;
@@ -851,21 +874,11 @@ int lrt_core_write(const lrt_core_info *info, const lrt_stopped_world *sw)
 
     /* The temporary file: same directory, a name nobody else uses. */
     char tmp[4096];
-    size_t len = strlen(info->path);
-    if (len + 64 > sizeof tmp)
+    if (lrt_core_temp_path(tmp, sizeof tmp, info->path, getpid()) != 0)
         return ENAMETOOLONG;
-    size_t slash = len;
+    size_t slash = strlen(info->path);
     while (slash > 0 && info->path[slash - 1] != '/')
         slash--;
-    memcpy(tmp, info->path, slash);
-    size_t n = slash;
-    tmp[n++] = '.';
-    memcpy(tmp + n, info->path + slash, len - slash);
-    n += len - slash;
-    memcpy(tmp + n, ".tmp.", 5);
-    n += 5;
-    n += append_decimal(tmp + n, (uint64_t)getpid());
-    tmp[n] = '\0';
 
     /* A write past RLIMIT_FSIZE must fail with EFBIG, not kill us. */
     struct sigaction ign;
@@ -873,12 +886,34 @@ int lrt_core_write(const lrt_core_info *info, const lrt_stopped_world *sw)
     ign.sa_handler = SIG_IGN;
     sigaction(SIGXFSZ, &ign, NULL);
 
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    /* Unnamed while it is written (O_TMPFILE): killed mid-write, the writer
+     * leaves nothing. It gets the temporary name only once whole, for the
+     * rename; a kill in that window is cleaned up by the program (reap in
+     * snapshot.c). Filesystems without O_TMPFILE get the name at once. */
+    char dir[4096];
+    if (slash == 0) {
+        dir[0] = '.'; dir[1] = '\0';
+    } else {
+        memcpy(dir, info->path, slash);
+        dir[slash] = '\0';
+    }
+    bool unnamed = true;
+    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        unnamed = false;
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    }
     if (fd < 0)
         return errno;
     int err = write_core(fd, info, sw, pid, pause_ns);
     if (!err && fsync(fd) != 0)
         err = errno;
+    if (!err && unnamed) {
+        char self[64] = "/proc/self/fd/";
+        self[14 + append_decimal(self + 14, (uint64_t)fd)] = '\0';
+        if (linkat(AT_FDCWD, self, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) != 0)
+            err = errno;
+    }
     if (close(fd) != 0 && !err)
         err = errno;
     if (!err && rename(tmp, info->path) != 0)
@@ -888,13 +923,6 @@ int lrt_core_write(const lrt_core_info *info, const lrt_stopped_world *sw)
         return err;
     }
     /* Make the rename itself durable. */
-    char dir[4096];
-    if (slash == 0) {
-        dir[0] = '.'; dir[1] = '\0';
-    } else {
-        memcpy(dir, info->path, slash);
-        dir[slash] = '\0';
-    }
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         fsync(dfd);

@@ -242,8 +242,23 @@ static pid_t take(const char *path, const char *reason, const lrt_regs *self)
     return err ? err : pid;
 }
 
-/* The child's verdict: 0, or -errno it reported. */
-static int reap(pid_t pid, bool block)
+static int reap_status(pid_t pid, bool block);
+
+/* The child's verdict for the file at path: 0, or -errno it reported. A
+ * writer that failed or was killed may have left its temporary file (see
+ * lrt_core_write): it goes. */
+static int reap(pid_t pid, const char *path, bool block)
+{
+    int result = reap_status(pid, block);
+    if (result != 0 && result != -EINPROGRESS) {
+        char tmp[4200];
+        if (lrt_core_temp_path(tmp, sizeof tmp, path, pid) == 0)
+            unlink(tmp);
+    }
+    return result;
+}
+
+static int reap_status(pid_t pid, bool block)
 {
     int status;
     for (;;) {
@@ -283,7 +298,7 @@ int lrt_snapshot(const char *path, const char *reason)
             close(pidfd);
         }
     }
-    return reap(pid, true);
+    return reap(pid, path, true);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -308,7 +323,7 @@ void lrt_snapshot_serve(void)
     for (int i = 0; i < 16; i++) {
         if (pending[i] <= 0)
             continue;
-        int r = reap(pending[i], false);
+        int r = reap(pending[i], pending_path[i], false);
         if (r == -EINPROGRESS)
             continue;
         if (r != 0)
@@ -356,7 +371,7 @@ void lrt_snapshot_at_exit(void)
     lrt_arch_save(&self);
     lrt_snapshot_init();
     pid_t pid = take(path, "at exit", &self);
-    int err = pid < 0 ? pid : reap(pid, true);
+    int err = pid < 0 ? pid : reap(pid, path, true);
     if (err)
         lrt_printerr("LEAKSCAN_AT_EXIT: snapshot %s failed: %s", path, describe(err));
 }

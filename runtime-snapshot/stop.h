@@ -59,6 +59,8 @@ typedef struct lrt_stack_copies {
 
 void lrt_stack_copies_prepare(lrt_stack_copies *copies);
 int lrt_stack_copies_take(lrt_stack_copies *copies, const lrt_stopped_world *sw);
+/* The writer's temporary file name for path (corefile.c). 0 or ENAMETOOLONG. */
+int lrt_core_temp_path(char *out, size_t size, const char *path, pid_t writer);
 
 /* What the core writer needs besides the world (snapshot.c). */
 typedef struct lrt_core_info {

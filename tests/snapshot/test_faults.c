@@ -4,9 +4,11 @@
  */
 #define _GNU_SOURCE
 #include "snaptest.h"
+#include "leakscan.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <elf.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -28,6 +31,7 @@ typedef struct report {
     int  results[2];
     int  load_failures;
     int  load_done;
+    int  killed, written, strays, clobbered, other_errors;
 } report;
 
 static char target_path[512];
@@ -241,6 +245,24 @@ static void driver(void *c)
     }
 }
 
+static volatile uint64_t spins;
+
+/* Spins in long bursts between yields: the stop signal lands mid-burst.
+ * (It yields at all because nothing preempts a task: a spinner that never
+ * yields keeps its worker, and a task readied onto that worker's queue
+ * waits for a steal that a busy other worker never makes.) */
+static void spinner(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        for (int i = 0; i < 1000000; i++)
+            spins++;
+        lrt_yield();
+    }
+}
+
+static char load_dir[512];
+
 static void hundred_snapshots_under_load(void *arg)
 {
     (void)arg;
@@ -251,25 +273,163 @@ static void hundred_snapshots_under_load(void *arg)
         lrt_go(worker_under_load, chans[i]);
         lrt_go(driver, chans[i]);
     }
+    lrt_go(spinner, NULL);
     for (int i = 0; i < 100; i++) {
-        if (lrt_snapshot(target_path, "load") != 0)
+        char path[600];
+        snprintf(path, sizeof path, "%s/load-%03d.snap", load_dir, i);
+        if (lrt_snapshot(path, "load") != 0)
             r.load_failures++;
         r.load_done++;
     }
     snaptest_report(&r, sizeof r);
-    _exit(0);                 /* the drivers run forever */
+    _exit(0);                 /* the drivers and the spinner run forever */
 }
 
+/* 100 snapshots while 16 tasks switch and one spins: none deadlocks, and
+ * every file decodes and analyses — all 18 tasks there, none leaked. */
 static void test_hundred_snapshots_under_load_never_deadlock(void **state)
 {
     (void)state;
-    snprintf(target_path, sizeof target_path, "%s/load.snap", snaptest_dir());
+    snprintf(load_dir, sizeof load_dir, "%s/load", snaptest_dir());
+    assert_int_equal(mkdir(load_dir, 0700), 0);
     report r;
     int status = snaptest_run(hundred_snapshots_under_load, NULL, &r, sizeof r);
     assert_true(WIFEXITED(status));
     assert_int_equal(r.load_done, 100);
     assert_int_equal(r.load_failures, 0);
-    assert_true(is_core(target_path));
+    for (int i = 0; i < 100; i++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/load-%03d.snap", load_dir, i);
+        ls_snapshot *snap;
+        ls_analysis *a;
+        ls_error err;
+        ls_options opt = { .quiet = true };
+        if (ls_snapshot_open(path, &opt, &snap, &err) != 0)
+            fail_msg("snapshot %d: %s", i, err.message);
+        if (ls_analyze(snap, &a, &err) != 0)
+            fail_msg("snapshot %d: %s", i, err.message);
+        if (snap->rt->ntasks != 18 || a->leaked != 0 || snap->rt->skipped_tasks != 0)
+            fail_msg("snapshot %d: %zu tasks, %zu leaked, %zu skipped", i, snap->rt->ntasks,
+                     a->leaked, snap->rt->skipped_tasks);
+        ls_analysis_free(a);
+        ls_snapshot_close(snap);
+        unlink(path);
+    }
+    rmdir(load_dir);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The writer child killed at random points                                */
+/* ---------------------------------------------------------------------- */
+
+static char kill_dir[512];
+
+/* An ELF core whose every segment lies inside the file (plain reads: this
+ * runs on a task, where the reader's libelf is not welcome). */
+static bool core_is_whole(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    Elf64_Ehdr eh;
+    bool whole = fstat(fd, &st) == 0 && pread(fd, &eh, sizeof eh, 0) == sizeof eh &&
+                 memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 && eh.e_type == ET_CORE;
+    for (unsigned i = 0; whole && i < eh.e_phnum; i++) {
+        Elf64_Phdr ph;
+        whole = pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + i * sizeof ph)) == sizeof ph &&
+                ph.p_offset + ph.p_filesz <= (uint64_t)st.st_size;
+    }
+    close(fd);
+    return whole;
+}
+static volatile int killer_stop;
+
+/* Every 0-10 ms, one time in six, kills every child of the process (the
+ * snapshot writer): a plain thread, which the stop signal stops
+ * like any other. */
+static void *killer(void *arg)
+{
+    (void)arg;
+    unsigned seed = 12345;
+    while (!killer_stop) {
+        usleep((useconds_t)(rand_r(&seed) % 10000));
+        if (rand_r(&seed) % 6 != 0)
+            continue;                 /* most wakes spare it: some writes finish */
+        DIR *tasks = opendir("/proc/self/task");
+        for (struct dirent *t; tasks && (t = readdir(tasks));) {
+            char path[300], buf[4096];
+            snprintf(path, sizeof path, "/proc/self/task/%s/children", t->d_name);
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+            if (fd >= 0)
+                close(fd);
+            buf[n > 0 ? n : 0] = '\0';
+            for (char *save = NULL, *pid = strtok_r(buf, " ", &save); pid; pid = strtok_r(NULL, " ", &save))
+                kill((pid_t)atoi(pid), SIGKILL);
+        }
+        if (tasks)
+            closedir(tasks);
+    }
+    return NULL;
+}
+
+static void snapshots_under_fire(void *arg)
+{
+    (void)arg;
+    report r = { 0 };
+    char path[600];
+    snprintf(path, sizeof path, "%s/kill.snap", kill_dir);
+    pthread_t thread;
+    pthread_create(&thread, NULL, killer, NULL);
+    for (int i = 0; i < 40; i++) {
+        struct stat before, after;
+        bool had = stat(path, &before) == 0;
+        int result = lrt_snapshot(path, "under fire");
+        if (result == 0)
+            r.written++;
+        else if (result == -ECHILD)
+            r.killed++;
+        else
+            r.other_errors++;
+        /* Nothing but the destination in the directory, ever. */
+        DIR *d = opendir(kill_dir);
+        for (struct dirent *e; d && (e = readdir(d));)
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "kill.snap"))
+                r.strays++;
+        if (d)
+            closedir(d);
+        /* Whatever is at the destination is whole: the last good file, or
+         * the new one (a writer killed after its rename had finished). */
+        if ((had || result == 0) && (stat(path, &after) != 0 || !core_is_whole(path)))
+            r.clobbered++;
+        (void)before;
+    }
+    killer_stop = 1;
+    pthread_join(thread, NULL);
+    snaptest_report(&r, sizeof r);
+}
+
+static void test_killed_writers_leave_no_partial_file(void **state)
+{
+    (void)state;
+    snprintf(kill_dir, sizeof kill_dir, "%s/kill", snaptest_dir());
+    assert_int_equal(mkdir(kill_dir, 0700), 0);
+    report r;
+    int status = snaptest_run(snapshots_under_fire, NULL, &r, sizeof r);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    print_message("40 snapshots under fire: %d written, %d writers killed\n", r.written, r.killed);
+    assert_int_equal(r.written + r.killed, 40);  /* a kill is reported as such */
+    assert_true(r.killed > 0 && r.written > 0);  /* writers were killed, and some finished */
+    if (r.strays || r.clobbered)
+        fail_msg("%d stray files in the directory, %d times a torn destination", r.strays, r.clobbered);
+    char path[600];
+    snprintf(path, sizeof path, "%s/kill.snap", kill_dir);
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        assert_int_equal(st.st_mode & 0777, 0600);
+        assert_true(is_core(path));               /* what is there is whole */
+    }
 }
 
 static void snap_a(void *x) { *(int *)x = lrt_snapshot(target_path, "a"); }
@@ -387,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_full_disk_fails_cleanly),
         cmocka_unit_test(test_hundred_snapshots_under_load_never_deadlock),
         cmocka_unit_test(test_two_triggers_at_once_are_serialised),
+        cmocka_unit_test(test_killed_writers_leave_no_partial_file),
         cmocka_unit_test(test_signal_writes_into_leakscan_dir),
         cmocka_unit_test(test_at_exit_snapshot_when_lrt_main_returns),
     };
