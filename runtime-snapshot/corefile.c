@@ -916,6 +916,13 @@ int lrt_core_write(const lrt_core_info *info, const lrt_stopped_world *sw)
     }
     if (close(fd) != 0 && !err)
         err = errno;
+    /* Replace only what is ours: another user's file at the destination
+     * (in a shared directory, or when running as root) stays. A symlink
+     * is replaced itself, never followed (rename does not follow). */
+    struct stat existing;
+    if (!err && lstat(info->path, &existing) == 0 && !S_ISLNK(existing.st_mode) &&
+        existing.st_uid != geteuid())
+        err = EPERM;
     if (!err && rename(tmp, info->path) != 0)
         err = errno;
     if (err) {

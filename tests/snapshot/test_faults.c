@@ -143,6 +143,45 @@ static void test_symlink_at_destination_is_replaced_not_followed(void **state)
     assert_string_equal(buf, "precious data");  /* what it pointed to is intact */
 }
 
+/* Another user's file at the destination is not clobbered: the snapshot
+ * fails with EPERM and the file stays as it was. Making a file another
+ * user owns takes root; as anyone else the test says so and checks only
+ * that an own file is replaced. */
+static void test_another_users_file_is_not_clobbered(void **state)
+{
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof path, "%s/theirs.snap", snaptest_dir());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("their data", f);
+    fclose(f);
+    if (geteuid() != 0) {
+        print_message("not root: cannot make a file another user owns; checked an own file only\n");
+        assert_int_equal(run_snapshot_to(path).result, 0);
+        return;
+    }
+    assert_int_equal(chown(path, 65534, 65534), 0);          /* nobody */
+    report r = run_snapshot_to(path);
+    assert_int_equal(r.result, -EPERM);
+    assert_int_equal(r.after_ok, 1);                          /* the program went on */
+    char buf[64] = { 0 };
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof buf, f));
+    fclose(f);
+    assert_string_equal(buf, "their data");
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_uid, 65534);
+    DIR *d = opendir(snaptest_dir());                         /* and no temporary left */
+    for (struct dirent *e; d && (e = readdir(d));)
+        assert_null(strstr(e->d_name, "theirs.snap.tmp"));
+    if (d)
+        closedir(d);
+    unlink(path);
+}
+
 static void test_existing_destination_is_replaced_whole(void **state)
 {
     (void)state;
@@ -543,6 +582,7 @@ int main(void)
         cmocka_unit_test(test_unwritable_directory_is_an_error),
         cmocka_unit_test(test_symlink_at_destination_is_replaced_not_followed),
         cmocka_unit_test(test_existing_destination_is_replaced_whole),
+        cmocka_unit_test(test_another_users_file_is_not_clobbered),
         cmocka_unit_test(test_file_size_limit_fails_cleanly),
         cmocka_unit_test(test_full_disk_fails_cleanly),
         cmocka_unit_test(test_hundred_snapshots_under_load_never_deadlock),
