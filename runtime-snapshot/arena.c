@@ -151,10 +151,11 @@ void lrt_internal_free(void *p, size_t size)
     if (!p)
         return;
     size = round_size(size ? size : 1);
-    lrt_assert((char *)p >= arena.base && (char *)p + size <= arena.base + arena.used);
     free_block *b = p;
     b->size = size;
     lrt_lock_acquire(&arena.lock);
+    /* Under the lock: arena.used grows under it (ThreadSanitizer). */
+    lrt_assert((char *)p >= arena.base && (char *)p + size <= arena.base + arena.used);
     if (size <= SMALL_LIMIT) {
         b->next = arena.small[size / ARENA_ALIGN];
         arena.small[size / ARENA_ALIGN] = b;

@@ -24,6 +24,14 @@
 #define LRT_ASAN 1
 #endif
 #endif
+/* LRT_TSAN: built with ThreadSanitizer; every stack is a TSan fiber. */
+#if defined(__SANITIZE_THREAD__)
+#define LRT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LRT_TSAN 1
+#endif
+#endif
 #include "leakscan_format.h"
 
 #include <stdatomic.h>
@@ -240,6 +248,7 @@ struct lrt_task {
     uint32_t    ancestry_count;
     lrt_ancestor ancestry[LRT_ANCESTRY_MAX];
     lrt_labels *labels;      /* shared, immutable, refcounted; NULL: none */
+    void       *tsan_fiber;     /* ThreadSanitizer's handle of its stack (LRT_TSAN) */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -262,6 +271,7 @@ typedef struct lrt_worker {
     int         index;
     pid_t       tid;                  /* kernel thread id */
     lrt_regs    sched_regs;           /* the scheduler loop's context */
+    void       *tsan_fiber;           /* the thread's own, for switches back */
     void       *sched_stack_bottom;   /* the worker thread's own stack */
     size_t      sched_stack_size;
     lrt_task   *current;              /* running task, or NULL */

@@ -35,12 +35,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef LRT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
 #ifdef LRT_ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
+#ifdef LRT_TSAN
+#define WORKER_STACK_SIZE (4 * 1024 * 1024)   /* TSan keeps ~1 MiB of its own there */
+#else
 #define WORKER_STACK_SIZE (256 * 1024)
+#endif
 #define ALTSTACK_SIZE     (64 * 1024)
 #define FREE_TASKS_MAX    64
 #define GLOBAL_FAIRNESS   61    /* check the global queue every N picks */
@@ -483,17 +490,19 @@ static lrt_task *find_runnable(lrt_worker *w)
             lrt_lock_release(&sched.lock);
             return stop_spinning(w, t);
         }
-        atomic_store(&w->sleep_word, 0);
-        w->idle_next = sched.idle;
-        sched.idle = w;
-        atomic_fetch_add(&sched.nidle, 1);
-        lrt_lock_release(&sched.lock);
-
+        /* Stop spinning before showing up on the idle list: from then on a
+         * waker may set `spinning` for us (ThreadSanitizer found the race
+         * when this came after). */
         bool was_spinning = w->spinning;
         if (was_spinning) {
             w->spinning = false;
             atomic_fetch_sub(&sched.nspinning, 1);
         }
+        atomic_store(&w->sleep_word, 0);
+        w->idle_next = sched.idle;
+        sched.idle = w;
+        atomic_fetch_add(&sched.nidle, 1);
+        lrt_lock_release(&sched.lock);
         /* Work made available while we were deciding may have seen
          * nspinning > 0 and not woken anyone: look once more. */
         atomic_thread_fence(memory_order_seq_cst);
@@ -572,12 +581,18 @@ static void after_switch(lrt_worker *w)
 }
 
 static void switch_context(lrt_regs *from, void **from_fake_stack,
-                           const lrt_regs *to, void *to_bottom, size_t to_size)
+                           const lrt_regs *to, void *to_bottom, size_t to_size, void *to_fiber)
 {
 #ifdef LRT_ASAN
     __sanitizer_start_switch_fiber(from_fake_stack, to_bottom, to_size);
 #else
     (void)from_fake_stack; (void)to_bottom; (void)to_size;
+#endif
+#ifdef LRT_TSAN
+    /* Flag 0: the switch synchronises, as a hand-over of the worker does. */
+    __tsan_switch_to_fiber(to_fiber, 0);
+#else
+    (void)to_fiber;
 #endif
     lrt_arch_switch(from, to);
 #ifdef LRT_ASAN
@@ -591,7 +606,7 @@ static void switch_to_task(lrt_worker *w, lrt_regs *from, void **fake, lrt_task 
     next->worker = (uint32_t)w->index;
     atomic_store_explicit(&next->state, LRT_TASK_RUNNING, memory_order_relaxed);
     switch_context(from, fake, &next->regs, (void *)next->stack_lo,
-                   next->stack_hi - next->stack_lo);
+                   next->stack_hi - next->stack_lo, next->tsan_fiber);
 }
 
 /* Leaves task cur (w->after says why) for the next task or the scheduler
@@ -606,7 +621,7 @@ static void switch_away(lrt_worker *w, lrt_task *cur, bool exiting)
     } else {
         w->current = NULL;
         switch_context(&cur->regs, fake, &w->sched_regs, w->sched_stack_bottom,
-                       w->sched_stack_size);
+                       w->sched_stack_size, w->tsan_fiber);
     }
     after_switch(lrt_worker_current());
 }
@@ -730,6 +745,10 @@ static uint64_t spawn(void (*fn)(void *), void *arg, uintptr_t pc, bool is_main)
     t->timer.kind = LRT_TIMER_TASK;
     t->timer.target = t;
     t->asan_fake_stack = NULL;
+#ifdef LRT_TSAN
+    if (!t->tsan_fiber)                   /* kept with the slot, like its stack */
+        t->tsan_fiber = __tsan_create_fiber(0);
+#endif
     t->epoch = sched.epoch;
     /* Its creators' creators, the parent first; labels shared. */
     t->ancestry_count = 0;
@@ -840,6 +859,9 @@ static void *worker_main(void *arg)
     lrt_worker *w = arg;
     tls_worker = w;
     w->tid = (pid_t)syscall(SYS_gettid);
+#ifdef LRT_TSAN
+    w->tsan_fiber = __tsan_get_current_fiber();
+#endif
     stack_t ss = { .ss_sp = w->altstack, .ss_size = ALTSTACK_SIZE, .ss_flags = 0 };
     sigaltstack(&ss, NULL);
 

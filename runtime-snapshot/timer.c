@@ -23,7 +23,11 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#ifdef LRT_TSAN
+#define POLLER_STACK_SIZE (4 * 1024 * 1024)   /* TSan keeps ~1 MiB of its own there */
+#else
 #define POLLER_STACK_SIZE (256 * 1024)
+#endif
 #define TAG_TIMERFD ((uint64_t)1 << 62)
 #define TAG_EVENTFD ((uint64_t)1 << 61)
 #define TAG_KICK    ((uint64_t)1 << 60)

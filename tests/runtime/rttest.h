@@ -17,6 +17,16 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+/* ThreadSanitizer keeps a thread state for every task's fiber and stops
+ * at 8,128: under it the many-task tests run with at most 2,000 tasks. */
+#if defined(__SANITIZE_THREAD__)
+#define RT_TSAN 1
+#define RT_MANY(n) ((n) > 2000 ? 2000 : (n))
+#else
+#define RT_TSAN 0
+#define RT_MANY(n) (n)
+#endif
+
 /* Runs body(arg) as the main task; fails the test if lrt_main fails. */
 static inline void rt_run(void (*body)(void *), void *arg)
 {

@@ -196,6 +196,7 @@ static void test_lrt_main_runs_again_after_returning(void **state)
     }
 }
 
+enum { TREE_DEPTH = RT_TSAN ? 10 : 12 };          /* 8,191 tasks; 2,047 under TSan */
 typedef struct tree { lrt_wg *wg; int depth; long *count; } tree;
 
 static void spawn_tree(void *arg)
@@ -217,9 +218,9 @@ static void spawn_tree_body(void *arg)
     (void)arg;
     tree *root = lrt_alloc(sizeof *root);
     root->wg = lrt_alloc(sizeof *root->wg);
-    root->depth = 12;
+    root->depth = TREE_DEPTH;
     root->count = &r.sum;
-    lrt_wg_add(root->wg, (1 << 13) - 1);           /* every task of the tree */
+    lrt_wg_add(root->wg, (1 << (TREE_DEPTH + 1)) - 1);   /* every task of the tree */
     lrt_go(spawn_tree, root);
     lrt_wg_wait(root->wg);
 }
@@ -229,12 +230,12 @@ static void test_tasks_spawn_tasks(void **state)
     (void)state;
     memset(&r, 0, sizeof r);
     rt_run(spawn_tree_body, NULL);
-    assert_int_equal(r.sum, (1 << 13) - 1);
+    assert_int_equal(r.sum, (1 << (TREE_DEPTH + 1)) - 1);
 }
 
 /* --- many tasks ---------------------------------------------------------------- */
 
-enum { FAN = 10000, PARKED = 100000 };
+enum { FAN = RT_MANY(10000), PARKED = RT_MANY(100000) };
 
 /* Fan-in: FAN tasks each send their own number to one channel. */
 typedef struct numbered { lrt_chan *c; int v; } numbered;
