@@ -286,6 +286,8 @@ typedef struct lrt_worker {
     _Atomic uint32_t runq_tail;
     _Atomic(lrt_task *) runq[LRT_RUNQ_SIZE];
     _Atomic(lrt_task *) runnext;      /* runs next: the task just readied */
+    _Atomic uint64_t switches;        /* switches made; only it writes */
+    uint64_t   *peer_switches;        /* each worker's count at our last look */
     uint32_t    runnext_streak;       /* picks in a row from runnext */
     _Atomic uint32_t sleep_word;      /* futex the idle worker sleeps on */
     struct lrt_worker *idle_next;

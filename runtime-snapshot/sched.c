@@ -344,15 +344,41 @@ static lrt_task *runq_steal(lrt_worker *w, lrt_worker *victim, bool take_runnext
 }
 
 /* The next task for w from what is already at hand, without stealing. */
+/* Nothing preempts a task, so a worker whose task never yields (a
+ * spinner) never runs what waits in its queues — the task that spawned
+ * the spinner waits in its runnext — and idle workers are the only ones
+ * that steal. So a busy worker, at each fairness tick, takes the waiting
+ * tasks of any worker that has not switched since its last look. */
+static lrt_task *rescue_stuck(lrt_worker *w)
+{
+    for (int i = 0; i < sched.nworkers; i++) {
+        lrt_worker *v = &sched.workers[i];
+        if (v == w)
+            continue;
+        uint64_t now = atomic_load_explicit(&v->switches, memory_order_relaxed);
+        bool stuck = now == w->peer_switches[i];
+        w->peer_switches[i] = now;
+        if (stuck) {                  /* an idle one has nothing to take */
+            lrt_task *t = runq_steal(w, v, true);
+            if (t)
+                return t;
+        }
+    }
+    return NULL;
+}
+
 static lrt_task *local_next(lrt_worker *w)
 {
     lrt_task *t;
-    if (++tls_schedtick % GLOBAL_FAIRNESS == 0 &&
-        atomic_load_explicit(&sched.global_len, memory_order_relaxed) > 0) {
-        lrt_lock_acquire(&sched.lock);
-        t = global_pop_locked();
-        lrt_lock_release(&sched.lock);
-        if (t)
+    if (++tls_schedtick % GLOBAL_FAIRNESS == 0) {
+        if (atomic_load_explicit(&sched.global_len, memory_order_relaxed) > 0) {
+            lrt_lock_acquire(&sched.lock);
+            t = global_pop_locked();
+            lrt_lock_release(&sched.lock);
+            if (t)
+                return t;
+        }
+        if (sched.nworkers > 1 && (t = rescue_stuck(w)))
             return t;
     }
     /* A pair of tasks waking each other would keep runnext busy forever
@@ -553,6 +579,9 @@ static void free_task_slot(lrt_worker *w, lrt_task *t)
  * own stack. Runs first thing wherever a switch lands. */
 static void after_switch(lrt_worker *w)
 {
+    /* One writer: a plain increment, no locked instruction. */
+    atomic_store_explicit(&w->switches, atomic_load_explicit(&w->switches, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     int what = w->after;
     lrt_task *prev = w->after_task;
     w->after = LRT_AFTER_NOTHING;
@@ -986,6 +1015,7 @@ int lrt_main(void (*fn)(void *), void *arg)
         w->thread_stack = lrt_internal_alloc(WORKER_STACK_SIZE);
         w->sched_stack_bottom = w->thread_stack;
         w->sched_stack_size = WORKER_STACK_SIZE;
+        w->peer_switches = lrt_internal_alloc((size_t)n * sizeof *w->peer_switches);
     }
     sched.epoch = ++lrt_run_epoch;
     lrt_debug_root.workers = (uintptr_t)sched.workers;
@@ -1058,6 +1088,7 @@ int lrt_main(void (*fn)(void *), void *arg)
             w->free_tasks = t->link;
             lrt_task_table_free(t);
         }
+        lrt_internal_free(w->peer_switches, (size_t)n * sizeof *w->peer_switches);
         lrt_internal_free(w->altstack, ALTSTACK_SIZE);
         lrt_internal_free(w->thread_stack, WORKER_STACK_SIZE);
     }

@@ -286,18 +286,15 @@ static void driver(void *c)
 
 static volatile uint64_t spins;
 
-/* Spins in long bursts between yields: the stop signal lands mid-burst.
- * (It yields at all because nothing preempts a task: a spinner that never
- * yields keeps its worker, and a task readied onto that worker's queue
- * waits for a steal that a busy other worker never makes.) */
+/* Spins and never yields: only the stop signal stops it. Its worker never
+ * runs anything else, and the main task, which spawned it (child first),
+ * waits in that worker's queue until the other, busy, worker takes it
+ * over (rescue_stuck in sched.c). */
 static void spinner(void *arg)
 {
     (void)arg;
-    for (;;) {
-        for (int i = 0; i < 1000000; i++)
-            spins++;
-        lrt_yield();
-    }
+    for (;;)
+        spins++;
 }
 
 static char load_dir[512];
