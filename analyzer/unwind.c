@@ -43,6 +43,12 @@ struct ls_unwinder {
     size_t    nframes;
     uint64_t  pcs[MAX_FRAMES];
     bool      activation[MAX_FRAMES];
+    /* Each task's frames once unwound (trimmed PCs): the views ask for a
+     * task more than once (grouping, then traces, suppressions, --bytes),
+     * and dwfl's unwind is the cost, not the symbols. */
+    struct { uint32_t at_plus_1, n; } *unwound;   /* per task; 0: not yet */
+    struct frame_key { uint64_t pc; bool activation; } *unwound_keys;
+    size_t    unwound_len, unwound_cap;
     cache_entry *cache;         /* open addressing, power-of-two size */
     size_t    cache_size, cache_used;
     const ls_segment *last_seg; /* memory_read's last segment: a task's stack */
@@ -257,6 +263,8 @@ void ls_unwinder_destroy(ls_unwinder *u)
     if (u->fd >= 0)
         close(u->fd);
     free(u->cache);
+    free(u->unwound);
+    free(u->unwound_keys);
     free(u);
 }
 
@@ -434,6 +442,31 @@ ls_unwinder *ls_unwinder_preset(const ls_snapshot *s, const ls_stack *stacks, co
     return u;
 }
 
+/* Keeps task's trimmed PCs for the next ls_unwind_task of it (best
+ * effort: out of memory only means unwinding again). */
+static void remember(ls_unwinder *u, size_t task, size_t first, size_t n)
+{
+    if (!u->unwound && !(u->unwound = calloc(u->s->rt->ntasks ? u->s->rt->ntasks : 1,
+                                             sizeof *u->unwound)))
+        return;
+    if (u->unwound_len + n >= UINT32_MAX)
+        return;
+    if (u->unwound_len + n > u->unwound_cap) {
+        size_t cap = (u->unwound_len + n) * 2;
+        struct frame_key *grown = realloc(u->unwound_keys, cap * sizeof *grown);
+        if (!grown)
+            return;
+        u->unwound_keys = grown;
+        u->unwound_cap = cap;
+    }
+    for (size_t i = 0; i < n; i++)
+        u->unwound_keys[u->unwound_len + i] =
+            (struct frame_key){ u->pcs[first + i], u->activation[first + i] };
+    u->unwound[task].at_plus_1 = (uint32_t)u->unwound_len + 1;
+    u->unwound[task].n = (uint32_t)n;
+    u->unwound_len += n;
+}
+
 int ls_unwind_task(ls_unwinder *u, size_t task, ls_stack *out)
 {
     if (u->preset_stacks) {
@@ -443,6 +476,17 @@ int ls_unwind_task(ls_unwinder *u, size_t task, ls_stack *out)
         if (!out->frames)
             return -1;
         memcpy(out->frames, st->frames, st->nframes * sizeof *out->frames);
+        return 0;
+    }
+    if (u->unwound && u->unwound[task].at_plus_1) {
+        const struct frame_key *k = &u->unwound_keys[u->unwound[task].at_plus_1 - 1];
+        size_t n = u->unwound[task].n;
+        out->nframes = n;
+        out->frames = calloc(n ? n : 1, sizeof *out->frames);
+        if (!out->frames)
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            out->frames[i] = *cached(u, k[i].pc, k[i].activation);
         return 0;
     }
     u->task = task;
@@ -485,5 +529,6 @@ int ls_unwind_task(ls_unwinder *u, size_t task, ls_stack *out)
         return -1;
     for (size_t i = 0; i < n; i++)
         out->frames[i] = *cached(u, u->pcs[first + i], u->activation[first + i]);
+    remember(u, task, first, n);
     return 0;
 }
