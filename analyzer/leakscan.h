@@ -84,6 +84,9 @@ void ls_snapshot_close(ls_snapshot *s);
 #define LS_NO_OBJECT UINT64_MAX
 enum { LS_OBJ_NONE = 0, LS_OBJ_HEAP, LS_OBJ_STACK };
 uint64_t ls_object_of(const ls_snapshot *s, uint64_t addr, int *kind);
+/* The heap slot holding addr, in use or not: its span, object number and
+ * index in the span; NULL outside every span. */
+const ls_span *ls_heap_slot(const ls_snapshot *s, uint64_t addr, uint64_t *id, uint32_t *index);
 
 /* ---------------------------------------------------------------------- */
 /* mark.c                                                                  */

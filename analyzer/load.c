@@ -56,20 +56,35 @@ static int build_index(ls_snapshot *s, ls_error *err)
     return 0;
 }
 
+const ls_span *ls_heap_slot(const ls_snapshot *s, uint64_t addr, uint64_t *id, uint32_t *index)
+{
+    const ls_debug_root *r = &s->rt->root;
+    if (addr - r->arena >= r->arena_used)
+        return NULL;
+    uint32_t si = s->page_spans[(addr - r->arena) / r->page_size];
+    if (!si)
+        return NULL;
+    const ls_span *sp = &s->rt->spans[si - 1];
+    uint64_t idx = (addr - sp->base) / sp->elem_size;
+    if (idx >= sp->nelems)
+        return NULL;
+    *index = (uint32_t)idx;
+    *id = s->first_object[si - 1] + idx;
+    return sp;
+}
+
 uint64_t ls_object_of(const ls_snapshot *s, uint64_t addr, int *kind)
 {
     const ls_debug_root *r = &s->rt->root;
     *kind = LS_OBJ_NONE;
     if (addr - r->arena < r->arena_used) {
-        uint32_t si = s->page_spans[(addr - r->arena) / r->page_size];
-        if (!si)
-            return LS_NO_OBJECT;
-        const ls_span *sp = &s->rt->spans[si - 1];
-        uint64_t idx = (addr - sp->base) / sp->elem_size;
-        if (idx >= sp->nelems || !ls_span_in_use(s->core, sp, (uint32_t)idx))
+        uint64_t id;
+        uint32_t idx;
+        const ls_span *sp = ls_heap_slot(s, addr, &id, &idx);
+        if (!sp || !ls_span_in_use(s->core, sp, idx))
             return LS_NO_OBJECT;
         *kind = LS_OBJ_HEAP;
-        return s->first_object[si - 1] + idx;
+        return id;
     }
     /* A task stack: the last task whose stack starts at or below addr. */
     size_t lo = 0, hi = s->rt->ntasks;

@@ -31,22 +31,13 @@ typedef struct walker {
 static bool unmarked_object(const walker *w, uint64_t addr, uint64_t *id, uint64_t *base,
                             uint32_t *size, bool *noscan)
 {
-    const ls_debug_root *r = &w->s->rt->root;
-    if (addr - r->arena >= r->arena_used)
+    uint32_t idx;
+    const ls_span *sp = ls_heap_slot(w->s, addr, id, &idx);
+    if (!sp || ((w->a->marked[*id >> 6] >> (*id & 63)) & 1))
+        return false;                     /* not heap, or reachable from a live root (or free) */
+    if (!ls_span_in_use(w->s->core, sp, idx))
         return false;
-    uint32_t si = w->s->page_spans[(addr - r->arena) / r->page_size];
-    if (!si)
-        return false;
-    const ls_span *sp = &w->s->rt->spans[si - 1];
-    uint64_t idx = (addr - sp->base) / sp->elem_size;
-    if (idx >= sp->nelems)
-        return false;
-    *id = w->s->first_object[si - 1] + idx;
-    if ((w->a->marked[*id >> 6] >> (*id & 63)) & 1)
-        return false;                     /* reachable from a live root (or free) */
-    if (!ls_span_in_use(w->s->core, sp, (uint32_t)idx))
-        return false;
-    *base = sp->base + idx * sp->elem_size;
+    *base = sp->base + (uint64_t)idx * sp->elem_size;
     *size = sp->elem_size;
     *noscan = sp->noscan;
     return true;
