@@ -5,7 +5,6 @@
  */
 #include "leakscan.h"
 
-#include <elfutils/libdwelf.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <stdlib.h>
@@ -105,14 +104,14 @@ uint64_t ls_object_of(const ls_snapshot *s, uint64_t addr, int *kind)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Plain core dumps: no LEAKSCAN note                                       */
+/* Modules: which executable, which objects, and where the runtime is      */
 /* ---------------------------------------------------------------------- */
 
 #define AT_PHDR_TYPE 3
 
-/* The executable: the file mapped where the auxiliary vector says the
- * program headers are. Returns its offset-0 mapping, or NULL. */
-static const ls_file_mapping *find_executable(const ls_core *core)
+/* The executable: the module mapped where the auxiliary vector says the
+ * program headers are; NULL if the core does not say. */
+static ls_module *find_executable(ls_core *core)
 {
     uint64_t phdr = 0;
     for (size_t i = 0; core->auxv && i + 16 <= core->auxv_size; i += 16) {
@@ -122,47 +121,21 @@ static const ls_file_mapping *find_executable(const ls_core *core)
         if (type == AT_PHDR_TYPE)
             phdr = value;
     }
-    const ls_file_mapping *hit = NULL;
-    for (size_t i = 0; i < core->nfiles && !hit; i++)
-        if (phdr >= core->files[i].start && phdr < core->files[i].end)
-            hit = &core->files[i];
-    if (!hit)
-        return NULL;
-    for (size_t i = 0; i < core->nfiles; i++)        /* its first mapping */
-        if (core->files[i].offset == 0 && strcmp(core->files[i].path, hit->path) == 0)
-            return &core->files[i];
-    return NULL;
+    const ls_module *m = phdr ? ls_core_module_at(core, phdr) : NULL;
+    return (ls_module *)m;
 }
 
-/* Finds lrt_debug_root in the executable's symbol table; the address it
- * has in the core is that plus the load bias of the mapping. */
-static int find_debug_root(const char *core_path, const char *exe, uint64_t map_start,
-                           uint64_t *addr, ls_error *err)
+/* The value of symbol LS_ROOT_SYMBOL in module m's file (its symbol
+ * table, else its dynamic one), plus its load bias. 0 or -1. */
+static int module_root(const ls_module *m, uint64_t *addr)
 {
-    int fd = ls_open_regular(exe);            /* not a FIFO the core names */
+    int fd = ls_open_regular(m->file);
     if (fd < 0)
-        return ls_error_set(err, core_path, "not a leakscan snapshot, and its executable %s "
-                            "cannot be opened to find lrt_debug_root (use --exe)", exe);
+        return -1;
     elf_version(EV_CURRENT);
     Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-    GElf_Ehdr eh;
     int status = -1;
-    if (!elf || !gelf_getehdr(elf, &eh)) {
-        ls_error_set(err, core_path, "%s is not an ELF executable", exe);
-        goto out;
-    }
-    uint64_t first_vaddr = 0;                  /* of the segment at offset 0 */
-    size_t phnum = 0;
-    elf_getphdrnum(elf, &phnum);
-    for (size_t i = 0; i < phnum; i++) {
-        GElf_Phdr ph;
-        if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD) {
-            first_vaddr = ph.p_vaddr & ~(ph.p_align ? ph.p_align - 1 : 0);
-            break;
-        }
-    }
-    uint64_t bias = eh.e_type == ET_DYN ? map_start - first_vaddr : 0;
-    for (Elf_Scn *scn = NULL; (scn = elf_nextscn(elf, scn));) {
+    for (Elf_Scn *scn = NULL; elf && status != 0 && (scn = elf_nextscn(elf, scn));) {
         GElf_Shdr sh;
         if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM))
             continue;
@@ -173,119 +146,86 @@ static int find_debug_root(const char *core_path, const char *exe, uint64_t map_
             if (!gelf_getsym(data, (int)i, &sym))
                 break;
             const char *name = elf_strptr(elf, sh.sh_link, sym.st_name);
-            if (name && strcmp(name, LS_ROOT_SYMBOL) == 0 && sym.st_value) {
-                *addr = bias + sym.st_value;
+            if (name && sym.st_shndx != SHN_UNDEF && sym.st_value && strcmp(name, LS_ROOT_SYMBOL) == 0) {
+                *addr = m->bias + sym.st_value;
                 status = 0;
-                goto out;
+                break;
             }
         }
     }
-    /* Stripped: the symbol table may be in its separate debug file. */
-    if (ls_find_symbol(exe, bias, LS_ROOT_SYMBOL, addr) == 0) {
-        status = 0;
-        goto out;
-    }
-    ls_error_set(err, core_path, "not a libleakrt program: %s has no symbol %s (if it is "
-                 "stripped, --debug-dir DIR says where its debug file is)", exe, LS_ROOT_SYMBOL);
-out:
     if (elf)
         elf_end(elf);
     close(fd);
+    /* Stripped: the symbol table may be in its separate debug file. */
+    if (status != 0 && ls_find_symbol(m->file, m->bias, LS_ROOT_SYMBOL, addr) == 0)
+        status = 0;
     return status;
 }
 
-/* ---------------------------------------------------------------------- */
-/* Is the executable the one the snapshot was taken of?                    */
-/* ---------------------------------------------------------------------- */
-
-enum { MAX_BUILD_ID = 64 };
-
-/* The GNU build-id of the ELF file at path: its size, or 0 if it has none
- * or cannot be read. */
-static size_t file_build_id(const char *path, uint8_t *out)
+/* A kernel or gdb core has no LEAKSCAN note: lrt_debug_root is found in
+ * whichever module defines it — the executable when libleakrt is linked
+ * statically, libleakrt.so when it is linked as pkg-config links it. */
+static int find_debug_root(const ls_snapshot *s, const ls_module *exe, uint64_t *addr, ls_error *err)
 {
-    int fd = ls_open_regular(path);           /* not a FIFO the note names */
-    if (fd < 0)
+    const ls_core *core = s->core;
+    if (exe && exe->state == LS_MODULE_MATCH && module_root(exe, addr) == 0)
         return 0;
-    elf_version(EV_CURRENT);
-    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-    const void *id = NULL;
-    ssize_t n = elf ? dwelf_elf_gnu_build_id(elf, &id) : -1;
-    size_t size = n > 0 && n <= MAX_BUILD_ID ? (size_t)n : 0;
-    if (size)
-        memcpy(out, id, size);
-    if (elf)
-        elf_end(elf);
-    close(fd);
-    return size;
-}
-
-/* The build-id in the core's copy of the executable's first page (the
- * kernel dumps ELF headers: coredump_filter bit 4, on by default). Only
- * the core's own bytes count, not the file on disk it would fall back to.
- * Its size, or 0. */
-static size_t core_build_id(const ls_core *core, uint64_t base, uint8_t *out)
-{
-    Elf64_Ehdr eh;
-    const void *p = ls_core_pointer(core, base, sizeof eh);
-    if (!p)
-        return 0;
-    memcpy(&eh, p, sizeof eh);
-    if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
-        eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 256)
-        return 0;
-    for (size_t i = 0; i < eh.e_phnum; i++) {
-        Elf64_Phdr ph;
-        if (!(p = ls_core_pointer(core, base + eh.e_phoff + i * sizeof ph, sizeof ph)))
+    for (size_t i = 0; i < core->nmodules; i++) {
+        const ls_module *m = &core->modules[i];
+        if (m != exe && m->state == LS_MODULE_MATCH && module_root(m, addr) == 0)
             return 0;
-        memcpy(&ph, p, sizeof ph);
-        if (ph.p_type != PT_NOTE || ph.p_filesz > 4096)
-            continue;
-        const uint8_t *notes = ls_core_pointer(core, base + ph.p_offset, ph.p_filesz);
-        for (uint64_t at = 0; notes && at + 12 <= ph.p_filesz;) {
-            uint32_t namesz, descsz, type;
-            memcpy(&namesz, notes + at, 4);
-            memcpy(&descsz, notes + at + 4, 4);
-            memcpy(&type, notes + at + 8, 4);
-            uint64_t name = at + 12, desc = name + ((namesz + 3ull) & ~3ull);
-            uint64_t next = desc + ((descsz + 3ull) & ~3ull);
-            if (next > ph.p_filesz)
-                break;
-            if (type == NT_GNU_BUILD_ID && namesz == 4 && memcmp(notes + name, "GNU", 4) == 0 &&
-                descsz > 0 && descsz <= MAX_BUILD_ID) {
-                memcpy(out, notes + desc, descsz);
-                return descsz;
-            }
-            at = next;
-        }
     }
-    return 0;
+    /* Say why: a library that could hold it but is not usable, else the
+     * executable. */
+    for (size_t i = 0; i < core->nmodules; i++) {
+        const ls_module *m = &core->modules[i];
+        if (m != exe && m->state != LS_MODULE_MATCH && strstr(m->path, "libleakrt"))
+            return ls_error_set(err, s->path, "the runtime's %s is in the program's %s, which cannot "
+                                "be used: %s%s", LS_ROOT_SYMBOL, m->path, ls_module_state_text(m->state),
+                                core->truncated_segments ? " (the core is cut short before its copy "
+                                "of the library's headers)" : "");
+    }
+    if (exe && exe->state != LS_MODULE_MATCH)
+        return ls_error_set(err, s->path, "not a leakscan snapshot, and its executable %s cannot be "
+                            "used to find %s (%s; use --exe)", exe->file, LS_ROOT_SYMBOL,
+                            ls_module_state_text(exe->state));
+    return ls_error_set(err, s->path, "not a libleakrt program: neither %s nor the libraries it "
+                        "loaded define %s (if it is stripped, --debug-dir DIR says where its "
+                        "debug file is)", exe ? exe->file : "its executable", LS_ROOT_SYMBOL);
 }
 
-static void hex(const uint8_t *id, size_t n, char *out)
+/* Refuses an executable that is not the one the snapshot was taken of:
+ * its symbols and line table would describe another program. */
+static int check_executable(const ls_snapshot *s, const ls_module *exe, ls_error *err)
 {
-    for (size_t i = 0; i < n; i++)
-        sprintf(out + 2 * i, "%02x", id[i]);
-    out[2 * n] = '\0';
+    if (!exe || exe->state != LS_MODULE_MISMATCH)
+        return 0;
+    char w[2 * LS_MAX_BUILD_ID + 1], h[2 * LS_MAX_BUILD_ID + 1];
+    ls_build_id_hex(exe->build_id, exe->build_id_size, w);
+    ls_build_id_hex(exe->file_build_id, exe->file_build_id_size, h);
+    return ls_error_set(err, s->path, "was taken of a program with build-id %s, but %s has %s%s "
+                        "(rebuilt since? pass the matching executable with --exe)", w, exe->file,
+                        exe->file_build_id_size ? "build-id " : "no build-id", h);
 }
 
-/* Refuses an executable whose build-id is not the one recorded: its
- * symbols and line table would describe another program. Nothing to
- * compare (no build-id on one side) is not an error. */
-static int check_build_id(const char *path, const char *exe, const uint8_t *want, size_t want_size,
-                          ls_error *err)
+/* One line per loaded object that will not be used: its frames and
+ * symbols show as unknown rather than as another build's. */
+static void warn_modules(const ls_snapshot *s, const ls_module *exe)
 {
-    uint8_t have[MAX_BUILD_ID];
-    size_t have_size = file_build_id(exe, have);
-    if (!want_size || !have_size)
-        return 0;
-    if (want_size == have_size && memcmp(want, have, want_size) == 0)
-        return 0;
-    char w[2 * MAX_BUILD_ID + 1], h[2 * MAX_BUILD_ID + 1];
-    hex(want, want_size, w);
-    hex(have, have_size, h);
-    return ls_error_set(err, path, "was taken of a program with build-id %s, but %s has build-id %s "
-                        "(rebuilt since? pass the matching executable with --exe)", w, exe, h);
+    const ls_core *core = s->core;
+    for (size_t i = 0; i < core->nmodules; i++) {
+        const ls_module *m = &core->modules[i];
+        bool warn = m->state == LS_MODULE_MISMATCH ||
+                    (m->elf_in_core && m->state != LS_MODULE_MATCH);
+        if (!warn)
+            continue;
+        char w[2 * LS_MAX_BUILD_ID + 1];
+        ls_build_id_hex(m->build_id, m->build_id_size, w);
+        fprintf(stderr, "leakscan: %s: warning: %s is not used (%s%s%s): frames and symbols in it "
+                "show as unknown%s\n", s->path, m->file, ls_module_state_text(m->state),
+                m->build_id_size ? "; the program ran build-id " : "", w,
+                m == exe ? " (--exe PATH names the right executable)" : "");
+    }
 }
 
 /* gdb's gcore writes zeros for any stretch of a mapping it cannot read
@@ -324,34 +264,44 @@ int ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out,
     if (ls_core_open(path, &s->core, err) != 0)
         goto fail;
     uint64_t root_addr = 0;
-    if (s->core->has_note) {
-        s->exe_path = opt && opt->exe ? opt->exe : s->core->exe_path;
-        s->time_monotonic_ns = s->core->note.time_monotonic_ns;
-        root_addr = s->core->note.debug_root;
-        if (check_build_id(path, s->exe_path, s->core->build_id,
-                           s->core->build_id_size <= MAX_BUILD_ID ? s->core->build_id_size : 0, err) != 0)
-            goto fail;
+    ls_core *core = s->core;
+    ls_module *exe = NULL;
+    if (core->has_note) {
+        s->time_monotonic_ns = core->note.time_monotonic_ns;
+        root_addr = core->note.debug_root;
+        for (size_t i = 0; i < core->nmodules && !exe; i++)
+            if (strcmp(core->modules[i].path, core->exe_path) == 0)
+                exe = &core->modules[i];
+        /* The note names the executable's build-id; older snapshots hold
+         * no copy of its headers. */
+        if (exe && !exe->build_id_size && core->build_id_size <= LS_MAX_BUILD_ID) {
+            memcpy(exe->build_id, core->build_id, core->build_id_size);
+            exe->build_id_size = (uint32_t)core->build_id_size;
+        }
     } else {
-        /* A kernel or gcore core: the runtime is found through the
-         * executable's symbol table. */
-        const ls_file_mapping *exe = find_executable(s->core);
+        exe = find_executable(core);
         if (!exe) {
             ls_error_set(err, path, "not a leakscan snapshot, and the core does not say which "
                          "executable it is (no NT_FILE/AUXV)");
             goto fail;
         }
-        s->exe_path = opt && opt->exe ? opt->exe : exe->path;
-        uint8_t id[MAX_BUILD_ID];
-        if (check_build_id(path, s->exe_path, id, core_build_id(s->core, exe->start, id), err) != 0)
+    }
+    const char *exe_in_core = exe ? exe->path : core->exe_path;
+    ls_core_check_modules(core, exe_in_core, opt ? opt->exe : NULL);
+    s->exe_path = exe ? exe->file : opt && opt->exe ? opt->exe : core->exe_path;
+    if (check_executable(s, exe, err) != 0)
+        goto fail;
+    if (!core->has_note) {
+        if (find_debug_root(s, exe, &root_addr, err) != 0)
             goto fail;
-        if (find_debug_root(path, s->exe_path, exe->start, &root_addr, err) != 0)
-            goto fail;
-        s->core->note.pid = s->core->nthreads ? (uint64_t)s->core->threads[0].tid : 0;
-        s->core->reason = "core dump";
+        core->note.pid = core->nthreads ? (uint64_t)core->threads[0].tid : 0;
+        core->reason = "core dump";
         struct stat st;                        /* written when it was taken */
         if (stat(path, &st) == 0)
-            s->core->note.time_unix_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+            core->note.time_unix_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     }
+    if (!(opt && opt->quiet))
+        warn_modules(s, exe);
     if (ls_runtime_read(s->core, root_addr, &s->rt, err) != 0)
         goto fail;
     if (build_index(s, err) != 0)

@@ -187,28 +187,19 @@ int ls_find_symbol(const char *file, uint64_t bias, const char *name, uint64_t *
     return status;
 }
 
-/* Reports every ELF file the core's NT_FILE maps at offset 0, at the
- * address it was mapped. (dwfl_core_file_report does this from the core
+/* Reports every module of the core whose file is the object the program
+ * ran (formats/modules.c checked the build-ids), at the address it was
+ * mapped; the others are left out, so their frames show as unknown rather
+ * than as another build's. (dwfl_core_file_report does this from the core
  * too, but it walks all segments for every module: quadratic in the number
  * of segments, and a snapshot has one per task stack.) */
 static void report_modules(ls_unwinder *u)
 {
     const ls_core *core = u->s->core;
-    for (size_t i = 0; i < core->nfiles; i++) {
-        const ls_file_mapping *f = &core->files[i];
-        if (f->offset != 0)
-            continue;
-        bool seen = false;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = core->files[j].offset == 0 && strcmp(core->files[j].path, f->path) == 0;
-        if (seen)
-            continue;
-        const char *file = f->path;
-        if (u->s->exe_path && core->exe_path && strcmp(f->path, core->exe_path) == 0)
-            file = u->s->exe_path;            /* --exe */
-        if (!ls_regular_file(file))           /* a path from the core: not a FIFO */
-            continue;
-        dwfl_report_elf(u->dwfl, f->path, file, -1, f->start, false);
+    for (size_t i = 0; i < core->nmodules; i++) {
+        const ls_module *m = &core->modules[i];
+        if (m->state == LS_MODULE_MATCH)
+            dwfl_report_elf(u->dwfl, m->path, m->file, -1, m->base, false);
     }
 }
 

@@ -102,10 +102,7 @@ static int parse_nt_file(ls_core *core, const uint8_t *desc, size_t size, ls_err
         return ls_error_set(err, core->path, "NT_FILE note claims %llu files in %zu bytes",
                             (unsigned long long)count, size);
     core->files = calloc(count ? count : 1, sizeof *core->files);
-    core->file_fds = malloc((count ? count : 1) * sizeof *core->file_fds);
-    for (uint64_t i = 0; core->file_fds && i < count; i++)
-        core->file_fds[i] = -2;
-    if (!core->files || !core->file_fds)
+    if (!core->files)
         return ls_error_set(err, core->path, "out of memory");
     const char *names = (const char *)desc + 16 + count * 24;
     const char *end = (const char *)desc + size;
@@ -301,6 +298,8 @@ int ls_core_open(const char *path, ls_core **out, ls_error *err)
             goto fail;
         }
     }
+    if (ls_core_index_modules(core, err) != 0)
+        goto fail;
     elf_end(elf);
     *out = core;
     return 0;
@@ -322,10 +321,10 @@ void ls_core_close(ls_core *core)
         close(core->fd);
     free(core->segments);
     free(core->threads);
-    for (size_t i = 0; core->file_fds && i < core->nfiles; i++)
-        if (core->file_fds[i] >= 0)
-            close(core->file_fds[i]);
-    free(core->file_fds);
+    for (size_t i = 0; core->modules && i < core->nmodules; i++)
+        if (core->modules[i].fd >= 0)
+            close(core->modules[i].fd);
+    free(core->modules);
     free(core->files);
     free(core->path);
     free(core);
@@ -383,19 +382,18 @@ bool ls_regular_file(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Reads n bytes at addr from the file mapped there, if any. */
+/* Reads n bytes at addr from the file mapped there, if any, and only if
+ * that file is the object the program ran (modules.c): a path from the
+ * core is hostile, and a rebuilt library holds other bytes. */
 static bool read_mapped_file(const ls_core *core, uint64_t addr, void *dst, size_t n)
 {
     for (size_t i = 0; i < core->nfiles; i++) {
         const ls_file_mapping *f = &core->files[i];
         if (addr < f->start || addr >= f->end || n > f->end - addr)
             continue;
-        int *fd = &core->file_fds[i];
-        if (*fd == -2)
-            *fd = ls_open_regular(f->path);   /* a hostile path may name a FIFO */
-        if (*fd < 0)
+        if (f->module < 0 || core->modules[f->module].state != LS_MODULE_MATCH)
             return false;
-        ssize_t got = pread(*fd, dst, n, (off_t)(f->offset + (addr - f->start)));
+        ssize_t got = pread(core->modules[f->module].fd, dst, n, (off_t)(f->offset + (addr - f->start)));
         return got == (ssize_t)n;
     }
     return false;

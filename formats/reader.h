@@ -49,7 +49,40 @@ typedef struct ls_file_mapping {
     uint64_t start, end;
     uint64_t offset;             /* in bytes */
     const char *path;            /* points into the core's note data */
+    int32_t  module;             /* index into core->modules, -1: none */
 } ls_file_mapping;
+
+#define LS_MAX_BUILD_ID 64
+
+/* Whether the file of this machine at a module's path is the object the
+ * program ran (modules.c). Only MATCH is ever read. */
+typedef enum ls_module_state {
+    LS_MODULE_UNCHECKED = 0,     /* ls_core_check_modules not called */
+    LS_MODULE_MATCH,             /* same build-id (or --exe, vouched for) */
+    LS_MODULE_UNVERIFIED,        /* the core holds no build-id for it */
+    LS_MODULE_MISMATCH,          /* another build */
+    LS_MODULE_MISSING,           /* absent, or not a regular file */
+    LS_MODULE_NOT_ELF,           /* not an ELF object of the core's machine */
+} ls_module_state;
+
+/* An ELF object the program had mapped: its offset-0 mapping and the
+ * mappings of the same file above it. */
+typedef struct ls_module {
+    const char *path;            /* as the core names it */
+    const char *file;            /* the file checked for it: path, or --exe */
+    uint64_t    base;            /* where its file offset 0 was mapped */
+    uint64_t    end;             /* end of its highest mapping */
+    uint64_t    bias;            /* load bias (ET_DYN), from the checked file */
+    uint8_t     build_id[LS_MAX_BUILD_ID];       /* what the program ran */
+    uint32_t    build_id_size;                   /* 0: the core does not say */
+    uint8_t     file_build_id[LS_MAX_BUILD_ID];  /* what the file has */
+    uint32_t    file_build_id_size;
+    ls_module_state state;
+    bool        elf_in_core;     /* the core's copy of its first page is ELF */
+    bool        is_exe;          /* the program's executable */
+    bool        trusted;         /* --exe: used even with nothing to check */
+    int         fd;              /* open while MATCH; else -1 */
+} ls_module;
 
 typedef struct ls_core {
     char            *path;
@@ -63,7 +96,8 @@ typedef struct ls_core {
     size_t           nthreads;
     ls_file_mapping *files;      /* NT_FILE */
     size_t           nfiles;
-    int             *file_fds;   /* opened on first read: -2 not yet, -1 failed */
+    ls_module       *modules;    /* the files mapped at offset 0 (modules.c) */
+    size_t           nmodules;
     const uint8_t   *auxv;       /* NT_AUXV */
     size_t           auxv_size;
     /* The LEAKSCAN note, if any. */
@@ -98,7 +132,8 @@ void ls_core_close(ls_core *core);
 /* Copies n bytes at addr; false unless all of them can be read. The memory
  * model: the core's segments (bytes past a segment's filesz read as zero),
  * then the files NT_FILE says were mapped there (read-only code and data,
- * which snapshots leave out). */
+ * which snapshots leave out) — only modules checked to be the objects the
+ * program ran (ls_core_check_modules). */
 bool ls_core_read(const ls_core *core, uint64_t addr, void *dst, size_t n);
 bool ls_core_read_u64(const ls_core *core, uint64_t addr, uint64_t *v);
 bool ls_core_read_u32(const ls_core *core, uint64_t addr, uint32_t *v);
@@ -107,6 +142,19 @@ bool ls_core_read_u32(const ls_core *core, uint64_t addr, uint32_t *v);
 const void *ls_core_pointer(const ls_core *core, uint64_t addr, size_t n);
 /* The segment holding addr, or NULL. */
 const ls_segment *ls_core_segment(const ls_core *core, uint64_t addr);
+
+/* modules.c: groups NT_FILE into modules and takes each one's build-id
+ * from the core's own copy of its ELF headers (ls_core_open calls it). */
+int  ls_core_index_modules(ls_core *core, ls_error *err);
+/* Opens each module's file and decides its state. exe: the executable's
+ * path as the core names it (NULL: unknown); exe_file: the file to use
+ * for it instead (--exe), or NULL. May be called again. */
+void ls_core_check_modules(ls_core *core, const char *exe, const char *exe_file);
+/* The module mapped at addr, or NULL. */
+const ls_module *ls_core_module_at(const ls_core *core, uint64_t addr);
+/* Why a module is or is not used, for messages. */
+const char *ls_module_state_text(ls_module_state state);
+void ls_build_id_hex(const uint8_t *id, size_t n, char out[2 * LS_MAX_BUILD_ID + 1]);
 
 /* ---------------------------------------------------------------------- */
 /* The runtime, decoded through the debug root                           */
