@@ -34,7 +34,8 @@ ROOT = {
     "worker_count": 1472, "worker_stride": 1476, "timers": 1488, "timer_count": 1496,
     # appended after the first release (a root's `size` says if present)
     "off_task_ancestry": 1520, "off_task_ancestry_count": 1524, "ancestry_max": 1528,
-    "ancestry_stride": 1532, "off_task_labels": 1536,
+    "ancestry_stride": 1532, "off_task_labels": 1536, "off_labels_count": 1540,
+    "off_labels_pairs": 1544,
 }
 # offsetof(ls_note_snapshot, field)
 NOTE = {"version": 0, "debug_root": 8, "build_id_size": 56, "exe_path_size": 60,
@@ -95,6 +96,44 @@ class Core:
                 return hdr, desc, size
         raise ValueError("no LEAKSCAN note")
 
+    # -- NT_FILE: the files the program had mapped -------------------------
+    def file_note(self):
+        """(desc offset, descsz) of the NT_FILE note."""
+        for name, ntype, _hdr, desc, size in self.notes():
+            if name == b"CORE" and ntype == NT_FILE:
+                return desc, size
+        raise ValueError("no NT_FILE note")
+
+    def file_mappings(self):
+        """[(start, end, offset in bytes, path, path's file offset)] of
+        NT_FILE, in the note's order."""
+        desc, size = self.file_note()
+        count, page = struct.unpack_from("<QQ", self.data, desc)
+        at, out = desc + 16 + count * 24, []
+        for i in range(count):
+            start, end, pgoff = struct.unpack_from("<QQQ", self.data, desc + 16 + i * 24)
+            nul = self.data.index(b"\0", at, desc + size)
+            out.append((start, end, pgoff * page, bytes(self.data[at:nul]), at))
+            at = nul + 1
+        return out
+
+    def set_file_mapping(self, i, start, end, offset, path):
+        """Rewrites NT_FILE entry i in place. The path must be as long as
+        the one it replaces (the note keeps its layout) and offset (bytes)
+        a multiple of the note's page size."""
+        desc, _size = self.file_note()
+        page = self.u("Q", desc + 8)
+        old = self.file_mappings()[i]
+        if len(path) != len(old[3]) or offset % page:
+            raise ValueError("path of another length, or offset not page-aligned")
+        struct.pack_into("<QQQ", self.data, desc + 16 + i * 24, start, end, offset // page)
+        self.data[old[4]:old[4] + len(path)] = path
+
+    def in_segment(self, addr, n=1):
+        """Whether any PT_LOAD (file data or zero tail) holds a byte of the
+        n at addr."""
+        return any(va < addr + n and addr < va + ms for _i, _t, _fl, _off, va, _fs, ms in self.loads())
+
     # -- memory -----------------------------------------------------------
     def file_offset(self, addr, n=1):
         """The file offset of addr, if n bytes there are in one segment's data."""
@@ -142,6 +181,22 @@ class Core:
             if state in (1, 2, 3):
                 out.append(slot)
         return out
+
+    def cstring(self, addr, limit=256):
+        """The NUL-terminated string at addr, from the core's segments."""
+        at = self.file_offset(addr, 1)
+        return bytes(self.data[at:self.data.index(b"\0", at, at + limit + 1)])
+
+    def label_pairs(self, slot):
+        """[(pair address, key address, value address)] of the label set of
+        the task at slot (none if it has no labels)."""
+        labels = self.u("Q", self.file_offset(slot + self.root("off_task_labels", "I"), 8))
+        if not labels:
+            return []
+        count = self.u("I", self.file_offset(labels + self.root("off_labels_count", "I"), 4))
+        pairs = labels + self.root("off_labels_pairs", "I")
+        return [(pairs + 16 * i, self.u("Q", self.file_offset(pairs + 16 * i, 8)),
+                 self.u("Q", self.file_offset(pairs + 16 * i + 8, 8))) for i in range(count)]
 
     # -- rewriting ----------------------------------------------------------
     def rebuild(self, segments):
