@@ -85,10 +85,10 @@ static void describe(FILE *out, const ls_snapshot *s, const ls_group *g)
                          ? ls_reason_name(s->rt, g->wait_reason) : "running";
     fprintf(out, "%-22s", reason);
     int shown = 0;
-    for (size_t f = 0; f < g->stack.nframes && shown < 3; f++) {
+    /* From the top user frame: the API call (and what the runtime inlined
+     * into it), the reason says. */
+    for (size_t f = ls_top_user_frame(&g->stack); f < g->stack.nframes && shown < 3; f++) {
         const ls_frame *fr = &g->stack.frames[f];
-        if (f == 0 && fr->function && strncmp(fr->function, "lrt_", 4) == 0 && g->stack.nframes > 1)
-            continue;                   /* the API call: the reason says it */
         fprintf(out, "%s%s", shown ? " < " : "", fr->function ? fr->function : "?");
         if (fr->file) {
             const char *base = strrchr(fr->file, '/');
@@ -109,8 +109,15 @@ int ls_diff_main(const char *base_path, const char *new_path, const ls_options *
         goto out;
     }
     printf("leakscan diff: %s -> %s\n", base_path, new_path);
-    printf("base: %zu leaked in %zu groups; new: %zu leaked in %zu groups\n\n",
+    printf("base: %zu leaked in %zu groups; new: %zu leaked in %zu groups\n",
            base.in.a->leaked, base.r.ngroups, cur.in.a->leaked, cur.r.ngroups);
+    for (int k = 0; k < 2; k++) {          /* unknowns may hide growth: say so */
+        char unknown[256];
+        ls_unknown_note(k ? cur.in.a : base.in.a, unknown, sizeof unknown);
+        if (*unknown)
+            printf("%s: %s\n", k ? "new" : "base", unknown);
+    }
+    putchar('\n');
     printf("%7s %7s %7s  %-22s%s\n", "delta", "base", "new", "wait reason", "stack");
     bool grew = false;
     bool *matched = calloc(base.r.ngroups ? base.r.ngroups : 1, sizeof *matched);

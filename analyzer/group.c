@@ -43,9 +43,8 @@ static const char *group_key(const ls_snapshot *s, ls_unwinder *u, size_t i, con
     case BY_STACK:
         return NULL;
     case BY_TOP:
-        for (size_t f = 0; f < st->nframes && !fn; f++)      /* the first user frame */
-            if (!st->frames[f].function || strncmp(st->frames[f].function, "lrt_", 4) != 0)
-                fn = st->frames[f].function ? st->frames[f].function : "?";
+        if (st->nframes)                                      /* the first user frame */
+            fn = st->frames[ls_top_user_frame(st)].function;
         snprintf(buf, size, "top %s", fn ? fn : "?");
         return buf;
     case BY_CREATOR: {
@@ -77,6 +76,8 @@ static uint64_t string_hash(const char *text, uint32_t reason)
     return h;
 }
 
+/* By PC, frame by frame: the frames inlined at a PC repeat it, and one PC
+ * always expands to the same frames, so this is the PC sequence's test. */
 static bool same_stack(const ls_stack *a, const ls_stack *b)
 {
     if (a->nframes != b->nframes)

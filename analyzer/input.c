@@ -6,6 +6,15 @@
 
 #include <string.h>
 
+/* What `leakscan run` knows of the file, for the views' header. */
+static void mark_run(ls_snapshot *s, const ls_options *opt)
+{
+    if (opt) {
+        s->run_program = opt->run_program;
+        s->run_temporary = opt->run_temporary;
+    }
+}
+
 int ls_input_open(const char *path, const ls_options *opt, bool explain, ls_input *in, ls_error *err)
 {
     memset(in, 0, sizeof *in);
@@ -14,6 +23,7 @@ int ls_input_open(const char *path, const ls_options *opt, bool explain, ls_inpu
             return ls_error_set(err, path, "a JSON result keeps no heap to explain: give the snapshot");
         if (ls_saved_load(path, &in->saved, &in->s, &in->a, &in->u, err) != 0)
             return -1;
+        mark_run(in->s, opt);
         if (ls_apply_suppressions(in->s, in->a, in->u, opt ? opt->suppressions : NULL) != 0)
             return ls_error_set(err, path, "out of memory");
         return 0;
@@ -21,6 +31,7 @@ int ls_input_open(const char *path, const ls_options *opt, bool explain, ls_inpu
     ls_timing_start(path);
     if (ls_snapshot_open(path, opt, &in->s, err) != 0)
         return -1;
+    mark_run(in->s, opt);
     ls_timing("load");
     if (ls_analyze_explained(in->s, explain, &in->a, err) != 0)
         return -1;

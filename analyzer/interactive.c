@@ -191,8 +191,11 @@ int ls_interactive_main(const char *path, const ls_options *opt)
             read_history(history);
         collect_function_names(&r);
         rl_attempted_completion_function = complete;
-        printf("%s: %zu tasks, %zu leaked in %zu groups. Type help for commands.\n",
-               path, in.s->rt->ntasks, in.a->leaked, in.a->leaked ? r.ngroups : (size_t)0);
+        char unknown[256];
+        ls_unknown_note(in.a, unknown, sizeof unknown);
+        printf("%s: %zu tasks, %zu leaked in %zu groups%s%s. Type help for commands.\n",
+               path, in.s->rt->ntasks, in.a->leaked, in.a->leaked ? r.ngroups : (size_t)0,
+               *unknown ? ", " : "", unknown);
     }
     for (;;) {
         char *line = NULL;

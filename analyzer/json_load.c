@@ -101,6 +101,7 @@ static void frame_of(const cJSON *o, ls_frame *f)
     f->dir = string_of(o, "dir");
     double line = number_of(o, "line", 0);
     f->line = line > INT_MAX ? INT_MAX : (int)line;
+    f->inlined = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "inlined"));
 }
 
 /* The code of a reason name, added to the runtime's table if new. */
@@ -189,13 +190,18 @@ int ls_saved_load(const char *path, ls_saved **out, ls_snapshot **s, ls_analysis
             t->create_pc = ti;                 /* the preset unwinder's key */
             sv->task_stacks[ti] = *st;
             sv->creators[ti] = creator;
-            sv->analysis.verdict[ti] = cJSON_IsFalse(leaked) ? LS_WOKEN : LS_LEAKED;
+            const char *verdict = string_of(g, "verdict");
+            sv->analysis.verdict[ti] = verdict && strcmp(verdict, "unknown") == 0 ? LS_UNKNOWN
+                                       : cJSON_IsFalse(leaked) ? LS_WOKEN : LS_LEAKED;
             ti++;
         }
     }
     sv->runtime.ntasks = ti;
     sv->analysis.ntasks = ti;
     sv->analysis.leaked = (size_t)number_of(sv->doc, "leaked", 0);
+    sv->analysis.unknown = (size_t)number_of(sv->doc, "unknown", 0);
+    const char *missing = string_of(sv->doc, "missing");
+    sv->analysis.missing = missing && sv->analysis.unknown ? missing : NULL;
     sv->analysis.main_blocked = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sv->doc, "main_blocked"));
 
     sv->core.path = (char *)path;

@@ -5,6 +5,7 @@
  *   load.c    open the file, find the runtime, index memory   -> ls_snapshot
  *   mark.c    roots, mark, eventual-runnable fixpoint        -> ls_analysis
  *   unwind.c  stacks of tasks with libdw, symbols per PC      -> ls_stack
+ *   symbolize.c  one PC's frames, inlined functions expanded  -> ls_frame
  *   group.c   leaked tasks grouped by stack, ordered by count -> ls_group
  *   report_text.c, report_json.c                               the views
  *   run.c     `leakscan run -- PROG`
@@ -40,6 +41,14 @@ typedef struct ls_snapshot {
     /* Tasks sorted by stack_lo, for address -> task stack. */
     uint32_t    *tasks_by_stack;
     bool         from_json;     /* a saved result (json_load.c): no memory */
+    /* Per task: its stack is missing from the file (gdb's gcore writes
+     * zeros where it cannot read); NULL: none is. */
+    bool        *stack_missing;
+    /* `leakscan run` (run.c, through ls_options): the program whose at-exit
+     * snapshot this is, and whether the file is run's private temporary
+     * one, deleted after the report, so the views must not name it. */
+    const char  *run_program;   /* NULL: not under run */
+    bool         run_temporary;
 } ls_snapshot;
 
 /* `leakscan top`: functions by leaked tasks, pprof's columns. */
@@ -68,7 +77,9 @@ typedef struct ls_options {
     const char *source_path;    /* --source-path DIR: where list finds sources */
     ls_top_options top;         /* leakscan top */
     bool        attach_core;    /* attach --core: ptrace, not the snapshot signal */
-    const char *attach_output;  /* attach --core --output PATH: keep the core */
+    const char *attach_output;  /* -o PATH: attach --core keeps the core, run the snapshot there */
+    const char *run_program;    /* run: the program (set by run.c, copied to ls_snapshot) */
+    bool        run_temporary;  /* run: the snapshot is deleted after the report */
     int         attach_timeout_s; /* attach: how long to wait for the snapshot */
     const char *debug_dir;      /* --debug-dir: separate debug information */
     bool        interactive;    /* -i */
@@ -98,6 +109,7 @@ enum ls_verdict {
     LS_LEAKED,          /* a candidate nothing can ever wake */
     LS_MAIN_BLOCKED,    /* the main task, parked forever: reported apart */
     LS_SUPPRESSED,      /* leaked, but a suppression rule hides it (suppress.c) */
+    LS_UNKNOWN,         /* never woken, but memory the file lacks could wake it */
 };
 
 /* Why an object is marked (ls_analysis.parent, when explaining): what
@@ -124,10 +136,17 @@ typedef struct ls_analysis {
     size_t    leaked;
     size_t    candidates;
     size_t    suppressed;       /* leaked tasks hidden by suppressions */
+    size_t    unknown;          /* LS_UNKNOWN: not counted as leaked */
+    const char *missing;        /* what memory the file lacks that the mark
+                                   needed (why tasks are unknown); NULL: none */
     bool      main_blocked;
     uint64_t  marked_objects;
     uint64_t  scanned_bytes;
 } ls_analysis;
+
+/* "leaked", "unknown", "woken", "live", "main", "suppressed": the JSON
+ * name of a verdict. */
+const char *ls_verdict_name(uint8_t verdict);
 
 int  ls_analyze(const ls_snapshot *s, ls_analysis **out, ls_error *err);
 /* The same, breadth first, recording what reached each object. */
@@ -144,14 +163,20 @@ int  ls_apply_suppressions(const ls_snapshot *s, ls_analysis *a, struct ls_unwin
 /* unwind.c                                                                */
 /* ---------------------------------------------------------------------- */
 
+/* One frame of a stack. Code the compiler inlined is expanded as Go,
+ * gdb and pprof do: one PC stands for several frames, innermost first,
+ * all with that PC; each but the last is `inlined` into the next. */
 typedef struct ls_frame {
     uint64_t    pc;
-    const char *function;       /* NULL: unknown */
-    uint64_t    offset;         /* pc - function start */
+    const char *function;       /* NULL: unknown; inlined: the DWARF name */
+    uint64_t    offset;         /* pc - start of the real (ELF symbol's)
+                                 * function, the same for the frames inlined
+                                 * at pc, as Go's profiles give it */
     const char *file;           /* NULL: unknown; as the line table has it */
     const char *dir;            /* its compilation directory, if file is relative */
-    int         line;
+    int         line;           /* an outer frame: where it called the inlined one */
     const char *module;
+    bool        inlined;        /* inlined into the next frame (same pc) */
 } ls_frame;
 
 typedef struct ls_stack {
@@ -173,8 +198,22 @@ void ls_set_debug_dir(const char *dir);
 /* The address of symbol `name` in ELF file `file` loaded with `bias`,
  * from its own symbol table or its separate debug file. 0 or -1. */
 int  ls_find_symbol(const char *file, uint64_t bias, const char *name, uint64_t *addr);
-/* Symbolises one PC (e.g. a creation site). */
+/* Symbolises one PC (e.g. a creation site): its innermost frame, the
+ * function inlined deepest there, as Go names a goroutine's creator. */
 void ls_symbolize(ls_unwinder *u, uint64_t pc, ls_frame *out);
+/* Every frame at one PC, innermost first (the real function last), up
+ * to max (>= 1); how many. For a saved result: the one creator frame. */
+size_t ls_symbolize_all(ls_unwinder *u, uint64_t pc, ls_frame *out, size_t max);
+/* symbolize.c: the frames at one PC of dwfl's modules, innermost first:
+ * the functions inlined there (DWARF's inline scopes), then the real one.
+ * Fills 1 to max (>= 1) frames; how many. activation: pc is not a return
+ * address. */
+struct Dwfl;
+size_t ls_pc_frames(struct Dwfl *dwfl, uint64_t pc, bool activation, ls_frame *out, size_t max);
+/* The task's top user frame: the innermost frame (an inlined function's,
+ * if code was inlined there) of the first PC whose real function is not
+ * libleakrt's API; 0 when all are (or none: check nframes). */
+size_t ls_top_user_frame(const ls_stack *st);
 /* The address of global symbol `name` in any module of the program, as
  * loaded in the snapshot. 0 or -1. */
 int  ls_lookup_symbol(ls_unwinder *u, const char *name, uint64_t *addr);
@@ -290,6 +329,10 @@ int  ls_report_list(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_un
 /* `leakscan why TASK FILE`: why task id is leaked, or what keeps it. The
  * analysis must have been made with parents (ls_analyze_explained). */
 int  ls_why(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, uint64_t id, ls_error *err);
+
+/* "4 unknown (the file lacks memory that could wake them: WHAT)", or ""
+ * when no task is unknown (report_text.c). */
+void ls_unknown_note(const ls_analysis *a, char *buf, size_t size);
 
 /* Human durations: "5 minutes", "12 seconds". */
 void ls_format_duration(int64_t ns, char *buf, size_t size);

@@ -230,12 +230,13 @@ static void warn_modules(const ls_snapshot *s, const ls_module *exe)
 
 /* gdb's gcore writes zeros for any stretch of a mapping it cannot read
  * whole, and a stack chunk holding guard regions is one: every parked
- * task's stack then reads as zeros, where return addresses must be. Counts
- * the parked tasks whose used stack (up to 4 KiB of it) is all zeros. */
-static size_t zeroed_stacks(const ls_snapshot *s, size_t *parked)
+ * task's stack then reads as zeros, where return addresses must be. Marks
+ * (s->stack_missing) the tasks whose used stack (up to 4 KiB of it, from
+ * the saved stack pointer) is all zeros, and counts them and the parked
+ * tasks. 0, or -1 when out of memory. */
+static int find_zeroed_stacks(ls_snapshot *s, size_t *zeroed, size_t *parked)
 {
-    size_t zeroed = 0;
-    *parked = 0;
+    *zeroed = *parked = 0;
     for (size_t i = 0; i < s->rt->ntasks; i++) {
         const ls_task *t = &s->rt->tasks[i];
         uint64_t sp = t->regs[0];              /* the root's first register is the SP */
@@ -249,9 +250,14 @@ static size_t zeroed_stacks(const ls_snapshot *s, size_t *parked)
         bool any = !ls_core_read(s->core, sp, words, n * 8);   /* unreadable: not this case */
         for (size_t w = 0; w < n && !any; w++)
             any = words[w] != 0;
-        zeroed += !any;
+        if (any)
+            continue;
+        if (!s->stack_missing && !(s->stack_missing = calloc(s->rt->ntasks, sizeof *s->stack_missing)))
+            return -1;
+        s->stack_missing[i] = true;
+        (*zeroed)++;
     }
-    return zeroed;
+    return 0;
 }
 
 int ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out, ls_error *err)
@@ -306,18 +312,37 @@ int ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out,
         goto fail;
     if (build_index(s, err) != 0)
         goto fail;
+    if (s->rt->ntasks == 0 && s->rt->absent_tasks) {
+        /* Nothing to analyse: "no leaks" would be a guess. */
+        ls_error_set(err, path, "the file holds none of the runtime's task slots (%zu are not in it%s): "
+                     "nothing to analyse%s", s->rt->absent_tasks,
+                     s->core->truncated_segments ? "; the core is cut short" : "",
+                     s->core->truncated_segments ? " (raise the core size limit: ulimit -c unlimited)" : "");
+        goto fail;
+    }
     if (s->core->truncated_segments && !(opt && opt->quiet))
         fprintf(stderr, "leakscan: %s: warning: the core is cut short (RLIMIT_CORE? a full disk?): "
-                "%zu segments (%.1f MiB of address space) are not in the file and read as zeros; "
-                "tasks and objects there are missing, and a task blocked on something only that "
-                "memory referenced shows as leaked\n", path,
+                "%zu segments (%.1f MiB of address space) are not in the file; tasks and objects there "
+                "are missing, and a task that memory could wake counts as unknown, not leaked\n", path,
                 s->core->truncated_segments, (double)s->core->truncated_bytes / 1048576);
-    size_t parked, zeroed = s->core->has_note ? 0 : zeroed_stacks(s, &parked);
-    if (zeroed && zeroed * 2 >= parked && !(opt && opt->quiet))
+    size_t parked = 0, zeroed = 0;
+    if (!s->core->has_note && find_zeroed_stacks(s, &zeroed, &parked) != 0) {
+        ls_error_set(err, path, "out of memory");
+        goto fail;
+    }
+    if (zeroed && zeroed == parked) {
+        /* Nothing to analyse: every verdict would be unknown. */
+        ls_error_set(err, path, "the stacks of all %zu parked tasks read as zeros (a gcore core? gdb "
+                     "cannot read around stack guard regions): take the core with 'leakscan attach "
+                     "--core PID' or as a kernel core, or run the program with LRT_STACK_GUARD=page", parked);
+        goto fail;
+    }
+    if (zeroed && !(opt && opt->quiet))
         fprintf(stderr, "leakscan: %s: warning: the stacks of %zu of %zu parked tasks read as zeros, "
                 "so their frames and the pointers on them are missing (a gcore core? gdb cannot "
                 "read around stack guard regions: use 'leakscan attach --core', a kernel core, or "
-                "run the program with LRT_STACK_GUARD=page)\n", path, zeroed, parked);
+                "run the program with LRT_STACK_GUARD=page); tasks they could wake count as unknown\n",
+                path, zeroed, parked);
     if ((s->rt->skipped_tasks || s->rt->skipped_spans) && !(opt && opt->quiet))
         fprintf(stderr, "leakscan: %s: warning: skipped %zu task slots%s%s%s and %zu spans%s%s%s that "
                 "failed validation (a crash can leave them half-written); the rest is reported\n",
@@ -342,5 +367,6 @@ void ls_snapshot_close(ls_snapshot *s)
     free(s->page_spans);
     free(s->first_object);
     free(s->tasks_by_stack);
+    free(s->stack_missing);
     free(s);
 }

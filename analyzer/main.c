@@ -56,9 +56,16 @@ static const char usage[] =
 "                        that cannot answer); the core is removed afterwards\n"
 "                        unless --output PATH keeps it\n"
 "  run -- PROGRAM ARGS   run PROGRAM with LEAKSCAN_AT_EXIT set to a private\n"
-"                        file, analyse the snapshot it writes when lrt_main\n"
-"                        returns, report, and exit 1 if anything leaked;\n"
-"                        with --json, PROGRAM's output goes to stderr\n"
+"                        file (removed afterwards; -o PATH, or a\n"
+"                        LEAKSCAN_AT_EXIT already set, keeps it there),\n"
+"                        analyse the snapshot it writes when lrt_main\n"
+"                        returns and report; with --json, PROGRAM's output\n"
+"                        goes to stderr. Exit status: PROGRAM's own when it\n"
+"                        failed (N, or 128+N if killed by signal N, as is,\n"
+"                        even 1 or 2; a line on stderr says so), else 1 if\n"
+"                        anything leaked, 0 if not; 2 for leakscan's errors:\n"
+"                        PROGRAM cannot be run, or passed but left no\n"
+"                        readable snapshot\n"
 "\n"
 "  -i FILE               an interactive prompt over FILE, loaded once, like\n"
 "                        go tool pprof's: groups, top, list, traces, why,\n"
@@ -98,13 +105,14 @@ static const char usage[] =
 "                        files under DIR too (DIR/.build-id/xx/rest.debug,\n"
 "                        or by .gnu_debuglink name), after the file's own\n"
 "                        directory and its .debug/, before /usr/lib/debug\n""  --core                attach: take a core with ptrace\n"
-"  -o, --output PATH     attach --core: keep the core at PATH\n"
+"  -o, --output PATH     attach --core: keep the core at PATH; run: write\n"
+"                        the snapshot to PATH and keep it\n"
 "  --timeout SECONDS     attach: wait this long for the snapshot (default 30)\n"
 "  -q, --quiet           no warnings\n"
 "  -h, --help            this text\n"
 "  --version             the version\n"
 "\n"
-"exit status: 0 no leak, 1 leaks found, 2 error\n";
+"exit status: 0 no leak, 1 leaks found, 2 error; run: PROGRAM's failure first\n";
 
 enum view { VIEW_GROUPS, VIEW_TOP, VIEW_TRACES, VIEW_HTML };
 

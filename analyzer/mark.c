@@ -76,6 +76,8 @@ typedef struct marker {
     size_t        ngray, gray_cap;
     bool         *rooted;        /* per task: stack and registers are roots */
     bool          out_of_memory;
+    const char   *missing;       /* the scan needed memory the file lacks: what
+                                    (set once, by any thread; see "Missing memory") */
     /* The flat heap index (above). */
     mark_span    *spans;         /* nspans + 1, spans[0] the dummy */
     const uint32_t *page_spans;  /* s->page_spans */
@@ -211,13 +213,31 @@ static void scan_words(marker *m, const uint8_t *p, size_t n, uint64_t addr)
     }
 }
 
-/* Scans [start, end) of the program's memory as far as the snapshot has it. */
+/* Missing memory. A scan that needs bytes the file lacks — a stretch of a
+ * task stack or a heap object that no segment holds, the part of a segment
+ * a core cut short, a stack gdb could not read — cannot say what they
+ * pointed to: anything, so any candidate might wake. The mark goes on over
+ * what is there and records the first such need; the verdicts then say
+ * "unknown" for every candidate it did not wake (ls_analyze_explained).
+ * Memory the mark never needed (the stack of a task that stays leaked, an
+ * unreachable object) changes no verdict. */
+static void note_missing(marker *m, const char *what)
+{
+    if (!__atomic_load_n(&m->missing, __ATOMIC_RELAXED))
+        __atomic_store_n(&m->missing, what, __ATOMIC_RELAXED);
+}
+
+/* Scans [start, end) of the program's memory as far as the snapshot has
+ * it; needing what it lacks is noted (above). Bytes past a segment's file
+ * data that the file was never meant to hold read as zero (untouched
+ * pages). */
 static void scan_range(marker *m, uint64_t start, uint64_t end)
 {
     start = (start + 7) & ~(uint64_t)7;
     while (start < end) {
         const ls_segment *seg = ls_core_segment(m->s->core, start);
         if (!seg) {
+            note_missing(m, "memory no segment of the file holds");
             /* Skip to the next segment. */
             size_t lo = 0, hi = m->s->core->nsegments;
             while (lo < hi) {
@@ -233,6 +253,8 @@ static void scan_range(marker *m, uint64_t start, uint64_t end)
         uint64_t stop = end < seg_end ? end : seg_end;
         if (start < stop)
             scan_words(m, m->s->core->data + seg->offset + (start - seg->vaddr), stop - start, start);
+        if (seg->missing && end > seg_end && (start > seg_end ? start : seg_end) < seg_end + seg->missing)
+            note_missing(m, "memory past the end of a core cut short");
         start = seg->vaddr + seg->memsz;       /* the rest of it reads as zero */
     }
 }
@@ -304,6 +326,8 @@ static inline void scan_object(marker *m, uint64_t entry)
     if (entry & GRAY_STACK) {
         uint64_t t = entry & ~GRAY_STACK, lo, hi;
         m->src = LS_PARENT(LS_FROM_OBJECT, s->nheap_objects + t);
+        if (s->stack_missing && s->stack_missing[t])
+            note_missing(m, "task stacks the core holds only as zeros");
         task_stack_range(s, &s->rt->tasks[t], &lo, &hi);
         scan_range(m, lo, hi);
         return;
@@ -601,6 +625,8 @@ static void drain_parallel(marker *m, int nthreads)
         m->marked_objects += workers[i].marked_objects;
         m->scanned_bytes += workers[i].scanned_bytes;
         m->out_of_memory |= workers[i].out_of_memory;
+        if (!m->missing)
+            m->missing = workers[i].missing;
         free(workers[i].gray);
     }
     m->out_of_memory |= p.n != 0;              /* abandoned with work left */
@@ -760,7 +786,8 @@ static int scan_root_memory(marker *m, ls_error *err)
     k = merged;
     for (size_t i = 0; i < s->core->nsegments; i++) {
         const ls_segment *seg = &s->core->segments[i];
-        uint64_t at = seg->vaddr, end = seg->vaddr + seg->filesz;
+        /* A cut segment's lost tail is root memory too (scan_range notes it). */
+        uint64_t at = seg->vaddr, end = seg->vaddr + seg->filesz + seg->missing;
         /* first exclusion that ends after `at` */
         size_t lo = 0, hi = k;
         while (lo < hi) {
@@ -913,12 +940,23 @@ int ls_analyze_explained(const ls_snapshot *s, bool parents, ls_analysis **out, 
     a->marked_objects = m.marked_objects;
     a->scanned_bytes = m.scanned_bytes;
 
+    /* Slots or spans the loader skipped are memory it could not read:
+     * a task whose stack is never scanned, objects never followed. */
+    if (rt->skipped_tasks)
+        note_missing(&m, "task slots that failed validation");
+    if (rt->skipped_spans)
+        note_missing(&m, "heap spans that failed validation");
+    a->missing = m.missing;
     for (size_t i = 0; i < rt->ntasks; i++) {
         if (a->verdict[i] != LS_LEAKED)
             continue;
-        if (rt->tasks[i].is_main) {
+        const ls_task *t = &rt->tasks[i];
+        if (t->is_main) {
             a->verdict[i] = LS_MAIN_BLOCKED;
             a->main_blocked = true;
+        } else if (m.missing && !((r->never_wakes_mask >> t->wait_reason) & 1)) {
+            a->verdict[i] = LS_UNKNOWN;        /* what is missing might wake it */
+            a->unknown++;
         } else {
             a->leaked++;
         }
@@ -952,4 +990,16 @@ void ls_analysis_free(ls_analysis *a)
     free(a->parent);
     free(a->marked);
     free(a);
+}
+
+const char *ls_verdict_name(uint8_t verdict)
+{
+    switch (verdict) {
+    case LS_LEAKED:       return "leaked";
+    case LS_UNKNOWN:      return "unknown";
+    case LS_WOKEN:        return "woken";
+    case LS_MAIN_BLOCKED: return "main";
+    case LS_SUPPRESSED:   return "suppressed";
+    default:              return "live";
+    }
 }

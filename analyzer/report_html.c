@@ -6,6 +6,8 @@
  *
  * Flame graph: the bottom row is the outermost frame, each row above the
  * frame it called; a box's width is the number of leaked tasks through it.
+ * Functions the compiler inlined have boxes (and table rows, marked
+ * "inlined") of their own, as their frames do.
  */
 #include "leakscan.h"
 
@@ -148,6 +150,12 @@ int ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
                 r->retained_objects);
     if (a->suppressed)
         fprintf(out, " (%zu more suppressed)", a->suppressed);
+    char unknown[256];
+    ls_unknown_note(a, unknown, sizeof unknown);
+    if (*unknown) {
+        fprintf(out, "; ");
+        escape(out, unknown);
+    }
     fprintf(out, ".</p>\n");
     if (root.count) {
         fprintf(out, "<h2>Flame graph of the leaked stacks</h2>\n"
@@ -180,7 +188,7 @@ int ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
             const ls_frame *fr = &grp->stack.frames[f];
             fprintf(out, "<tr><td>0x%" PRIx64 "</td><td>", fr->pc);
             escape(out, fr->function ? fr->function : "?");
-            fprintf(out, "+0x%" PRIx64 "</td><td>", fr->offset);
+            fprintf(out, "+0x%" PRIx64 "%s</td><td>", fr->offset, fr->inlined ? " (inlined)" : "");
             if (fr->file) {
                 escape(out, fr->file);
                 fprintf(out, ":%d", fr->line);

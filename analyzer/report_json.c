@@ -25,6 +25,8 @@ static cJSON *frame_json(const ls_frame *f)
         if (f->dir)
             cJSON_AddStringToObject(o, "dir", f->dir);   /* file is relative to it */
     }
+    if (f->inlined)                 /* inlined into the next frame, same pc */
+        cJSON_AddTrueToObject(o, "inlined");
     return o;
 }
 
@@ -32,7 +34,14 @@ int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
 {
     const ls_core *c = s->core;
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "file", s->path);
+    if (s->run_temporary)            /* run deletes it after this: no path to a file that is gone */
+        cJSON_AddNullToObject(root, "file");
+    else
+        cJSON_AddStringToObject(root, "file", s->path);
+    if (s->run_program) {            /* leakscan run: what ran, and whether "file" stays */
+        cJSON_AddStringToObject(root, "program", s->run_program);
+        cJSON_AddBoolToObject(root, "kept", !s->run_temporary);
+    }
     cJSON_AddNumberToObject(root, "pid", (double)c->note.pid);
     char when[64] = "";
     time_t secs = (time_t)(c->note.time_unix_ns / 1000000000);
@@ -44,6 +53,10 @@ int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
     cJSON_AddNumberToObject(root, "tasks", (double)s->rt->ntasks);
     cJSON_AddNumberToObject(root, "leaked", (double)a->leaked);
     cJSON_AddNumberToObject(root, "suppressed", (double)a->suppressed);
+    /* Candidates memory the file lacks could wake: neither leaked nor not. */
+    cJSON_AddNumberToObject(root, "unknown", (double)a->unknown);
+    if (a->missing)
+        cJSON_AddStringToObject(root, "missing", a->missing);
     cJSON_AddNumberToObject(root, "retained_bytes", (double)r->retained_bytes);
     cJSON_AddNumberToObject(root, "retained_objects", (double)r->retained_objects);
     cJSON_AddBoolToObject(root, "main_blocked", a->main_blocked);
@@ -76,6 +89,7 @@ int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
             g->wait_reason < s->rt->root.reason_count ? ls_reason_name(s->rt, g->wait_reason)
             : g->wait_reason == UINT32_MAX - LS_TASK_RUNNING ? "running" : "runnable");
         cJSON_AddBoolToObject(o, "leaked", a->verdict[g->tasks[0]] == LS_LEAKED);
+        cJSON_AddStringToObject(o, "verdict", ls_verdict_name(a->verdict[g->tasks[0]]));
         if (g->key)
             cJSON_AddStringToObject(o, "group_key", g->key);
         cJSON *held = cJSON_AddObjectToObject(o, "retained");

@@ -2,7 +2,9 @@
  * report_list.c — `leakscan list REGEX FILE`: for each function whose name
  * matches, its source lines around the leaked tasks' frames in it, with
  * flat (tasks blocked at that line: the innermost frame) and cum (tasks
- * whose stack passes through it), like `pprof -list`.
+ * whose stack passes through it), like `pprof -list`. A function the
+ * compiler inlined has frames of its own (unwind.c), so it is listed with
+ * its own lines, and the function it was inlined into with the call.
  */
 #include "leakscan.h"
 

@@ -2,7 +2,8 @@
  * report_pprof.c — `--pprof OUT`: the leaked groups as a gzip'd pprof
  * profile (profile.proto), sample type goroutineleak/count, one sample per
  * group with a `wait_reason` label, so that `go tool pprof -top`, `-list`
- * and `-http` read it. The protobuf encoding is written here (a dozen
+ * and `-http` read it. One Location per PC, with a Line per function
+ * inlined there (innermost first, as pprof has them). The protobuf encoding is written here (a dozen
  * varint and length-delimited fields); zlib does the gzip.
  */
 #define _GNU_SOURCE
@@ -150,6 +151,74 @@ static bool keep_string(strings *owned, const char *s)
     return true;
 }
 
+/* What the profile's tables are built in. */
+typedef struct tables {
+    strings str, owned;
+    ids     fns, locs;
+    pb      functions, locations;
+} tables;
+
+/* The Function id of fr's function (by name and file), added when new. */
+static uint64_t function_of(tables *t, const ls_frame *fr)
+{
+    uint64_t name = intern(&t->str, fr->function ? fr->function : "?");
+    /* pprof -list opens the file: give it a path that works. */
+    char *joined = NULL;
+    if (fr->file && fr->dir && fr->file[0] != '/' &&
+        asprintf(&joined, "%s/%s", fr->dir, fr->file) > 0 && !keep_string(&t->owned, joined)) {
+        free(joined);
+        joined = NULL;
+    }
+    uint64_t file = intern(&t->str, joined ? joined : fr->file);
+    bool fresh;
+    uint64_t fn = id_of(&t->fns, name, file, &fresh);
+    if (fresh) {
+        pb m = { 0 };
+        pb_uint(&m, 1, fn);
+        pb_uint(&m, 2, name);
+        pb_uint(&m, 3, name);
+        pb_uint(&m, 4, file);
+        pb_message(&t->functions, 5, &m);
+        free(m.data);
+    }
+    return fn;
+}
+
+/* The Location id of one PC, whose frames are fr[0 .. n): one Line each,
+ * innermost first, as pprof wants inlined functions (its -top, -list and
+ * -traces then show them). Added when new. */
+static uint64_t location_of(tables *t, const ls_frame *fr, size_t n)
+{
+    bool fresh;
+    uint64_t loc = id_of(&t->locs, fr->pc, 0, &fresh);
+    if (!fresh)
+        return loc;
+    pb m = { 0 };
+    pb_uint(&m, 1, loc);
+    pb_uint(&m, 2, 1);                      /* the one mapping */
+    pb_uint(&m, 3, fr->pc);
+    for (size_t i = 0; i < n; i++) {
+        pb line = { 0 };
+        pb_uint(&line, 1, function_of(t, &fr[i]));
+        pb_uint(&line, 2, (uint64_t)(fr[i].line > 0 ? fr[i].line : 0));
+        pb_message(&m, 4, &line);
+        free(line.data);
+    }
+    pb_message(&t->locations, 4, &m);
+    free(m.data);
+    return loc;
+}
+
+/* How many frames from f on stand for f's PC: f, the frames inlined
+ * there, and the real function after them. */
+static size_t frames_of_pc(const ls_stack *st, size_t f)
+{
+    size_t end = f;
+    while (end + 1 < st->nframes && st->frames[end].inlined && st->frames[end + 1].pc == st->frames[f].pc)
+        end++;
+    return end - f + 1;
+}
+
 typedef struct task_set { int32_t set; size_t task; } task_set;
 
 static int compare_task_sets(const void *a, const void *b)
@@ -172,63 +241,29 @@ static void add_label(pb *sample, uint64_t key, uint64_t value)
 
 int ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report *r, ls_error *err)
 {
-    pb profile = { 0 }, functions = { 0 }, locations = { 0 };
-    strings str = { 0 }, owned = { 0 };
-    ids fns = { 0 }, locs = { 0 };
-    intern(&str, "");                                   /* index 0 is "" */
+    pb profile = { 0 };
+    tables tab = { 0 };
+    strings *str = &tab.str;
+    intern(str, "");                                    /* index 0 is "" */
 
     pb vt = { 0 }, bytes_type = { 0 };
-    pb_uint(&vt, 1, intern(&str, "goroutineleak"));
-    pb_uint(&vt, 2, intern(&str, "count"));
+    pb_uint(&vt, 1, intern(str, "goroutineleak"));
+    pb_uint(&vt, 2, intern(str, "count"));
     pb_message(&profile, 1, &vt);                       /* sample_type */
     free(vt.data);
     /* The heap each sample's tasks hold (retained.c): -sample_index=retained. */
-    pb_uint(&bytes_type, 1, intern(&str, "retained"));
-    pb_uint(&bytes_type, 2, intern(&str, "bytes"));
+    pb_uint(&bytes_type, 1, intern(str, "retained"));
+    pb_uint(&bytes_type, 2, intern(str, "bytes"));
     pb_message(&profile, 1, &bytes_type);
     free(bytes_type.data);
 
-    uint64_t label_key = intern(&str, "wait_reason");
+    uint64_t label_key = intern(str, "wait_reason");
     for (size_t g = 0; g < r->ngroups; g++) {
         const ls_group *grp = &r->groups[g];
         pb stack = { 0 };                               /* the sample's location ids */
-        for (size_t f = 0; f < grp->stack.nframes; f++) {
-            const ls_frame *fr = &grp->stack.frames[f];
-            bool fresh;
-            uint64_t loc = id_of(&locs, fr->pc, 0, &fresh);
-            if (fresh) {
-                uint64_t name = intern(&str, fr->function ? fr->function : "?");
-                /* pprof -list opens the file: give it a path that works. */
-                char *joined = NULL;
-                if (fr->file && fr->dir && fr->file[0] != '/' &&
-                    asprintf(&joined, "%s/%s", fr->dir, fr->file) > 0 && !keep_string(&owned, joined)) {
-                    free(joined);
-                    joined = NULL;
-                }
-                uint64_t file = intern(&str, joined ? joined : fr->file);
-                bool new_fn;
-                uint64_t fn = id_of(&fns, name, file, &new_fn);
-                if (new_fn) {
-                    pb m = { 0 };
-                    pb_uint(&m, 1, fn);
-                    pb_uint(&m, 2, name);
-                    pb_uint(&m, 3, name);
-                    pb_uint(&m, 4, file);
-                    pb_message(&functions, 5, &m);
-                    free(m.data);
-                }
-                pb line = { 0 }, m = { 0 };
-                pb_uint(&line, 1, fn);
-                pb_uint(&line, 2, (uint64_t)(fr->line > 0 ? fr->line : 0));
-                pb_uint(&m, 1, loc);
-                pb_uint(&m, 2, 1);                      /* the one mapping */
-                pb_uint(&m, 3, fr->pc);
-                pb_message(&m, 4, &line);
-                pb_message(&locations, 4, &m);
-                free(line.data);
-                free(m.data);
-            }
-            pb_uint(&stack, 1, loc);
+        for (size_t f = 0, n; f < grp->stack.nframes; f += n) {
+            n = frames_of_pc(&grp->stack, f);
+            pb_uint(&stack, 1, location_of(&tab, &grp->stack.frames[f], n));
         }
         const char *reason = grp->wait_reason < s->rt->root.reason_count
                              ? ls_reason_name(s->rt, grp->wait_reason) : "running";
@@ -255,11 +290,11 @@ int ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report 
             pb_bytes(&sample, stack.data, stack.len);
             pb_uint(&sample, 2, run);
             pb_uint(&sample, 2, held);
-            add_label(&sample, label_key, intern(&str, reason));
+            add_label(&sample, label_key, intern(str, reason));
             const ls_label_set *labels = sets[t].set >= 0 ? &s->rt->label_sets[sets[t].set] : NULL;
             for (uint32_t k = 0; labels && k < labels->count; k++)
-                add_label(&sample, intern(&str, labels->labels[k].key),
-                          intern(&str, labels->labels[k].value));
+                add_label(&sample, intern(str, labels->labels[k].key),
+                          intern(str, labels->labels[k].value));
             pb_message(&profile, 2, &sample);
             free(sample.data);
             t += run;
@@ -273,27 +308,27 @@ int ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report 
     pb_uint(&mapping, 1, 1);
     pb_uint(&mapping, 2, 0);
     pb_uint(&mapping, 3, UINT64_MAX >> 1);
-    pb_uint(&mapping, 5, intern(&str, s->exe_path));
+    pb_uint(&mapping, 5, intern(str, s->exe_path));
     pb_uint(&mapping, 7, 1);
     pb_uint(&mapping, 8, 1);
     pb_uint(&mapping, 9, 1);
     pb_message(&profile, 3, &mapping);
     free(mapping.data);
-    pb_bytes(&profile, locations.data, locations.len);
-    pb_bytes(&profile, functions.data, functions.len);
+    pb_bytes(&profile, tab.locations.data, tab.locations.len);
+    pb_bytes(&profile, tab.functions.data, tab.functions.len);
     pb period = { 0 };                                 /* period_type: the same */
-    pb_uint(&period, 1, intern(&str, "goroutineleak"));
-    pb_uint(&period, 2, intern(&str, "count"));
-    for (size_t i = 0; i < str.n; i++)                 /* every string is in */
-        pb_string(&profile, 6, str.items[i]);
+    pb_uint(&period, 1, intern(str, "goroutineleak"));
+    pb_uint(&period, 2, intern(str, "count"));
+    for (size_t i = 0; i < str->n; i++)                /* every string is in */
+        pb_string(&profile, 6, str->items[i]);
     pb_uint(&profile, 9, (uint64_t)s->core->note.time_unix_ns);
     pb_message(&profile, 11, &period);
     free(period.data);
     pb_uint(&profile, 12, 1);
-    pb_uint(&profile, 14, intern(&str, "goroutineleak"));   /* default_sample_type */
+    pb_uint(&profile, 14, intern(str, "goroutineleak"));   /* default_sample_type */
 
     int status = 0;
-    if (profile.failed || locations.failed || functions.failed) {
+    if (profile.failed || tab.locations.failed || tab.functions.failed) {
         status = ls_error_set(err, out_path, "out of memory encoding the profile");
     } else {
         gzFile gz = gzopen(out_path, "wb");
@@ -302,15 +337,15 @@ int ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report 
             status = ls_error_set(err, out_path, "cannot write the pprof profile");
     }
     free(profile.data);
-    free(locations.data);
-    free(functions.data);
-    free(str.items);
-    for (size_t i = 0; i < owned.n; i++)
-        free((char *)owned.items[i]);
-    free(owned.items);
-    free(fns.keys);
-    free(fns.extra);
-    free(locs.keys);
-    free(locs.extra);
+    free(tab.locations.data);
+    free(tab.functions.data);
+    free(str->items);
+    for (size_t i = 0; i < tab.owned.n; i++)
+        free((char *)tab.owned.items[i]);
+    free(tab.owned.items);
+    free(tab.fns.keys);
+    free(tab.fns.extra);
+    free(tab.locs.keys);
+    free(tab.locs.extra);
     return status;
 }

@@ -2,7 +2,9 @@
  * report_text.c — the default view: a header, then each group in the shape
  * of Go's goroutine leak profile (debug=1): count and PCs, then one line
  * per frame, `#\t0xPC\tfunc+0xOFF\tfile:line`, plus what Go's lacks: the
- * wait reason, how long the tasks have waited, and who created them.
+ * wait reason, how long the tasks have waited, and who created them. A
+ * PC with inlined code has a line per function, all with that PC and
+ * offset (each its own file:line), and is listed once after the count.
  */
 #include "leakscan.h"
 
@@ -93,12 +95,20 @@ void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
     struct tm tm;
     if (gmtime_r(&secs, &tm))
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(out, "leakscan: %s\n", s->path);
+    if (s->run_temporary)            /* run deletes it after this: never name a file that is gone */
+        fprintf(out, "leakscan: %s at exit (snapshot not kept; leakscan run -o FILE keeps it)\n",
+                s->run_program);
+    else
+        fprintf(out, "leakscan: %s\n", s->path);
     fprintf(out, "pid %" PRIu64 ", taken %s (%s), %zu tasks, %zu leaked in %zu groups",
             c->note.pid, when, c->reason, s->rt->ntasks, a->leaked,
             a->leaked ? r->ngroups : (size_t)0);
     if (a->suppressed)
         fprintf(out, " (and %zu suppressed)", a->suppressed);
+    char unknown[256];
+    ls_unknown_note(a, unknown, sizeof unknown);
+    if (*unknown)
+        fprintf(out, ", %s", unknown);
     if (r->retained_objects)
         fprintf(out, ", holding %" PRIu64 " bytes in %" PRIu64 " objects",
                 r->retained_bytes, r->retained_objects);
@@ -107,14 +117,16 @@ void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
     for (size_t i = 0; i < r->ngroups; i++) {
         const ls_group *g = &r->groups[i];
         fprintf(out, "%zu @", g->count);
-        for (size_t f = 0; f < g->stack.nframes; f++)
-            fprintf(out, " 0x%" PRIx64, g->stack.frames[f].pc);
+        for (size_t f = 0; f < g->stack.nframes; f++)   /* each PC once, as Go's */
+            if (!g->stack.frames[f].inlined)
+                fprintf(out, " 0x%" PRIx64, g->stack.frames[f].pc);
         fputc('\n', out);
         char lo[32], hi[32];
         ls_format_duration(g->wait_min_ns, lo, sizeof lo);
         ls_format_duration(g->wait_max_ns, hi, sizeof hi);
-        bool leaked = a->verdict[g->tasks[0]] == LS_LEAKED;
-        fprintf(out, "# [%s%s", reason_label(s, g->wait_reason), leaked ? " (leaked)" : "");
+        uint8_t verdict = a->verdict[g->tasks[0]];
+        fprintf(out, "# [%s%s", reason_label(s, g->wait_reason),
+                verdict == LS_LEAKED ? " (leaked)" : verdict == LS_UNKNOWN ? " (unknown)" : "");
         if (g->wait_max_ns >= 0)
             fprintf(out, g->wait_min_ns == g->wait_max_ns ? ", %s" : ", %s .. %s", lo, hi);
         fprintf(out, "]\n");
@@ -139,6 +151,21 @@ void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
         print_stack(out, &r->main_stack);
         fputc('\n', out);
     }
-    if (a->leaked == 0)
+    if (a->leaked == 0 && a->unknown)
+        fprintf(out, "No certain leaks: %zu task%s unknown (--all lists them).\n", a->unknown,
+                a->unknown == 1 ? " is" : "s are");
+    else if (a->leaked == 0 && a->missing)
+        fprintf(out, "No certain leaks, and the file lacks memory the analysis needed (%s).\n", a->missing);
+    else if (a->leaked == 0)
         fprintf(out, "No leaked tasks.\n");
+}
+
+void ls_unknown_note(const ls_analysis *a, char *buf, size_t size)
+{
+    if (!a->unknown) {
+        *buf = '\0';
+        return;
+    }
+    snprintf(buf, size, "%zu unknown (the file lacks memory that could wake %s: %s)", a->unknown,
+             a->unknown == 1 ? "it" : "them", a->missing ? a->missing : "?");
 }

@@ -1,8 +1,9 @@
 /*
  * report_top.c — `leakscan top`: functions by leaked tasks, with pprof's
  * columns. flat: leaked tasks blocked directly in the function (its frame
- * is the innermost); cum: leaked tasks with the function anywhere on their
- * stack (once per task). --focus/--ignore keep or drop tasks by a regular
+ * is the innermost: where code was inlined at the first PC, the function
+ * inlined deepest); cum: leaked tasks with the function anywhere on their
+ * stack, inlined frames too (once per task). --focus/--ignore keep or drop tasks by a regular
  * expression over their frames' function names.
  */
 #include "leakscan.h"
@@ -119,6 +120,10 @@ int ls_report_top(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
                 opt->focus || opt->ignore ? " (after --focus/--ignore)" : "");
         if (a->suppressed)
             fprintf(out, "; %zu suppressed", a->suppressed);
+        char unknown[256];
+        ls_unknown_note(a, unknown, sizeof unknown);
+        if (*unknown)
+            fprintf(out, "; %s", unknown);
         fputc('\n', out);
         fprintf(out, "%8s %7s %7s %8s %7s  %s\n", "flat", "flat%", "sum%", "cum", "cum%", "function");
         double sum = 0;

@@ -2,16 +2,22 @@
  * report_traces.c — `leakscan traces`: every leaked task (with --all every
  * task) on its own, in the shape of Go's goroutine dump (debug=2): the
  * task's id, wait reason and time, its frames, and who created it.
+ * Inlined functions have frames of their own (without an offset, as in
+ * Go's), and the creator is the function inlined deepest where it ran
+ * lrt_go.
  */
 #include "leakscan.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 
-static void print_location(FILE *out, const ls_frame *f)
+/* An inlined frame has no offset of its own: Go prints none for it. */
+static void print_location(FILE *out, const ls_frame *f, bool offset)
 {
-    if (f->file)
+    if (f->file && offset)
         fprintf(out, "\t%s:%d +0x%" PRIx64 "\n", f->file, f->line, f->offset);
+    else if (f->file)
+        fprintf(out, "\t%s:%d\n", f->file, f->line);
     else
         fprintf(out, "\t?:0 pc=0x%" PRIx64 "\n", f->pc);
 }
@@ -22,7 +28,7 @@ static void print_creator(FILE *out, const ls_frame *f, uint64_t parent_id)
     if (parent_id)
         fprintf(out, " in task %" PRIu64, parent_id);
     fputc('\n', out);
-    print_location(out, f);
+    print_location(out, f, true);
 }
 
 /* Like pprof's goroutine dump: labels: {"key":"value", ...} */
@@ -55,6 +61,8 @@ int ls_print_task(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
         fprintf(out, " (leaked)");
     else if (a->verdict[i] == LS_MAIN_BLOCKED)
         fprintf(out, " (main, blocked forever)");
+    else if (a->verdict[i] == LS_UNKNOWN)
+        fprintf(out, " (unknown)");
     if (t->state == LS_TASK_WAITING && s->time_monotonic_ns && t->wait_since &&
         t->wait_since <= s->time_monotonic_ns) {
         char d[32];
@@ -70,7 +78,7 @@ int ls_print_task(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
         return -1;
     for (size_t f = 0; f < st.nframes; f++) {
         fprintf(out, "%s()\n", st.frames[f].function ? st.frames[f].function : "?");
-        print_location(out, &st.frames[f]);
+        print_location(out, &st.frames[f], !st.frames[f].inlined);
     }
     free(st.frames);
     if (t->parent_id || s->from_json) {

@@ -4,13 +4,19 @@
  * function names of the symbolised stack, not raw text:
  *
  *   ignore-top FUNC       the task's top user frame (its first frame that
- *                         is not libleakrt's own lrt_* API) is FUNC
- *   ignore-any FUNC       any frame of the task is FUNC
- *   ignore-creator FUNC   the function that spawned the task is FUNC
+ *                         is not libleakrt's own lrt_* API) is FUNC; where
+ *                         code was inlined at that PC, any function there
+ *                         (the one inlined deepest, as goleak's top
+ *                         function, or one it was inlined into)
+ *   ignore-any FUNC       any frame of the task is FUNC, inlined ones too
+ *   ignore-creator FUNC   the function that spawned the task is FUNC (as
+ *                         "created by" names it, inlined deepest, or one
+ *                         it was inlined into at the creation site)
  *   under FUNC            the opposite: keep only tasks with FUNC among
  *                         their creators, their creators' creators, ...
  *                         (so a test suite can blame the test that started
- *                         the chain)
+ *                         the chain); at each creation site, the functions
+ *                         inlined there count too
  *
  * FUNC is a glob (fnmatch: `pool_*`) or, between slashes, an extended
  * regular expression (`/^cache_(refresh|evict)$/`). Rules come from the
@@ -153,52 +159,66 @@ static bool matches(const rule *r, const char *function)
     return fnmatch(r->pattern, function, 0) == 0;
 }
 
-/* The first frame that is not libleakrt's API: where the user's code
- * blocked. */
-static const ls_frame *top_user_frame(const ls_stack *st)
+/* Whether r names a function at the task's top user PC (the first that
+ * is not libleakrt's API, where the user's code blocked): the function
+ * inlined deepest there or any it was inlined into, so that a rule naming
+ * the real function keeps matching when the compiler inlines a helper. */
+static bool top_matches(const rule *r, const ls_stack *st)
 {
-    for (size_t f = 0; f < st->nframes; f++)
-        if (!st->frames[f].function || strncmp(st->frames[f].function, "lrt_", 4) != 0)
-            return &st->frames[f];
-    return st->nframes ? &st->frames[0] : NULL;
-}
-
-/* Whether one of the task's creators (its own, its creators' creators,
- * as far as the runtime kept them) matches r. */
-static bool created_under(const rule *r, const ls_snapshot *s, ls_unwinder *u, size_t i,
-                          const ls_frame *creator)
-{
-    if (matches(r, creator->function))
-        return true;
-    const ls_task *t = &s->rt->tasks[i];
-    for (uint32_t k = 0; k < t->nancestry && !s->from_json; k++) {
-        ls_frame f;
-        ls_symbolize(u, t->ancestry[k].create_pc, &f);
-        if (t->ancestry[k].parent_id && matches(r, f.function))
+    for (size_t f = st->nframes ? ls_top_user_frame(st) : 0; f < st->nframes; f++) {
+        if (matches(r, st->frames[f].function))
             return true;
+        if (!st->frames[f].inlined)
+            break;                       /* the PC's real function: the last */
     }
     return false;
 }
 
-static bool suppressed(const ls_suppressions *set, const ls_snapshot *s, ls_unwinder *u, size_t i,
-                       const ls_stack *st, const ls_frame *creator)
+/* Whether a function at creation site pc matches r: the one that ran
+ * lrt_go or any it was inlined into there (a test's helper that starts
+ * the tasks is often inlined into the test). */
+static bool site_matches(const rule *r, ls_unwinder *u, uint64_t pc)
 {
-    const ls_frame *top = top_user_frame(st);
+    ls_frame f[16];
+    size_t n = ls_symbolize_all(u, pc, f, sizeof f / sizeof f[0]);
+    for (size_t k = 0; k < n; k++)
+        if (matches(r, f[k].function))
+            return true;
+    return false;
+}
+
+/* Whether one of the task's creators (its own, its creators' creators,
+ * as far as the runtime kept them) matches r. */
+static bool created_under(const rule *r, const ls_snapshot *s, ls_unwinder *u, size_t i)
+{
+    const ls_task *t = &s->rt->tasks[i];
+    if (site_matches(r, u, s->from_json ? i : t->create_pc))
+        return true;
+    for (uint32_t k = 0; k < t->nancestry && !s->from_json; k++)
+        if (t->ancestry[k].parent_id && site_matches(r, u, t->ancestry[k].create_pc))
+            return true;
+    return false;
+}
+
+static bool suppressed(const ls_suppressions *set, const ls_snapshot *s, ls_unwinder *u, size_t i,
+                       const ls_stack *st)
+{
+    uint64_t site = s->from_json ? i : s->rt->tasks[i].create_pc;
     /* --under: kept only when created under one of them. */
     bool any_under = false, under = false;
     for (size_t k = 0; k < set->count; k++) {
         if (set->rules[k].kind != RULE_UNDER)
             continue;
         any_under = true;
-        under = under || created_under(&set->rules[k], s, u, i, creator);
+        under = under || created_under(&set->rules[k], s, u, i);
     }
     if (any_under && !under)
         return true;
     for (size_t k = 0; k < set->count; k++) {
         const rule *r = &set->rules[k];
-        if (r->kind == RULE_TOP && top && matches(r, top->function))
+        if (r->kind == RULE_TOP && top_matches(r, st))
             return true;
-        if (r->kind == RULE_CREATOR && matches(r, creator->function))
+        if (r->kind == RULE_CREATOR && site_matches(r, u, site))
             return true;
         for (size_t f = 0; r->kind == RULE_ANY && f < st->nframes; f++)
             if (matches(r, st->frames[f].function))
@@ -218,9 +238,7 @@ int ls_apply_suppressions(const ls_snapshot *s, ls_analysis *a, ls_unwinder *u,
         ls_stack st;
         if (ls_unwind_task(u, i, &st) != 0)
             return -1;
-        ls_frame creator;
-        ls_symbolize(u, s->from_json ? i : s->rt->tasks[i].create_pc, &creator);
-        if (suppressed(set, s, u, i, &st, &creator)) {
+        if (suppressed(set, s, u, i, &st)) {
             a->verdict[i] = LS_SUPPRESSED;
             a->leaked--;
             a->suppressed++;

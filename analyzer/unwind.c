@@ -1,7 +1,10 @@
 /*
  * unwind.c — the stacks of tasks, unwound with libdw from their saved
  * registers, and symbolised (function+offset, file:line) with a cache per
- * PC.
+ * PC. A PC where the compiler inlined code stands for several frames
+ * (symbolize.c reads them from DWARF's inline scopes): the cache keeps each
+ * PC's list, a stack holds them all, innermost first, and the trimming of
+ * the runtime's own frames goes by PC, on the real function of each.
  *
  * libdwfl finds the program's modules from the core (NT_FILE and the
  * dynamic linker's list) and their debug information by build-id; our own
@@ -21,12 +24,18 @@
 #include <unistd.h>
 
 #define MAX_FRAMES 64
+#define MAX_INLINE 16           /* frames one PC may stand for */
 #define FAKE_PID   1
 
 typedef struct cache_entry {
-    uint64_t pc;                /* 0: empty */
-    ls_frame frame;
+    uint64_t key;               /* pc * 2 + activation + 1; 0: empty */
+    uint32_t first, n;          /* its frames: frames[first .. first + n) */
 } cache_entry;
+
+typedef struct frame_key {
+    uint64_t pc;
+    bool     activation;        /* not a return address */
+} frame_key;
 
 struct ls_unwinder {
     const ls_snapshot *s;
@@ -41,16 +50,17 @@ struct ls_unwinder {
     bool      runtime_frames;   /* --runtime-frames: keep libleakrt's API frames */
     size_t    task;             /* the task being unwound */
     size_t    nframes;
-    uint64_t  pcs[MAX_FRAMES];
-    bool      activation[MAX_FRAMES];
+    frame_key pcs[MAX_FRAMES];
     /* Each task's frames once unwound (trimmed PCs): the views ask for a
      * task more than once (grouping, then traces, suppressions, --bytes),
      * and dwfl's unwind is the cost, not the symbols. */
     struct { uint32_t at_plus_1, n; } *unwound;   /* per task; 0: not yet */
-    struct frame_key { uint64_t pc; bool activation; } *unwound_keys;
+    frame_key *unwound_keys;
     size_t    unwound_len, unwound_cap;
     cache_entry *cache;         /* open addressing, power-of-two size */
     size_t    cache_size, cache_used;
+    ls_frame *frames;           /* every cached PC's frames, one after another */
+    size_t    frames_len, frames_cap;
     const ls_segment *last_seg; /* memory_read's last segment: a task's stack */
 };
 
@@ -254,6 +264,7 @@ void ls_unwinder_destroy(ls_unwinder *u)
     if (u->fd >= 0)
         close(u->fd);
     free(u->cache);
+    free(u->frames);
     free(u->unwound);
     free(u->unwound_keys);
     free(u);
@@ -263,67 +274,61 @@ void ls_unwinder_destroy(ls_unwinder *u)
 /* Symbols, cached per PC                                                  */
 /* ---------------------------------------------------------------------- */
 
-static void lookup(ls_unwinder *u, uint64_t pc, bool activation, ls_frame *f)
+static size_t slot_of(uint64_t key, size_t size)
 {
-    memset(f, 0, sizeof *f);
-    f->pc = pc;
-    /* A return address points after the call: look up the call itself. */
-    uint64_t at = activation || pc == 0 ? pc : pc - 1;
-    Dwfl_Module *mod = dwfl_addrmodule(u->dwfl, at);
-    if (!mod)
-        return;
-    f->module = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-    GElf_Off off;
-    GElf_Sym sym;
-    const char *name = dwfl_module_addrinfo(mod, at, &off, &sym, NULL, NULL, NULL);
-    if (name) {
-        f->function = name;
-        f->offset = off + (pc - at);
-    }
-    Dwfl_Line *line = dwfl_module_getsrc(mod, at);
-    if (line) {
-        int lineno = 0;
-        const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
-        if (file) {
-            f->file = file;
-            f->line = lineno;
-            Dwarf_Die *cu = dwfl_linecu(line);
-            Dwarf_Attribute attr;
-            if (file[0] != '/' && cu && dwarf_attr(cu, DW_AT_comp_dir, &attr))
-                f->dir = dwarf_formstring(&attr);
-        }
-    }
+    return (size_t)(key * 0x9e3779b97f4a7c15ull) & (size - 1);
 }
 
-static const ls_frame *cached(ls_unwinder *u, uint64_t pc, bool activation)
+/* Doubles the cache. 0, or -1 when out of memory (the old one stays). */
+static int grow_cache(ls_unwinder *u)
+{
+    size_t size = u->cache_size * 2;
+    cache_entry *grown = calloc(size, sizeof *grown);
+    if (!grown)
+        return -1;
+    for (size_t i = 0; i < u->cache_size; i++) {
+        if (!u->cache[i].key)
+            continue;
+        size_t h = slot_of(u->cache[i].key, size);
+        while (grown[h].key)
+            h = (h + 1) & (size - 1);
+        grown[h] = u->cache[i];
+    }
+    free(u->cache);
+    u->cache = grown;
+    u->cache_size = size;
+    return 0;
+}
+
+/* The frames of one PC, innermost first, *n of them; NULL when out of
+ * memory. They live in u->frames, which moves: valid until the next call. */
+static const ls_frame *cached(ls_unwinder *u, uint64_t pc, bool activation, size_t *n)
 {
     uint64_t key = pc * 2 + activation + 1;
-    if (u->cache_used * 2 >= u->cache_size) {
-        size_t size = u->cache_size * 2;
-        cache_entry *grown = calloc(size, sizeof *grown);
-        if (grown) {
-            for (size_t i = 0; i < u->cache_size; i++) {
-                if (!u->cache[i].pc)
-                    continue;
-                size_t h = (size_t)(u->cache[i].pc * 0x9e3779b97f4a7c15ull) & (size - 1);
-                while (grown[h].pc)
-                    h = (h + 1) & (size - 1);
-                grown[h] = u->cache[i];
-            }
-            free(u->cache);
-            u->cache = grown;
-            u->cache_size = size;
-        }
-    }
-    size_t h = (size_t)(key * 0x9e3779b97f4a7c15ull) & (u->cache_size - 1);
-    while (u->cache[h].pc && u->cache[h].pc != key)
+    if (u->cache_used * 2 >= u->cache_size && grow_cache(u) != 0 &&
+        u->cache_used * 4 >= u->cache_size * 3)
+        return NULL;                   /* full enough to probe forever */
+    size_t h = slot_of(key, u->cache_size);
+    while (u->cache[h].key && u->cache[h].key != key)
         h = (h + 1) & (u->cache_size - 1);
-    if (!u->cache[h].pc) {
-        u->cache[h].pc = key;
-        lookup(u, pc, activation, &u->cache[h].frame);
+    cache_entry *e = &u->cache[h];
+    if (!e->key) {
+        if (u->frames_len + MAX_INLINE > u->frames_cap) {
+            size_t cap = u->frames_cap ? u->frames_cap * 2 : 1024;
+            ls_frame *grown = cap <= UINT32_MAX ? realloc(u->frames, cap * sizeof *grown) : NULL;
+            if (!grown)
+                return NULL;
+            u->frames = grown;
+            u->frames_cap = cap;
+        }
+        e->first = (uint32_t)u->frames_len;
+        e->n = (uint32_t)ls_pc_frames(u->dwfl, pc, activation, &u->frames[u->frames_len], MAX_INLINE);
+        e->key = key;
+        u->frames_len += e->n;
         u->cache_used++;
     }
-    return &u->cache[h].frame;
+    *n = e->n;
+    return &u->frames[e->first];
 }
 
 void ls_symbolize_data(ls_unwinder *u, uint64_t addr, ls_frame *out)
@@ -378,13 +383,29 @@ int ls_lookup_symbol(ls_unwinder *u, const char *name, uint64_t *addr)
     return search.found ? 0 : -1;
 }
 
-void ls_symbolize(ls_unwinder *u, uint64_t pc, ls_frame *out)
+size_t ls_symbolize_all(ls_unwinder *u, uint64_t pc, ls_frame *out, size_t max)
 {
     if (u->preset_creators) {                  /* pc is the task's index */
         *out = u->preset_creators[pc];
-        return;
+        return 1;
     }
-    *out = *cached(u, pc, false);
+    size_t n;
+    const ls_frame *f = cached(u, pc, false, &n);
+    if (!f) {                                  /* out of memory: the bare PC */
+        memset(out, 0, sizeof *out);
+        out->pc = pc;
+        return 1;
+    }
+    n = n < max ? n : max;
+    memcpy(out, f, n * sizeof *out);
+    return n;
+}
+
+/* The innermost frame, as Go's "created by" names the function inlined
+ * deepest at the go statement: where the task was really started. */
+void ls_symbolize(ls_unwinder *u, uint64_t pc, ls_frame *out)
+{
+    ls_symbolize_all(u, pc, out, 1);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -400,9 +421,7 @@ static int collect(Dwfl_Frame *frame, void *arg)
         return DWARF_CB_ABORT;
     if (u->nframes == MAX_FRAMES)
         return DWARF_CB_ABORT;
-    u->pcs[u->nframes] = pc;
-    u->activation[u->nframes] = activation;
-    u->nframes++;
+    u->pcs[u->nframes++] = (frame_key){ pc, activation };
     return DWARF_CB_OK;
 }
 
@@ -444,18 +463,77 @@ static void remember(ls_unwinder *u, size_t task, size_t first, size_t n)
         return;
     if (u->unwound_len + n > u->unwound_cap) {
         size_t cap = (u->unwound_len + n) * 2;
-        struct frame_key *grown = realloc(u->unwound_keys, cap * sizeof *grown);
+        frame_key *grown = realloc(u->unwound_keys, cap * sizeof *grown);
         if (!grown)
             return;
         u->unwound_keys = grown;
         u->unwound_cap = cap;
     }
-    for (size_t i = 0; i < n; i++)
-        u->unwound_keys[u->unwound_len + i] =
-            (struct frame_key){ u->pcs[first + i], u->activation[first + i] };
+    memcpy(&u->unwound_keys[u->unwound_len], &u->pcs[first], n * sizeof *u->pcs);
     u->unwound[task].at_plus_1 = (uint32_t)u->unwound_len + 1;
     u->unwound[task].n = (uint32_t)n;
     u->unwound_len += n;
+}
+
+/* The frames of PCs keys[0 .. n), every inlined one expanded, into out.
+ * At the first PC, the runtime's internal functions inlined into the API
+ * call the task blocked in are left out, as whole PCs of them are: unless
+ * that PC is itself internal (then everything is shown). 0 or -1. */
+static int expand(ls_unwinder *u, const frame_key *keys, size_t n, ls_stack *out)
+{
+    size_t total = 0, skip = 0, count;
+    for (size_t i = 0; i < n; i++) {
+        const ls_frame *f = cached(u, keys[i].pc, keys[i].activation, &count);
+        if (!f)
+            return -1;
+        if (i == 0 && !internal_frame(f[count - 1].function))
+            while (skip + 1 < count && internal_frame(f[skip].function))
+                skip++;
+        total += count;
+    }
+    out->nframes = 0;
+    out->frames = calloc(total ? total : 1, sizeof *out->frames);
+    if (!out->frames)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const ls_frame *f = cached(u, keys[i].pc, keys[i].activation, &count);
+        if (!f) {
+            free(out->frames);
+            out->frames = NULL;
+            return -1;
+        }
+        size_t from = i == 0 ? skip : 0;
+        memcpy(&out->frames[out->nframes], f + from, (count - from) * sizeof *f);
+        out->nframes += count - from;
+    }
+    return 0;
+}
+
+/* Whether the real function of a PC (the last of its frames) is one that
+ * `what` trims; false when out of memory (expand then says so). */
+static bool trims(ls_unwinder *u, const frame_key *k, bool (*what)(const ls_frame *))
+{
+    size_t n;
+    const ls_frame *f = cached(u, k->pc, k->activation, &n);
+    return f && what(&f[n - 1]);
+}
+
+static bool is_internal(const ls_frame *f)
+{
+    return internal_frame(f->function);
+}
+
+/* libleakrt's API (lrt_chan_recv, lrt_mutex_lock, ...). */
+static bool is_api(const ls_frame *f)
+{
+    return f->function && strncmp(f->function, "lrt_", 4) == 0;
+}
+
+/* Every task starts in the trampoline and task_main. */
+static bool is_task_start(const ls_frame *f)
+{
+    return f->function && (strcmp(f->function, "lrt_arch_task_start") == 0 ||
+                           strcmp(f->function, "task_main") == 0);
 }
 
 int ls_unwind_task(ls_unwinder *u, size_t task, ls_stack *out)
@@ -469,57 +547,33 @@ int ls_unwind_task(ls_unwinder *u, size_t task, ls_stack *out)
         memcpy(out->frames, st->frames, st->nframes * sizeof *out->frames);
         return 0;
     }
-    if (u->unwound && u->unwound[task].at_plus_1) {
-        const struct frame_key *k = &u->unwound_keys[u->unwound[task].at_plus_1 - 1];
-        size_t n = u->unwound[task].n;
-        out->nframes = n;
-        out->frames = calloc(n ? n : 1, sizeof *out->frames);
-        if (!out->frames)
-            return -1;
-        for (size_t i = 0; i < n; i++)
-            out->frames[i] = *cached(u, k[i].pc, k[i].activation);
-        return 0;
-    }
+    if (u->unwound && u->unwound[task].at_plus_1)
+        return expand(u, &u->unwound_keys[u->unwound[task].at_plus_1 - 1], u->unwound[task].n, out);
     u->task = task;
     u->nframes = 0;
     current_unwinder = u;
     dwfl_getthread_frames(u->dwfl, FAKE_PID, collect, u);
     current_unwinder = NULL;
+    /* Trimmed by PC, on each one's real function: what the runtime inlined
+     * into its own functions goes with them. */
     size_t first = 0;
-    while (first < u->nframes) {
-        const ls_frame *f = cached(u, u->pcs[first], u->activation[first]);
-        if (!internal_frame(f->function))
-            break;
+    while (first < u->nframes && trims(u, &u->pcs[first], is_internal))
         first++;
-    }
     if (first == u->nframes)
         first = 0;                     /* all internal: show them all */
-    /* libleakrt's API call too (lrt_chan_recv, lrt_mutex_lock, ...), unless
-     * --runtime-frames: the wait reason already says what the task waits
-     * in, and the user's frame is where the story is. One frame stays. */
-    while (!u->runtime_frames && first + 1 < u->nframes) {
-        const ls_frame *f = cached(u, u->pcs[first], u->activation[first]);
-        if (!f->function || strncmp(f->function, "lrt_", 4) != 0)
-            break;
+    /* libleakrt's API call too, unless --runtime-frames: the wait reason
+     * already says what the task waits in, and the user's frame is where
+     * the story is. One PC stays. */
+    while (!u->runtime_frames && first + 1 < u->nframes &&
+           trims(u, &u->pcs[first], is_api))
         first++;
-    }
-    /* The bottom: every task starts in the trampoline and task_main; the
-     * report says who created it instead. */
+    /* The bottom: the report says who created the task instead. */
     size_t last = u->nframes;
-    while (last > first + 1) {
-        const ls_frame *f = cached(u, u->pcs[last - 1], u->activation[last - 1]);
-        if (!f->function || (strcmp(f->function, "lrt_arch_task_start") != 0 &&
-                             strcmp(f->function, "task_main") != 0))
-            break;
+    while (last > first + 1 && trims(u, &u->pcs[last - 1], is_task_start))
         last--;
-    }
     size_t n = last - first;
-    out->nframes = n;
-    out->frames = calloc(n ? n : 1, sizeof *out->frames);
-    if (!out->frames)
+    if (expand(u, &u->pcs[first], n, out) != 0)
         return -1;
-    for (size_t i = 0; i < n; i++)
-        out->frames[i] = *cached(u, u->pcs[first + i], u->activation[first + i]);
     remember(u, task, first, n);
     return 0;
 }

@@ -56,7 +56,7 @@ int ls_waiters(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinde
             fprintf(out, "waiters of *%s (0x%" PRIx64 ", which %s at 0x%" PRIx64 " points to):\n",
                     what, addr, what, symbol);
     }
-    size_t n = 0;
+    size_t n = 0, unknown = 0;
     for (size_t i = 0; i < s->rt->ntasks; i++) {
         const ls_task *t = &s->rt->tasks[i];
         if (t->state != LS_TASK_WAITING || !waits_on(t, addr))
@@ -64,11 +64,15 @@ int ls_waiters(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinde
         if (n++ == 0)
             fputc('\n', out);
         *leaked += a->verdict[i] == LS_LEAKED;
+        unknown += a->verdict[i] == LS_UNKNOWN;
         if (ls_print_task(out, s, a, u, i, NULL) != 0)
             return ls_error_set(err, s->path, "out of memory");
     }
     if (n == 0)
         fprintf(out, "no task waits on it\n");
+    else if (unknown)
+        fprintf(out, "%zu %s on it, %zu of them leaked, %zu unknown (the file lacks memory that "
+                "could wake them)\n", n, n == 1 ? "task waits" : "tasks wait", *leaked, unknown);
     else
         fprintf(out, "%zu %s on it, %zu of them leaked\n", n, n == 1 ? "task waits" : "tasks wait", *leaked);
     return 0;

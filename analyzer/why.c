@@ -42,6 +42,7 @@ static const char *verdict_name(uint8_t v)
     case LS_LEAKED: return "leaked";
     case LS_WOKEN: return "blocked, not leaked";
     case LS_MAIN_BLOCKED: return "the main task, blocked forever";
+    case LS_UNKNOWN: return "unknown: nothing the file holds wakes it, but memory it lacks could";
     default: return "live";
     }
 }

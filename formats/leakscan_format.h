@@ -11,8 +11,9 @@
  *     field the analyzer reads in them. The analyzer never assumes the
  *     runtime's struct layouts; it reads them through these offsets.
  *
- *  2. The LEAKSCAN note of a snapshot: where the debug root is, which
- *     executable, which process, when, and why.
+ *  2. The LEAKSCAN notes of a snapshot: where the debug root is, which
+ *     executable, which process, when, and why; and the build-id of every
+ *     object the program had mapped.
  *
  * formats/README.md is the prose specification of both and of the ELF core
  * container around them. Append fields at the end and bump the version;
@@ -216,5 +217,27 @@ typedef struct ls_note_snapshot {
     uint32_t reason_size;
     uint32_t pad;
 } ls_note_snapshot;
+
+/* The modules note (same owner, type LS_NOTE_MODULES), next to the
+ * snapshot note: the build-id of every ELF object the program had mapped,
+ * read at snapshot time from the object's own notes in memory, so that a
+ * reader can tell whether a file on its disk is that object. Its
+ * descriptor: an ls_note_modules, then `count` ls_note_module entries.
+ * Readers ignore notes of types they do not know; a snapshot without this
+ * one is checked against its copies of the objects' first pages. */
+#define LS_NOTE_MODULES  0x4c534d44u  /* "LSMD" */
+#define LS_NOTE_BUILD_ID_MAX 64
+
+typedef struct ls_note_modules {
+    uint32_t count;
+    uint32_t entry_size;              /* sizeof(ls_note_module) of the writer */
+} ls_note_modules;
+
+typedef struct ls_note_module {
+    uint64_t base;                    /* where its file offset 0 is mapped (an NT_FILE start) */
+    uint32_t build_id_size;           /* 0: it has none */
+    uint32_t pad;
+    uint8_t  build_id[LS_NOTE_BUILD_ID_MAX];
+} ls_note_module;
 
 #endif /* LEAKSCAN_FORMAT_H */

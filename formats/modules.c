@@ -4,8 +4,9 @@
  *
  * NT_FILE lists mappings; a module is a file mapped at offset 0 plus the
  * mappings of the same file above it. What the program ran is known from
- * the core itself: every core this project reads (kernel cores with the
- * default coredump_filter, gdb's gcore, leakscan's snapshots and ptrace
+ * the core itself: a snapshot's modules note records each module's
+ * build-id as it was in memory; and every core this project reads (kernel
+ * cores with the default coredump_filter, gdb's gcore, snapshots and ptrace
  * cores) holds a copy of each module's first page — its ELF header, its
  * program headers and, in practice, its build-id note. A file on disk is
  * used for anything (memory reads, symbols, unwinding) only when it is a
@@ -75,6 +76,21 @@ static uint32_t core_build_id(const ls_core *core, uint64_t base, uint8_t *out)
     return 0;
 }
 
+/* The build-id a snapshot's modules note recorded for the module at base
+ * (read from the program's memory when it was taken). 0: no entry. */
+static uint32_t noted_build_id(const ls_core *core, uint64_t base, uint8_t *out)
+{
+    for (size_t i = 0; i < core->module_ids_count; i++) {
+        ls_note_module m;
+        memcpy(&m, core->module_ids + i * core->module_ids_stride, sizeof m);
+        if (m.base == base && m.build_id_size > 0 && m.build_id_size <= LS_NOTE_BUILD_ID_MAX) {
+            memcpy(out, m.build_id, m.build_id_size);
+            return m.build_id_size;
+        }
+    }
+    return 0;
+}
+
 int ls_core_index_modules(ls_core *core, ls_error *err)
 {
     size_t n = 0;
@@ -92,7 +108,9 @@ int ls_core_index_modules(ls_core *core, ls_error *err)
             m->base = f->start;
             m->end = f->end;
             m->fd = -1;
-            m->build_id_size = core_build_id(core, f->start, m->build_id);
+            m->build_id_size = noted_build_id(core, f->start, m->build_id);
+            if (!m->build_id_size)
+                m->build_id_size = core_build_id(core, f->start, m->build_id);
             const uint8_t *magic = ls_core_pointer(core, f->start, SELFMAG);
             m->elf_in_core = magic && memcmp(magic, ELFMAG, SELFMAG) == 0;
             f->module = (int32_t)core->nmodules++;

@@ -148,6 +148,22 @@ static int parse_leakscan_note(ls_core *core, const uint8_t *desc, size_t size, 
     return 0;
 }
 
+static int parse_modules_note(ls_core *core, const uint8_t *desc, size_t size, ls_error *err)
+{
+    ls_note_modules h;
+    if (size < sizeof h)
+        return ls_error_set(err, core->path, "LEAKSCAN modules note is %zu bytes, too short", size);
+    memcpy(&h, desc, sizeof h);
+    if (h.entry_size < sizeof(ls_note_module) || h.entry_size > 4096 ||
+        h.count > (size - sizeof h) / h.entry_size)
+        return ls_error_set(err, core->path, "LEAKSCAN modules note: %u entries of %u bytes do not "
+                            "fit its %zu bytes", h.count, h.entry_size, size);
+    core->module_ids = desc + sizeof h;
+    core->module_ids_count = h.count;
+    core->module_ids_stride = h.entry_size;
+    return 0;
+}
+
 static int parse_notes(ls_core *core, Elf *elf, const GElf_Phdr *ph, ls_error *err)
 {
     Elf_Data *data = elf_getdata_rawchunk(elf, (int64_t)ph->p_offset, ph->p_filesz, ELF_T_NHDR);
@@ -180,6 +196,10 @@ static int parse_notes(ls_core *core, Elf *elf, const GElf_Phdr *ph, ls_error *e
         } else if (nh.n_namesz == sizeof LS_NOTE_OWNER && memcmp(name, LS_NOTE_OWNER, nh.n_namesz) == 0 &&
                    nh.n_type == LS_NOTE_SNAPSHOT) {
             if (parse_leakscan_note(core, desc, nh.n_descsz, err) != 0)
+                return -1;
+        } else if (nh.n_namesz == sizeof LS_NOTE_OWNER && memcmp(name, LS_NOTE_OWNER, nh.n_namesz) == 0 &&
+                   nh.n_type == LS_NOTE_MODULES && !core->module_ids) {
+            if (parse_modules_note(core, desc, nh.n_descsz, err) != 0)
                 return -1;
         }
         offset = next;
@@ -283,6 +303,7 @@ int ls_core_open(const char *path, ls_core **out, ls_error *err)
             /* A truncated core (RLIMIT_CORE): keep what the file has. */
             uint64_t avail = ph.p_offset < core->size ? core->size - ph.p_offset : 0;
             s->filesz = ph.p_filesz < avail ? ph.p_filesz : avail;
+            s->missing = ph.p_filesz - s->filesz;
             if (s->filesz < ph.p_filesz) {
                 core->truncated_segments++;
                 core->truncated_bytes += ph.p_filesz - s->filesz;
@@ -300,6 +321,7 @@ int ls_core_open(const char *path, ls_core **out, ls_error *err)
     }
     if (ls_core_index_modules(core, err) != 0)
         goto fail;
+    ls_core_check_modules(core, NULL, NULL);   /* the loader checks again, knowing the executable */
     elf_end(elf);
     *out = core;
     return 0;
@@ -627,8 +649,13 @@ static uint64_t slots_without_data(const ls_core *core, uint64_t at, uint32_t st
 {
     const ls_segment *s = ls_core_segment(core, at);
     if (s) {
-        if (at - s->vaddr < s->filesz)
+        uint64_t off = at - s->vaddr;
+        if (off < s->filesz)
             return 0;
+        if (off < s->filesz + s->missing) {    /* lost when the core was cut: not free */
+            *zero = false;
+            return (s->filesz + s->missing - off + stride - 1) / stride;
+        }
         *zero = true;                          /* the slots wholly inside the tail */
         return (s->vaddr + s->memsz - at) / stride;
     }
@@ -815,6 +842,7 @@ int ls_runtime_read(const ls_core *core, uint64_t root_addr, ls_runtime **out, l
             none = none < r->task_count - i ? none : r->task_count - i;
             if (!zero && !rt->skipped_tasks)
                 rt->skipped_task_reason = "slot not in the file";
+            rt->absent_tasks += zero ? 0 : none;
             rt->skipped_tasks += zero ? 0 : none;
             i += none - 1;
             continue;

@@ -32,6 +32,8 @@ typedef struct ls_segment {
     uint64_t vaddr;
     uint64_t memsz;
     uint64_t filesz;             /* bytes present in the file; the rest reads as 0 */
+    uint64_t missing;            /* bytes after filesz the file should hold but lacks
+                                    (a core cut short): unknown, not zero */
     uint64_t offset;             /* in the file */
     uint32_t flags;              /* PF_R | PF_W | PF_X */
 } ls_segment;
@@ -107,6 +109,10 @@ typedef struct ls_core {
     size_t           build_id_size;
     const char      *exe_path;
     const char      *reason;
+    /* The modules note, if any: entries of `module_ids_stride` bytes, each
+     * starting with an ls_note_module's base and build-id size. */
+    const uint8_t   *module_ids;
+    size_t           module_ids_count, module_ids_stride;
     /* NT_SIGINFO: the signal that made the kernel dump the core, which the
      * first thread (the one the kernel dumps first) took. */
     bool             has_siginfo;
@@ -144,7 +150,9 @@ const void *ls_core_pointer(const ls_core *core, uint64_t addr, size_t n);
 const ls_segment *ls_core_segment(const ls_core *core, uint64_t addr);
 
 /* modules.c: groups NT_FILE into modules and takes each one's build-id
- * from the core's own copy of its ELF headers (ls_core_open calls it). */
+ * from the snapshot's modules note or the core's own copy of its ELF
+ * headers. ls_core_open calls it, then ls_core_check_modules(core, NULL,
+ * NULL). */
 int  ls_core_index_modules(ls_core *core, ls_error *err);
 /* Opens each module's file and decides its state. exe: the executable's
  * path as the core names it (NULL: unknown); exe_file: the file to use
@@ -219,6 +227,7 @@ typedef struct ls_runtime {
     ls_task      *tasks;         /* live tasks (not FREE/DEAD) */
     size_t        ntasks;
     size_t        skipped_tasks; /* slots that failed validation */
+    size_t        absent_tasks;  /* of which not in the file at all (a cut core) */
     const char   *skipped_task_reason;   /* why the first one failed */
     ls_span      *spans;         /* SMALL and LARGE spans, sorted by base */
     size_t        nspans;

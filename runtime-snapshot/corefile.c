@@ -613,7 +613,12 @@ static int add_note(buf *notes, const char *name, uint32_t type, const void *des
     return err;
 }
 
-typedef struct file_map { uint64_t start, end, page_offset; const char *path; size_t path_len; } file_map;
+typedef struct file_map {
+    uint64_t start, end, page_offset;
+    const char *path;
+    size_t path_len;
+    bool readable;                  /* its memory may be read (perms r) */
+} file_map;
 
 static int add_nt_file(buf *notes, const file_map *maps, size_t n)
 {
@@ -630,6 +635,82 @@ static int add_nt_file(buf *notes, const file_map *maps, size_t n)
     }
     if (!err)
         err = add_note(notes, "CORE", NT_FILE, desc.data, desc.len);
+    return err;
+}
+
+/* The GNU build-id in the notes of the ELF object whose offset 0 is
+ * mapped, readable, at [start, end): read from memory, as the program ran
+ * it, whatever the file on disk holds now. Only bytes inside that mapping
+ * are read (the headers say where the notes are). Its size, or 0. */
+static uint32_t mapped_build_id(uint64_t start, uint64_t end, uint8_t *out)
+{
+    Elf64_Ehdr eh;
+    if (end - start < sizeof eh)
+        return 0;
+    memcpy(&eh, (const void *)(uintptr_t)start, sizeof eh);
+    uint64_t size = end - start;
+    if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phoff > size ||
+        (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > size - eh.e_phoff)
+        return 0;
+    const char *phdrs = (const char *)(uintptr_t)(start + eh.e_phoff);
+    uint64_t bias = 0;
+    for (int i = 0; i < eh.e_phnum; i++) {         /* the first PT_LOAD maps offset 0 */
+        Elf64_Phdr ph;
+        memcpy(&ph, phdrs + i * sizeof ph, sizeof ph);
+        if (ph.p_type == PT_LOAD) {
+            uint64_t page = ph.p_vaddr & ~(ph.p_align > 1 ? ph.p_align - 1 : 0);
+            bias = eh.e_type == ET_DYN ? start - page : 0;
+            break;
+        }
+    }
+    for (int i = 0; i < eh.e_phnum; i++) {
+        Elf64_Phdr ph;
+        memcpy(&ph, phdrs + i * sizeof ph, sizeof ph);
+        uint64_t at = bias + ph.p_vaddr;
+        if (ph.p_type != PT_NOTE || at < start || at > end || ph.p_filesz > end - at)
+            continue;
+        const uint8_t *n = (const uint8_t *)(uintptr_t)at;
+        for (uint64_t off = 0; off + 12 <= ph.p_filesz;) {
+            uint32_t namesz, descsz, type;
+            memcpy(&namesz, n + off, 4);
+            memcpy(&descsz, n + off + 4, 4);
+            memcpy(&type, n + off + 8, 4);
+            uint64_t name = off + 12, desc = name + ((namesz + 3ull) & ~3ull);
+            uint64_t next = desc + ((descsz + 3ull) & ~3ull);
+            if (next > ph.p_filesz)
+                break;
+            if (type == NT_GNU_BUILD_ID && namesz == 4 && memcmp(n + name, "GNU", 4) == 0 &&
+                descsz > 0 && descsz <= LS_NOTE_BUILD_ID_MAX) {
+                memcpy(out, n + desc, descsz);
+                return descsz;
+            }
+            off = next;
+        }
+    }
+    return 0;
+}
+
+/* The modules note: every readable file mapped at offset 0, with the
+ * build-id it has in memory (formats/leakscan_format.h). */
+static int add_modules_note(buf *notes, const file_map *maps, size_t n)
+{
+    buf desc = { 0 };
+    ls_note_modules h = { 0, sizeof(ls_note_module) };
+    for (size_t i = 0; i < n; i++)
+        h.count += maps[i].page_offset == 0 && maps[i].readable;
+    int err = buf_append(&desc, &h, sizeof h);
+    for (size_t i = 0; !err && i < n; i++) {
+        if (maps[i].page_offset != 0 || !maps[i].readable)
+            continue;
+        ls_note_module m;
+        memset(&m, 0, sizeof m);
+        m.base = maps[i].start;
+        m.build_id_size = mapped_build_id(maps[i].start, maps[i].end, m.build_id);
+        err = buf_append(&desc, &m, sizeof m);
+    }
+    if (!err)
+        err = add_note(notes, LS_NOTE_OWNER, LS_NOTE_MODULES, desc.data, desc.len);
     return err;
 }
 
@@ -715,7 +796,7 @@ static int scan_maps(const buf *maps, const exclusions *ex, int pagemap, buf *ra
             continue;
 
         if (path_len > 0 && path[0] == '/' && has_inode) {
-            file_map fm = { start, stop, offset / PAGE, path, path_len };
+            file_map fm = { start, stop, offset / PAGE, path, path_len, perms[0] == 'r' };
             int err = buf_append(files, &fm, sizeof fm);
             /* The ELF header page of each module, as the kernel's cores
              * have it: debuggers find build-ids and dynamic sections there. */
@@ -781,6 +862,7 @@ static int write_core(int fd, const lrt_core_info *info, const lrt_stopped_world
     if (!err && read_file("/proc/self/auxv", &auxv) == 0)
         err = add_note(&notes, "CORE", NT_AUXV, auxv.data, auxv.len);
     if (!err) err = add_nt_file(&notes, (const file_map *)files.data, files.len / sizeof(file_map));
+    if (!err) err = add_modules_note(&notes, (const file_map *)files.data, files.len / sizeof(file_map));
     if (!err) err = add_leakscan_note(&notes, info, sw, pid, pause_ns);
 
     if (!err) {

@@ -10,10 +10,17 @@
  * The fix (--fixed) is one character: make the reply channel buffered
  * (capacity 1), so the late answer is dropped into the buffer and the
  * backend exits.
+ *
+ * For tests/e2e/test_run.py (how `leakscan run` passes a failing program's
+ * status on): `--exit N` returns N from main once lrt_main has returned
+ * (its at-exit snapshot written), `--crash` then dies by SIGSEGV instead.
  */
 #include <leakrt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static bool fixed;                         /* --fixed: the reply channel has room */
 
@@ -47,8 +54,31 @@ static void serve(void *arg)
            lrt_num_tasks());
 }
 
+/* --crash: killed by SIGSEGV itself, not by the runtime's handler (which
+ * is still installed for stack overflows), and without a core file: the
+ * test wants the signal, not a dump in its working directory. */
+static void crash(void)
+{
+    struct rlimit none = { 0, 0 };
+    setrlimit(RLIMIT_CORE, &none);
+    signal(SIGSEGV, SIG_DFL);
+    raise(SIGSEGV);
+}
+
 int main(int argc, char **argv)
 {
-    fixed = argc > 1 && strcmp(argv[1], "--fixed") == 0;
-    return lrt_main(serve, NULL) == 0 ? 0 : 1;
+    int status = -1;                       /* --exit N; -1: lrt_main's verdict */
+    bool crashes = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--fixed") == 0)
+            fixed = true;
+        else if (strcmp(argv[i], "--exit") == 0 && i + 1 < argc)
+            status = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--crash") == 0)
+            crashes = true;
+    }
+    int ok = lrt_main(serve, NULL) == 0;
+    if (crashes)
+        crash();
+    return status >= 0 ? status : ok ? 0 : 1;
 }

@@ -13,23 +13,31 @@
  *   main-blocked    the main task parked forever: reported apart, 0 leaked
  *   wait-for-core   like counts (set up by a task that has returned), then
  *                   stays alive for a minute, for a core dump to be taken
+ *                   (any other MODE followed by `wait` does the same)
  *   retain          10 leaked holders, each pinning a private chain of three
  *                   1,024-byte nodes and a 4,096-byte buffer (7,168 bytes in
  *                   4 objects), and 2 leaked sharers pinning one 2,048-byte
  *                   object between them and reaching holder 0's first node
  *   crash-in-task   like counts, then a task writes through a null pointer:
  *                   the kernel's core shows that task first, then the leaks
+ *   stack-keeper    a task that sleeps in a loop holds the only pointer to a
+ *                   channel on its stack, in a frame tagged with
+ *                   SOUNDNESS_KEEPER_TAG (tests find that stack by it): its 3
+ *                   receivers are not leaked; a receiver on a channel nobody
+ *                   holds and one on a nil channel are (2 leaked)
  *   first-object    the very first object of the heap, a channel nothing
  *                   references: its receiver is leaked (the runtime's own
  *                   globals hold the heap's base address, which must not
  *                   count as a pointer to it)
  */
 #include <leakrt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *mode = "";
+static bool wait_for_core;             /* MODE wait: stay alive once set up */
 /* Not static: a static variable nobody reads may be optimised away, and
  * then the channel really is unreachable. */
 lrt_chan *soundness_global_chan;
@@ -68,6 +76,27 @@ static void selector(void *arg)
         { .chan = two[1], .dir = LRT_RECV },
     };
     lrt_select(cases, 2, -1);
+}
+
+/* "KEEPER!\0" */
+#define SOUNDNESS_KEEPER_TAG 0x0021524550454b4bull
+
+static void keeper(void *arg)
+{
+    (void)arg;
+    lrt_chan *volatile c = lrt_chan_make(0, 0);    /* only this stack holds it */
+    volatile uint64_t tag = SOUNDNESS_KEEPER_TAG;
+    for (int i = 0; i < 3; i++)
+        lrt_go(receiver, c);
+    for (;;)
+        lrt_sleep(LRT_MILLISECOND);                /* alive: wakes by itself */
+    (void)tag;
+}
+
+static void nil_receiver(void *arg)
+{
+    (void)arg;
+    lrt_chan_recv(NULL, NULL);                     /* never wakes, whatever memory says */
 }
 
 static void counts_helper(void *arg)
@@ -165,6 +194,10 @@ static void run(void *arg)
         two[0] = soundness_global_chan;
         two[1] = lrt_chan_make(0, 0);           /* not */
         lrt_go(selector, two);
+    } else if (strcmp(mode, "stack-keeper") == 0) {
+        lrt_go(keeper, NULL);
+        lrt_go(lone_receiver, lrt_chan_make(0, 0));
+        lrt_go(nil_receiver, NULL);
     } else if (strcmp(mode, "retain") == 0) {
         lrt_go(retain_setup, NULL);               /* main keeps no references */
     } else if (strcmp(mode, "wait-for-core") == 0 || strcmp(mode, "crash-in-task") == 0) {
@@ -184,7 +217,7 @@ static void run(void *arg)
         exit(2);
     }
     lrt_sleep(20 * LRT_MILLISECOND);
-    if (strcmp(mode, "wait-for-core") == 0) {
+    if (strcmp(mode, "wait-for-core") == 0 || wait_for_core) {
         printf("ready\n");
         fflush(stdout);
         lrt_sleep(60 * LRT_SECOND);
@@ -194,5 +227,6 @@ static void run(void *arg)
 int main(int argc, char **argv)
 {
     mode = argc > 1 ? argv[1] : "";
+    wait_for_core = argc > 2 && strcmp(argv[2], "wait") == 0;
     return lrt_main(run, NULL) == 0 ? 0 : 1;
 }

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 
-from checks import check, finish
+from checks import GO, check, finish, go_env
 
 leakscan, program = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 
@@ -66,9 +66,9 @@ with tempfile.TemporaryDirectory() as tmp:
 
     profile = os.path.join(tmp, "retain.pb.gz")
     run("--pprof", profile, "-q", snap)
-    p = subprocess.run(["go", "tool", "pprof", "-sample_index=retained", "-raw", profile],
+    p = subprocess.run([GO, "tool", "pprof", "-sample_index=retained", "-raw", profile],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300,
-                       env=dict(os.environ, HOME=tmp, GOCACHE=os.path.join(tmp, "go-cache")))
+                       env=go_env(tmp))
     values = sorted(tuple(int(v) for v in m.groups())
                     for m in re.finditer(r"^\s+(\d+)\s+(\d+):", p.stdout, re.M))
     check(values == [(2, 2048), (10, 71680)],

@@ -19,6 +19,7 @@ CASES = {
     "counts": (101, [(1, "chan receive"), (100, "chan receive")], False),
     "main-blocked": (0, [], True),
     "first-object": (1, [(1, "chan receive")], False),
+    "stack-keeper": (2, [(1, "chan receive"), (1, "chan receive (nil chan)")], False),
 }
 
 

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 
-from checks import check, finish
+from checks import GO, check, finish, go_env
 
 
 def leakscan(*args):
@@ -98,9 +98,9 @@ with tempfile.TemporaryDirectory() as tmp:
     profile = os.path.join(tmp, "chains.pb.gz")
     code, _, err = leakscan("--pprof", profile, "-q", snap)
     check(code == 1 and os.path.getsize(profile) > 0, "--pprof writes a profile")
-    env = dict(os.environ, HOME=tmp, GOCACHE=os.path.join(tmp, "go-cache"))
-    p = subprocess.run(["go", "tool", "pprof", "-top", profile], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    env = go_env(tmp)
+    p = subprocess.run([GO, "tool", "pprof", "-top", profile], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, env=env, timeout=300)
     theirs = {}
     for line in p.stdout.splitlines():
         m = re.match(r"\s*(\d+)\s+[\d.]+%\s+[\d.]+%\s+(\d+)\s+[\d.]+%\s+(\S+)$", line)
@@ -110,13 +110,13 @@ with tempfile.TemporaryDirectory() as tmp:
     ours = top_rows(out)
     check(p.returncode == 0 and theirs == ours,
           f"go tool pprof -top agrees with leakscan top (pprof: {theirs}, ours: {ours}; {p.stderr.strip()[:200]})")
-    p = subprocess.run(["go", "tool", "pprof", "-list", "^relay$", profile], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    p = subprocess.run([GO, "tool", "pprof", "-list", "^relay$", profile], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, env=env, timeout=300)
     check(re.search(r"^\s+50\s+50\s+\d+:\s+if \(lrt_chan_recv", p.stdout, re.M) is not None,
           f"go tool pprof -list shows relay's 50 tasks on its receive line, as leakscan list does "
           f"({p.stderr.strip()[:200]})")
-    p = subprocess.run(["go", "tool", "pprof", "-tags", profile], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    p = subprocess.run([GO, "tool", "pprof", "-tags", profile], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, env=env, timeout=300)
     check("wait_reason" in p.stdout and "chan receive" in p.stdout,
           "the profile tags samples with their wait reason")
 

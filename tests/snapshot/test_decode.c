@@ -314,6 +314,38 @@ static void test_note_says_who_when_and_why(void **state)
     ls_core_close(core);
 }
 
+/* Every loaded object's build-id is recorded (the modules note, read from
+ * the program's memory), the executable's is the note's, and each file of
+ * this machine, unchanged since, is found to be the object that ran. */
+static void test_every_loaded_object_is_recorded_by_build_id(void **state)
+{
+    (void)state;
+    report r;
+    ls_core *core;
+    ls_runtime *rt;
+    snapshot_known_states(&r, &core, &rt);
+    assert_true(core->module_ids_count >= 2);          /* the test, libc, ... */
+    size_t exe = 0, libc = 0;
+    for (size_t i = 0; i < core->nmodules; i++) {
+        const ls_module *m = &core->modules[i];
+        if (strstr(m->path, "libc.so"))
+            libc++;
+        if (strcmp(m->path, core->exe_path) == 0) {
+            exe++;
+            assert_int_equal(m->build_id_size, core->build_id_size);
+            assert_memory_equal(m->build_id, core->build_id, core->build_id_size);
+        }
+        if (m->elf_in_core) {
+            assert_int_equal(m->build_id_size, 20);
+            assert_int_equal(m->state, LS_MODULE_MATCH);
+        }
+    }
+    assert_int_equal(exe, 1);
+    assert_int_equal(libc, 1);
+    ls_runtime_free(rt);
+    ls_core_close(core);
+}
+
 /* Ancestry and labels: a task three generations down knows its creators
  * (the parent first) and carries the label its grandparent set. */
 typedef struct lineage {
@@ -519,6 +551,7 @@ int main(void)
         cmocka_unit_test(test_segments_cover_heap_stacks_and_globals),
         cmocka_unit_test(test_read_only_code_reads_from_the_mapped_file),
         cmocka_unit_test(test_note_says_who_when_and_why),
+        cmocka_unit_test(test_every_loaded_object_is_recorded_by_build_id),
         cmocka_unit_test(test_ancestry_and_labels_are_decoded),
         cmocka_unit_test(test_a_half_written_task_slot_is_skipped_with_a_reason),
         cmocka_unit_test(test_every_stack_of_many_tasks_is_copied_whole),

@@ -1,0 +1,173 @@
+/*
+ * symbolize.c — one PC to the frames it stands for, innermost first: the
+ * functions the compiler inlined at that PC, then the real function
+ * around them, each with its name, offset and file:line (unwind.c caches
+ * them per PC).
+ *
+ * The real function is the ELF symbol holding the PC, as before inlining
+ * was looked at; the line table gives the innermost frame's file:line.
+ * DWARF's inline scopes give the rest, read as gdb, Delve and pprof read
+ * them: each DW_TAG_inlined_subroutine nested in the real function's
+ * DW_TAG_subprogram names its function through DW_AT_abstract_origin and
+ * says, with DW_AT_call_file and DW_AT_call_line, where it was called
+ * in the function around it: the file:line of the next frame out.
+ *
+ * Also which frame of such a stack is the task's top user frame.
+ */
+#include "leakscan.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The real function's frame: symbol, offset, module; the line table's
+ * file:line (the innermost function's, when code was inlined there). */
+static void real_frame(Dwfl_Module *mod, uint64_t pc, uint64_t at, ls_frame *f)
+{
+    f->module = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    GElf_Off off;
+    GElf_Sym sym;
+    const char *name = dwfl_module_addrinfo(mod, at, &off, &sym, NULL, NULL, NULL);
+    if (name) {
+        f->function = name;
+        f->offset = off + (pc - at);
+    }
+    Dwfl_Line *line = dwfl_module_getsrc(mod, at);
+    if (!line)
+        return;
+    int lineno = 0;
+    const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+    if (file) {
+        f->file = file;
+        f->line = lineno;
+        Dwarf_Die *cu = dwfl_linecu(line);
+        Dwarf_Attribute attr;
+        if (file[0] != '/' && cu && dwarf_attr(cu, DW_AT_comp_dir, &attr))
+            f->dir = dwarf_formstring(&attr);
+    }
+}
+
+/* The scopes holding address at (in the CU's own addresses), innermost
+ * first, as they nest in the code. dwarf_getscopes continues an inlined
+ * scope with its abstract definition's scopes (what variable lookup
+ * wants); the nesting out to the real function is dwarf_getscopes_die's
+ * from the innermost scope. The count, or 0 (*scopes then NULL). */
+static int physical_scopes(Dwarf_Die *cu, Dwarf_Addr at, Dwarf_Die **scopes)
+{
+    Dwarf_Die *found = NULL;
+    int n = dwarf_getscopes(cu, at, &found);
+    *scopes = NULL;
+    if (n <= 0) {
+        free(found);
+        return 0;
+    }
+    Dwarf_Die innermost = found[0];
+    free(found);
+    n = dwarf_getscopes_die(&innermost, scopes);
+    if (n <= 0) {
+        free(*scopes);
+        *scopes = NULL;
+        return 0;
+    }
+    return n;
+}
+
+/* The name an inlined scope's function goes by: its abstract origin's
+ * linkage name if it has one (what symbols show), else its name. */
+static const char *inlined_name(Dwarf_Die *scope)
+{
+    Dwarf_Attribute attr;
+    const char *name = dwarf_formstring(dwarf_attr_integrate(scope, DW_AT_linkage_name, &attr));
+    return name ? name : dwarf_formstring(dwarf_attr_integrate(scope, DW_AT_name, &attr));
+}
+
+/* Where inlined scope was called, in the function around it, into f. */
+static void call_site(Dwarf_Die *scope, Dwarf_Files *files, const char *comp_dir, ls_frame *f)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Word file, line;
+    f->file = NULL;
+    f->dir = NULL;
+    f->line = 0;
+    if (!files || dwarf_formudata(dwarf_attr(scope, DW_AT_call_file, &attr), &file) != 0)
+        return;
+    f->file = dwarf_filesrc(files, file, NULL, NULL);
+    if (!f->file)
+        return;
+    if (f->file[0] != '/')
+        f->dir = comp_dir;
+    if (dwarf_formudata(dwarf_attr(scope, DW_AT_call_line, &attr), &line) == 0)
+        f->line = line > INT_MAX ? INT_MAX : (int)line;
+}
+
+/* Turns out[0], the real function's frame, into the chain of n inlined
+ * scopes (innermost first) then the real function, at most max frames:
+ * when the chain is deeper, its innermost scopes are left out, so every
+ * frame kept has its true file:line. The frame count. */
+static size_t expand(Dwarf_Die *cu, Dwarf_Die *const *chain, size_t n, ls_frame *out, size_t max)
+{
+    size_t skip = n + 1 > max ? n + 1 - max : 0;
+    Dwarf_Files *files = NULL;
+    size_t nfiles;
+    if (dwarf_getsrcfiles(cu, &files, &nfiles) != 0)
+        files = NULL;
+    Dwarf_Attribute attr;
+    const char *comp_dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr));
+    ls_frame real = out[0];
+    size_t k = 0;
+    for (size_t i = skip; i <= n; i++, k++) {
+        out[k] = real;
+        if (i > 0)                   /* where it called the scope within */
+            call_site(chain[i - 1], files, comp_dir, &out[k]);
+        if (i < n) {
+            out[k].function = inlined_name(chain[i]);
+            out[k].inlined = true;
+        }
+    }
+    return k;
+}
+
+size_t ls_pc_frames(Dwfl *dwfl, uint64_t pc, bool activation, ls_frame *out, size_t max)
+{
+    memset(out, 0, sizeof *out);
+    out->pc = pc;
+    /* A return address points after the call: look up the call itself. */
+    uint64_t at = activation || pc == 0 ? pc : pc - 1;
+    Dwfl_Module *mod = dwfl ? dwfl_addrmodule(dwfl, at) : NULL;
+    if (!mod)
+        return 1;
+    real_frame(mod, pc, at, out);
+    Dwarf_Addr bias;
+    Dwarf_Die *cu = dwfl_module_addrdie(mod, at, &bias);
+    Dwarf_Die *scopes = NULL;
+    int nscopes = cu && max > 1 ? physical_scopes(cu, at - bias, &scopes) : 0;
+    Dwarf_Die *chain[64];
+    size_t n = 0;
+    for (int i = 0; i < nscopes && n < sizeof chain / sizeof chain[0]; i++) {
+        int tag = dwarf_tag(&scopes[i]);
+        if (tag == DW_TAG_subprogram)
+            break;                   /* the real function: its symbol names it */
+        if (tag == DW_TAG_inlined_subroutine)
+            chain[n++] = &scopes[i];
+    }
+    size_t frames = n ? expand(cu, chain, n, out, max) : 1;
+    free(scopes);
+    return frames;
+}
+
+size_t ls_top_user_frame(const ls_stack *st)
+{
+    for (size_t f = 0; f < st->nframes;) {
+        size_t real = f;                 /* the last frame of f's PC */
+        while (real + 1 < st->nframes && st->frames[real].inlined)
+            real++;
+        const char *fn = st->frames[real].function;
+        if (!fn || strncmp(fn, "lrt_", 4) != 0)
+            return f;
+        f = real + 1;
+    }
+    return 0;
+}

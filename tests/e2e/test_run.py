@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""`leakscan run` as a test-suite gate (issue 14): its exit status is the
+program's own when the program failed (N, or 128 + the signal, like a
+shell), else 1 for leaks and 0 for none, and 2 only for leakscan's own
+errors; a failing program still gets its leak report, and a line on
+stderr says why the status is what it is. -o FILE, or a LEAKSCAN_AT_EXIT
+already set, keeps the snapshot; the private temporary one is removed,
+and the report never names a file that is gone.
+
+usage: test_run.py LEAKSCAN DEMO_PROGRAM
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+
+from checks import check, finish
+
+leakscan, demo = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+env = dict(os.environ, LRT_PROCS="2")
+env.pop("LEAKSCAN_AT_EXIT", None)
+
+
+def run(*args, environ=None):
+    p = subprocess.run([leakscan, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       env=environ or env, timeout=180)
+    return p.returncode, p.stdout, p.stderr
+
+
+def header(out):
+    """The report's first line, `leakscan: ...`, or None."""
+    m = re.search(r"^leakscan: .*$", out, re.M)
+    return m.group(0) if m else None
+
+
+def leaked_groups(out):
+    return re.findall(r"^5 @ .*\n# \[chan send \(leaked\)", out, re.M)
+
+
+status_line = f"leakscan run: {demo} exited with status 3"
+
+code, out, err = run("run", "--", demo, "--fixed")
+check(code == 0 and "0 leaked" in out, f"a clean program that passes: exit 0 ({code}, {err.strip()[-200:]})")
+check("leakscan run:" not in err, "and no line about its status")
+
+code, out, err = run("run", "--", demo)
+check(code == 1 and len(leaked_groups(out)) == 1, f"a program that passes and leaks: exit 1 ({code})")
+
+code, out, err = run("run", "--", demo, "--fixed", "--exit", "3")
+check(code == 3, f"a program that returns 3 without leaks: exit 3 ({code}, {err.strip()[-200:]})")
+check(status_line in err, f"and stderr says it exited with status 3: {err.strip()[-200:]}")
+check("0 leaked" in out, "and its (empty) leak report is still printed")
+
+code, out, err = run("run", "--", demo, "--exit", "3")
+check(code == 3 and len(leaked_groups(out)) == 1,
+      f"a program that returns 3 and leaks: exit 3, the leaks still printed ({code}, {out[:300]})")
+check(status_line in err and err.rstrip().endswith(status_line),
+      "the status line is the last word on stderr, after the report")
+
+code, out, err = run("run", "--json", "--", demo, "--exit", "3")
+check(code == 3 and json.loads(out)["leaked"] == 5, f"with --json as well ({code})")
+
+code, out, err = run("run", "--", demo, "--fixed", "--exit", "2")
+check(code == 2 and f"{demo} exited with status 2" in err,
+      f"the program's own 2 is passed through as is, and stderr tells it from leakscan's ({code})")
+
+code, out, err = run("run", "--", demo, "--fixed", "--crash")
+check(code == 128 + signal.SIGSEGV and "0 leaked" in out,
+      f"a program killed by SIGSEGV after its snapshot: exit {128 + signal.SIGSEGV}, report printed ({code})")
+check(f"{demo} was killed by SIGSEGV" in err, f"and stderr says so: {err.strip()[-200:]}")
+
+code, out, err = run("run", "--", demo, "--crash")
+check(code == 128 + signal.SIGSEGV and len(leaked_groups(out)) == 1,
+      f"killed by a signal and leaking: the signal's status, the leaks printed ({code})")
+
+code, out, err = run("run", "--", "/bin/sh", "-c", "exit 3")
+check(code == 3, f"a program that fails before any snapshot: its status, not leakscan's 2 ({code})")
+check("/bin/sh exited with status 3 and wrote no snapshot" in err, f"and stderr says both: {err.strip()}")
+
+code, out, err = run("run", "--", "/bin/sh", "-c", "kill -TERM $$")
+check(code == 128 + signal.SIGTERM and "was killed by SIGTERM and wrote no snapshot" in err,
+      f"killed before any snapshot: 128 + the signal ({code}, {err.strip()})")
+
+code, out, err = run("run", "--", "/bin/true")
+check(code == 2 and "wrote no snapshot" in err and "libleakrt" in err,
+      f"a program that passes but writes no snapshot: leakscan's error, 2 ({code}, {err.strip()})")
+
+code, out, err = run("run", "--", "/nonexistent/program")
+check(code == 2 and err.strip() == "leakscan run: cannot run /nonexistent/program: No such file or directory",
+      f"a program that cannot be run: 2, one line ({code}, {err.strip()})")
+
+code, out, err = run("run", "--", "/bin/sh", "-c", "exit 127")
+check(code == 127 and "cannot run" not in err,
+      f"a program that itself exits 127 is not taken for one that could not run ({code}, {err.strip()})")
+
+with tempfile.TemporaryDirectory() as tmp:
+    # The private temporary snapshot: the program prints where it was told
+    # to write, so the check needs no glob over /tmp (other tests run
+    # `leakscan run` at the same time).
+    code, out, err = run("run", "--", "/bin/sh", "-c", 'echo "at-exit=$LEAKSCAN_AT_EXIT"; exec "$0"', demo)
+    m = re.search(r"^at-exit=(.*)$", out, re.M)
+    temporary = m.group(1) if m else ""
+    check(code == 1 and temporary.startswith("/tmp/leakscan-run-"),
+          f"without -o the snapshot goes to a private /tmp/leakscan-run-* ({code}, {temporary!r})")
+    check(temporary and not os.path.exists(temporary) and not os.path.exists(os.path.dirname(temporary)),
+          "and neither it nor its directory is left afterwards")
+    head, report = header(out), out.replace(m.group(0) if m else "", "")
+    check(head is not None and temporary not in report and "not kept" in head and "/bin/sh" in head,
+          f"the header names the program and says the snapshot was not kept, not the deleted path: {head}")
+
+    code, out, err = run("run", "--json", "--", demo)
+    d = json.loads(out)
+    check(code == 1 and d["file"] is None and d["kept"] is False and d["program"] == demo,
+          f'--json: "file" is null, "kept" false, "program" the program ({d.get("file")}, {d.get("kept")})')
+    check(err.count("request ") == 5, "--json: the program's own output went to stderr")
+
+    # -o FILE / --output FILE: the snapshot is kept for why and traces.
+    snap = os.path.join(tmp, "kept.snap")
+    code, out, err = run("run", "-o", snap, "--", demo)
+    check(code == 1 and os.path.isfile(snap), f"-o FILE keeps the snapshot ({code}, {err.strip()[-200:]})")
+    check(header(out) == f"leakscan: {snap}", f"and the header names it: {header(out)}")
+    code, out, err = run("traces", snap)
+    check(code == 1 and len(re.findall(r"^task \d+ \[chan send \(leaked\)", out, re.M)) == 5,
+          f"leakscan traces reads the kept snapshot ({code}, {err.strip()[:200]})")
+    snap2 = os.path.join(tmp, "kept2.snap")
+    code, out, err = run("run", "--json", "--output", snap2, "--", demo, "--fixed")
+    d = json.loads(out)
+    check(code == 0 and d["file"] == snap2 and d["kept"] is True and os.path.isfile(snap2),
+          f'--output FILE with --json: "file" names the kept file ({code}, {d.get("file")})')
+
+    # A snapshot from before at the kept path is never analysed as this run's.
+    code, out, err = run("run", "-o", snap, "--", "/bin/true")
+    check(code == 2 and "left from before" in err and os.path.isfile(snap),
+          f"a program that writes none over an old file: 2, the old file named and left alone "
+          f"({code}, {err.strip()})")
+
+    # LEAKSCAN_AT_EXIT already set: honoured, and the file kept.
+    own = os.path.join(tmp, "own.snap")
+    code, out, err = run("run", "--", demo, environ=dict(env, LEAKSCAN_AT_EXIT=own))
+    check(code == 1 and os.path.isfile(own) and header(out) == f"leakscan: {own}",
+          f"LEAKSCAN_AT_EXIT set beforehand: written there, kept, named ({code}, {header(out)})")
+    code, out, err = run("traces", own)
+    check(code == 1, f"and readable afterwards ({code})")
+    code, out, err = run("run", "--json", "--", demo, "--exit", "3", environ=dict(env, LEAKSCAN_AT_EXIT=own))
+    d = json.loads(out)
+    check(code == 3 and d["file"] == own and d["kept"] is True and os.path.isfile(d["file"]),
+          f'"file" names a file that exists afterwards ({code}, {d.get("file")})')
+finish()
