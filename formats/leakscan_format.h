@@ -240,4 +240,30 @@ typedef struct ls_note_module {
     uint8_t  build_id[LS_NOTE_BUILD_ID_MAX];
 } ls_note_module;
 
+/* The GNU build-id in an ELF note area of `size` bytes (the runtime reads
+ * its modules' notes in memory, the reader a core's copy of them): its
+ * size, or 0 if none fits. Every step is checked against size. Shared, so
+ * both halves agree on what a build-id is. */
+static inline uint32_t ls_gnu_build_id(const uint8_t *notes, uint64_t size,
+                                       uint8_t out[LS_NOTE_BUILD_ID_MAX])
+{
+    for (uint64_t at = 0; at + 12 <= size;) {
+        uint32_t namesz, descsz, type;
+        __builtin_memcpy(&namesz, notes + at, 4);
+        __builtin_memcpy(&descsz, notes + at + 4, 4);
+        __builtin_memcpy(&type, notes + at + 8, 4);
+        uint64_t name = at + 12, desc = name + ((namesz + 3ull) & ~3ull);
+        uint64_t next = desc + ((descsz + 3ull) & ~3ull);
+        if (next > size)
+            return 0;
+        if (type == 3 /* NT_GNU_BUILD_ID */ && namesz == 4 && __builtin_memcmp(notes + name, "GNU", 4) == 0 &&
+            descsz > 0 && descsz <= LS_NOTE_BUILD_ID_MAX) {
+            __builtin_memcpy(out, notes + desc, descsz);
+            return descsz;
+        }
+        at = next;
+    }
+    return 0;
+}
+
 #endif /* LEAKSCAN_FORMAT_H */

@@ -26,28 +26,6 @@
 
 #define MAX_MODULE_PHDRS 256
 
-/* The build-id in a note area: its size, or 0. */
-static uint32_t note_build_id(const uint8_t *notes, uint64_t size, uint8_t *out)
-{
-    for (uint64_t at = 0; at + 12 <= size;) {
-        uint32_t namesz, descsz, type;
-        memcpy(&namesz, notes + at, 4);
-        memcpy(&descsz, notes + at + 4, 4);
-        memcpy(&type, notes + at + 8, 4);
-        uint64_t name = at + 12, desc = name + ((namesz + 3ull) & ~3ull);
-        uint64_t next = desc + ((descsz + 3ull) & ~3ull);
-        if (next > size)
-            return 0;
-        if (type == NT_GNU_BUILD_ID && namesz == 4 && memcmp(notes + name, "GNU", 4) == 0 &&
-            descsz > 0 && descsz <= LS_MAX_BUILD_ID) {
-            memcpy(out, notes + desc, descsz);
-            return descsz;
-        }
-        at = next;
-    }
-    return 0;
-}
-
 /* The build-id in the core's own copy of the ELF headers mapped at base
  * (never the file on disk, which is what is being checked). 0: none. */
 static uint32_t core_build_id(const ls_core *core, uint64_t base, uint8_t *out)
@@ -69,7 +47,7 @@ static uint32_t core_build_id(const ls_core *core, uint64_t base, uint8_t *out)
         if (ph.p_type != PT_NOTE || ph.p_filesz > 4096 || ph.p_offset > UINT64_MAX - base)
             continue;
         const uint8_t *notes = ls_core_pointer(core, base + ph.p_offset, ph.p_filesz);
-        uint32_t n = notes ? note_build_id(notes, ph.p_filesz, out) : 0;
+        uint32_t n = notes ? ls_gnu_build_id(notes, ph.p_filesz, out) : 0;
         if (n)
             return n;
     }
@@ -180,7 +158,7 @@ static void check_module(const ls_core *core, ls_module *m)
         if (ph.p_type == PT_NOTE && !m->file_build_id_size) {
             Elf_Data *d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz, ELF_T_NHDR);
             if (d && d->d_buf)
-                m->file_build_id_size = note_build_id(d->d_buf, d->d_size, m->file_build_id);
+                m->file_build_id_size = ls_gnu_build_id(d->d_buf, d->d_size, m->file_build_id);
         }
     }
     if (!m->build_id_size)

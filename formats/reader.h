@@ -54,7 +54,7 @@ typedef struct ls_file_mapping {
     int32_t  module;             /* index into core->modules, -1: none */
 } ls_file_mapping;
 
-#define LS_MAX_BUILD_ID 64
+#define LS_MAX_BUILD_ID LS_NOTE_BUILD_ID_MAX
 
 /* Whether the file of this machine at a module's path is the object the
  * program ran (modules.c). Only MATCH is ever read. */

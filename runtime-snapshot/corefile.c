@@ -670,23 +670,9 @@ static uint32_t mapped_build_id(uint64_t start, uint64_t end, uint8_t *out)
         uint64_t at = bias + ph.p_vaddr;
         if (ph.p_type != PT_NOTE || at < start || at > end || ph.p_filesz > end - at)
             continue;
-        const uint8_t *n = (const uint8_t *)(uintptr_t)at;
-        for (uint64_t off = 0; off + 12 <= ph.p_filesz;) {
-            uint32_t namesz, descsz, type;
-            memcpy(&namesz, n + off, 4);
-            memcpy(&descsz, n + off + 4, 4);
-            memcpy(&type, n + off + 8, 4);
-            uint64_t name = off + 12, desc = name + ((namesz + 3ull) & ~3ull);
-            uint64_t next = desc + ((descsz + 3ull) & ~3ull);
-            if (next > ph.p_filesz)
-                break;
-            if (type == NT_GNU_BUILD_ID && namesz == 4 && memcmp(n + name, "GNU", 4) == 0 &&
-                descsz > 0 && descsz <= LS_NOTE_BUILD_ID_MAX) {
-                memcpy(out, n + desc, descsz);
-                return descsz;
-            }
-            off = next;
-        }
+        uint32_t n = ls_gnu_build_id((const uint8_t *)(uintptr_t)at, ph.p_filesz, out);
+        if (n)
+            return n;
     }
     return 0;
 }

@@ -35,17 +35,11 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 import elfcore  # noqa: E402
+from checks import check, finish  # noqa: E402
 
 SECRET = b"TOPSECRET"
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-    return cond
 
 
 def run(args, timeout=60):
@@ -129,7 +123,7 @@ def main():
         test(tmp, webserver)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    sys.exit(1 if failures else 0)
+    finish()
 
 
 def test(tmp, webserver):
