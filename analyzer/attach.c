@@ -5,9 +5,13 @@
  * instead (ptrace_core.c). Either file is then analysed like
  * `leakscan FILE`.
  *
- * Before any signal is sent the program must be seen to catch it
- * (/proc/PID/status, SigCgt): SIGUSR2 kills a program that does not, and
- * attaching must never do that.
+ * Before any signal is sent the program must be proved a libleakrt
+ * program — an object it maps defines lrt_debug_root — and be seen to
+ * catch the signal (/proc/PID/status, SigCgt): SIGUSR2 kills a program
+ * that does not, and one that catches it may mean something else by it
+ * (nginx, unicorn and php-fpm re-execute themselves). Attaching must never
+ * do either. While it waits, a program that exits (or is a zombie) ends
+ * the wait at once.
  */
 #include "leakscan.h"
 
@@ -19,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,6 +72,119 @@ static bool catches(pid_t pid, int sig)
     return yes;
 }
 
+/* Whether the process maps an ELF object that defines the runtime's debug
+ * root, as load.c's find_debug_root finds it in a core: the executable
+ * when libleakrt is linked statically, libleakrt.so when linked as
+ * pkg-config links it (its symbol tables, or its separate debug file).
+ * Each object is read through /proc/PID/map_files, which is the mapped
+ * file itself even if the path was replaced or deleted since (root only),
+ * else by the path maps names. 1 yes, 0 no, -1 (errno) maps unreadable. */
+static int maps_debug_root(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    char *line = NULL, *seen = NULL;        /* seen: the paths tried, '\n'-separated */
+    size_t cap = 0, seen_len = 0;
+    int found = 0;
+    while (!found && getline(&line, &cap, f) > 0) {
+        unsigned long long start, end, inode;
+        int name_at = 0;
+        if (sscanf(line, "%llx-%llx %*s %*s %*s %llu %n", &start, &end, &inode, &name_at) < 3 ||
+            !inode || !name_at || line[name_at] != '/')
+            continue;
+        char *file = line + name_at;
+        file[strcspn(file, "\n")] = '\0';
+        size_t len = strlen(file);
+        bool deleted = len > 10 && strcmp(file + len - 10, " (deleted)") == 0;
+        /* Once per object: a library maps several segments. */
+        bool tried = false;
+        for (char *p = seen; p && p < seen + seen_len && !tried; p += strlen(p) + 1)
+            tried = strcmp(p, file) == 0;
+        if (tried)
+            continue;
+        char *grown = realloc(seen, seen_len + len + 1);
+        if (!grown)
+            break;
+        seen = grown;
+        memcpy(seen + seen_len, file, len + 1);
+        seen_len += len + 1;
+        char mapped[96];
+        snprintf(mapped, sizeof mapped, "/proc/%d/map_files/%llx-%llx", (int)pid, start, end);
+        uint64_t addr;
+        found = ls_find_symbol(mapped, 0, LS_ROOT_SYMBOL, &addr) == 0 ||
+                (!deleted && ls_find_symbol(file, 0, LS_ROOT_SYMBOL, &addr) == 0);
+    }
+    int e = errno;
+    bool failed = ferror(f);
+    free(line);
+    free(seen);
+    fclose(f);
+    errno = e;
+    return found ? 1 : failed ? -1 : 0;
+}
+
+/* What /proc/PID/stat says of the process: whether it still runs as the
+ * process first seen (a pid is reused once its zombie is reaped), and for
+ * a zombie its wait status (exit_code, Linux 3.5) when readable. */
+enum { PROC_RUNNING, PROC_ZOMBIE, PROC_GONE };
+
+static int process_state(pid_t pid, unsigned long long *start_time, int *status)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return PROC_GONE;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return PROC_GONE;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');           /* the name may hold spaces and ')' */
+    if (!p || p[1] != ' ')
+        return PROC_RUNNING;
+    char state = p[2];
+    /* The fields after the state, field 4 on: the start time is field 22,
+     * the exit code field 52. */
+    unsigned long long started = 0, exit_code = ULLONG_MAX;
+    int i = 4;
+    for (char *q = p + 3; *q; i++) {
+        char *end;
+        unsigned long long field = strtoull(q, &end, 10);
+        if (end == q)
+            break;
+        if (i == 22)
+            started = field;
+        else if (i == 52)
+            exit_code = field;
+        q = end;
+    }
+    if (*start_time == 0)
+        *start_time = started;
+    else if (started && started != *start_time)
+        return PROC_GONE;                   /* another process took the pid */
+    if (state != 'Z' && state != 'X')
+        return PROC_RUNNING;
+    *status = exit_code <= INT_MAX ? (int)exit_code : -1;
+    return PROC_ZOMBIE;
+}
+
+/* " (it exited with status 3)", " (it was killed by SIGTERM)", or "". */
+static void describe_exit(int status, char *buf, size_t size)
+{
+    if (status < 0)
+        snprintf(buf, size, "%s", "");
+    else if (WIFSIGNALED(status))
+        snprintf(buf, size, " (it was killed by %s)", ls_signal_name(WTERMSIG(status)));
+    else if (WIFEXITED(status))
+        snprintf(buf, size, " (it exited with status %d)", WEXITSTATUS(status));
+    else
+        snprintf(buf, size, "%s", "");
+}
+
 /* The highest N of the process's leakscan-PID-N.snap files in dir, or 0. */
 static unsigned long newest_snapshot(const char *dir, pid_t pid, char *name, size_t size)
 {
@@ -97,7 +215,7 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int attach_by_signal(pid_t pid, const ls_options *opt)
+static int attach_by_signal(pid_t pid, unsigned long long start_time, const ls_options *opt)
 {
     char value[PATH_MAX];
     int sig = SIGUSR2;
@@ -105,6 +223,29 @@ static int attach_by_signal(pid_t pid, const ls_options *opt)
     if (have < 0) {
         fprintf(stderr, "leakscan attach: cannot read the environment of process %d: %s "
                 "(run as its user or as root)\n", (int)pid, strerror(errno));
+        return 2;
+    }
+    int runtime = maps_debug_root(pid);
+    if (runtime < 0) {
+        fprintf(stderr, "leakscan attach: cannot read the memory map of process %d: %s "
+                "(run as its user or as root)\n", (int)pid, strerror(errno));
+        return 2;
+    }
+    if (runtime == 0) {
+        char comm[64] = "", path[64];
+        snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+        FILE *f = fopen(path, "re");
+        if (f) {
+            if (!fgets(comm, sizeof comm, f))
+                comm[0] = '\0';
+            comm[strcspn(comm, "\n")] = '\0';
+            ls_text_sanitize(comm);
+            fclose(f);
+        }
+        fprintf(stderr, "leakscan attach: process %d%s%s%s is not a libleakrt program: no object it "
+                "maps defines %s, so nothing was sent (its signal may mean something else to it). "
+                "If it is one after all (stripped of its symbols?), 'leakscan attach --core %d' reads "
+                "it\n", (int)pid, comm[0] ? " (" : "", comm, comm[0] ? ")" : "", LS_ROOT_SYMBOL, (int)pid);
         return 2;
     }
     if (have && value[0]) {
@@ -141,8 +282,13 @@ static int attach_by_signal(pid_t pid, const ls_options *opt)
     int64_t start = now_ms(), deadline = start + (int64_t)opt->attach_timeout_s * 1000;
     bool told = false;
     while (newest_snapshot(dir, pid, name, sizeof name) <= before) {
-        if (kill(pid, 0) != 0 && errno == ESRCH) {
-            fprintf(stderr, "leakscan attach: process %d exited before its snapshot appeared\n", (int)pid);
+        /* A zombie still answers kill(pid, 0): its state says it is gone. */
+        int exit_status = -1;
+        if (process_state(pid, &start_time, &exit_status) != PROC_RUNNING) {
+            char how[64];
+            describe_exit(exit_status, how, sizeof how);
+            fprintf(stderr, "leakscan attach: process %d exited before its snapshot appeared%s\n",
+                    (int)pid, how);
             return 2;
         }
         if (now_ms() > deadline) {
@@ -209,5 +355,20 @@ int ls_attach_main(int argc, char **argv, const ls_options *opt)
         fprintf(stderr, "leakscan attach: no process %ld\n", pid);
         return 2;
     }
-    return opt->attach_core ? attach_by_core((pid_t)pid, opt) : attach_by_signal((pid_t)pid, opt);
+    unsigned long long start_time = 0;
+    int exit_status = -1;
+    int state = process_state((pid_t)pid, &start_time, &exit_status);
+    if (state == PROC_GONE) {
+        fprintf(stderr, "leakscan attach: no process %ld\n", pid);
+        return 2;
+    }
+    if (state == PROC_ZOMBIE) {
+        char how[64];
+        describe_exit(exit_status, how, sizeof how);
+        fprintf(stderr, "leakscan attach: process %ld has exited%s: it is a zombie its parent has not "
+                "reaped, with no memory left to look at\n", pid, how);
+        return 2;
+    }
+    return opt->attach_core ? attach_by_core((pid_t)pid, opt)
+                            : attach_by_signal((pid_t)pid, start_time, opt);
 }

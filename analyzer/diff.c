@@ -77,6 +77,61 @@ static int load(const char *path, const ls_options *opt, loaded *l, ls_error *er
     return 0;
 }
 
+/* Base groups by key, for matching each new group to the first base
+ * group of its key not matched yet (a search of all base groups per new
+ * group was quadratic: 50,000 groups took 25 s). by_key finds the first
+ * base group f of each key; per base group j: next[j], the next of its
+ * key (SIZE_MAX: none); for each first f: unmatched[f], the first of its
+ * key not matched yet, and last[f], the last of its key. */
+typedef struct key_ref { const loaded *l; const char *key; } key_ref;
+
+typedef struct by_key {
+    ls_index index;
+    size_t  *next, *unmatched, *last;
+} by_key;
+
+static bool same_key(const void *ctx, size_t j)
+{
+    const key_ref *k = ctx;
+    return strcmp(k->l->keys[j], k->key) == 0;
+}
+
+static size_t first_of_key(const by_key *t, const loaded *base, const char *key)
+{
+    return ls_index_find(&t->index, ls_hash_string(key), same_key, &(key_ref){ base, key });
+}
+
+static int index_keys(const loaded *base, by_key *t)
+{
+    size_t n = base->r.ngroups ? base->r.ngroups : 1;
+    t->next = malloc(n * sizeof *t->next);
+    t->unmatched = malloc(n * sizeof *t->unmatched);
+    t->last = malloc(n * sizeof *t->last);
+    if (!t->next || !t->unmatched || !t->last)
+        return -1;
+    for (size_t j = 0; j < base->r.ngroups; j++) {
+        t->next[j] = SIZE_MAX;
+        size_t f = first_of_key(t, base, base->keys[j]);
+        if (f == SIZE_MAX) {
+            if (ls_index_add(&t->index, ls_hash_string(base->keys[j]), j) != 0)
+                return -1;
+            t->unmatched[j] = t->last[j] = j;
+        } else {
+            t->next[t->last[f]] = j;
+            t->last[f] = j;
+        }
+    }
+    return 0;
+}
+
+static void free_keys(by_key *t)
+{
+    ls_index_free(&t->index);
+    free(t->next);
+    free(t->unmatched);
+    free(t->last);
+}
+
 /* One line about a group: its wait reason and the first frames that are
  * not the runtime's API call. */
 static void describe(FILE *out, const ls_snapshot *s, const ls_group *g)
@@ -121,18 +176,21 @@ int ls_diff_main(const char *base_path, const char *new_path, const ls_options *
     printf("%7s %7s %7s  %-22s%s\n", "delta", "base", "new", "wait reason", "stack");
     bool grew = false;
     bool *matched = calloc(base.r.ngroups ? base.r.ngroups : 1, sizeof *matched);
-    if (!matched) {
+    by_key keys = { 0 };
+    if (!matched || index_keys(&base, &keys) != 0) {
         fprintf(stderr, "leakscan: out of memory\n");
+        free(matched);
+        free_keys(&keys);
         goto out;
     }
     for (size_t i = 0; i < cur.r.ngroups; i++) {
         size_t was = 0;
-        for (size_t j = 0; j < base.r.ngroups; j++) {
-            if (!matched[j] && strcmp(base.keys[j], cur.keys[i]) == 0) {
-                matched[j] = true;
-                was = base.r.groups[j].count;
-                break;
-            }
+        size_t f = first_of_key(&keys, &base, cur.keys[i]);
+        if (f != SIZE_MAX && keys.unmatched[f] != SIZE_MAX) {
+            size_t j = keys.unmatched[f];
+            matched[j] = true;
+            was = base.r.groups[j].count;
+            keys.unmatched[f] = keys.next[j];
         }
         size_t now = cur.r.groups[i].count;
         if (now == was)
@@ -149,6 +207,7 @@ int ls_diff_main(const char *base_path, const char *new_path, const ls_options *
         describe(stdout, base.s, &base.r.groups[j]);
     }
     free(matched);
+    free_keys(&keys);
     status = grew ? 1 : 0;
 out:
     unload(&base);

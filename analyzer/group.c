@@ -104,11 +104,17 @@ static int compare_groups(const void *a, const void *b)
     return x->tasks[0] < y->tasks[0] ? -1 : x->tasks[0] > y->tasks[0];
 }
 
-static int64_t wait_ns(const ls_snapshot *s, const ls_task *t)
+int64_t ls_wait_ns(const ls_snapshot *s, const ls_task *t)
 {
-    if (!s->time_monotonic_ns || !t->wait_since || t->wait_since > s->time_monotonic_ns)
+    int64_t now = s->time_monotonic_ns, since = t->wait_since, waited;
+    if (!now || !since)
         return -1;
-    return s->time_monotonic_ns - t->wait_since;
+    /* Both clocks come from the file: INT64_MAX - -1 or now - INT64_MIN
+     * overflow. A wait that long saturates; one that began after the
+     * snapshot was taken is negative, which says the clocks are wrong. */
+    if (__builtin_sub_overflow(now, since, &waited))
+        return now > since ? INT64_MAX : -1;
+    return waited >= 0 ? waited : -1;
 }
 
 int ls_group_leaks(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
@@ -126,8 +132,11 @@ int ls_group_leaks(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
     while (size < want * 2)
         size *= 2;
     uint32_t *table = calloc(size, sizeof *table);
-    uint64_t *hashes = calloc(want ? want : 1, sizeof *hashes);
-    out->groups = calloc(want ? want : 1, sizeof *out->groups);
+    /* The groups grow as found: one per task at worst, but a group is 160
+     * bytes and a saved result's task 2 bytes of its file (json_load.c). */
+    size_t groups_cap = 64;
+    uint64_t *hashes = calloc(groups_cap, sizeof *hashes);
+    out->groups = calloc(groups_cap, sizeof *out->groups);
     if (!table || !hashes || !out->groups) {
         free(table);
         free(hashes);
@@ -136,8 +145,12 @@ int ls_group_leaks(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
     for (size_t i = 0; i < rt->ntasks; i++) {
         const ls_task *t = &rt->tasks[i];
         if (a->verdict[i] == LS_MAIN_BLOCKED) {
-            out->main_task = i;
-            ls_unwind_task(u, i, &out->main_stack);
+            /* The reader keeps one main task; should two ever get here,
+             * the first is the one shown (and no stack is overwritten). */
+            if (out->main_task == SIZE_MAX) {
+                out->main_task = i;
+                ls_unwind_task(u, i, &out->main_stack);
+            }
             continue;
         }
         if (!(a->verdict[i] == LS_LEAKED || all))
@@ -164,7 +177,22 @@ int ls_group_leaks(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
             }
             slot = (slot + 1) & (size - 1);
         }
-        int64_t w = t->state == LS_TASK_WAITING ? wait_ns(s, t) : -1;
+        int64_t w = t->state == LS_TASK_WAITING ? ls_wait_ns(s, t) : -1;
+        if (!g && out->ngroups == groups_cap) {
+            ls_group *grown = realloc(out->groups, 2 * groups_cap * sizeof *grown);
+            if (grown)
+                out->groups = grown;
+            uint64_t *more = grown ? realloc(hashes, 2 * groups_cap * sizeof *more) : NULL;
+            if (!more) {
+                free(table);
+                free(hashes);
+                free(st.frames);
+                return ls_error_set(err, s->path, "out of memory grouping %zu tasks", want);
+            }
+            hashes = more;
+            memset(&out->groups[groups_cap], 0, groups_cap * sizeof *out->groups);
+            groups_cap *= 2;
+        }
         if (!g) {
             g = &out->groups[out->ngroups];
             hashes[out->ngroups] = h;

@@ -10,8 +10,10 @@
 #include "leakscan.h"
 
 #include <editline/readline.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char help_text[] =
@@ -105,7 +107,8 @@ static void run_top(ls_input *in, char **words, int n)
         else if (words[i][0] == '-' && atoi(words[i] + 1) > 0)
             top.nodecount = (size_t)atoi(words[i] + 1);
         else {
-            printf("top: unknown option '%s' (try help)\n", words[i]);
+            char shown[256];               /* echoed input is printed safe, as the file's text */
+            printf("top: unknown option '%s' (try help)\n", ls_text_safe(words[i], shown, sizeof shown));
             return;
         }
     }
@@ -156,10 +159,67 @@ static bool run_command(ls_input *in, const ls_report *r, const ls_options *opt,
         else if (ls_waiters(stdout, in->s, in->a, in->u, words[1], &leaked, &err) != 0)
             printf("waiters: %s\n", err.message);
     } else {
-        printf("unknown command '%s' (try help)\n", cmd);
+        char shown[256];                   /* echoed input is printed safe, as the file's text */
+        printf("unknown command '%s' (try help)\n", ls_text_safe(cmd, shown, sizeof shown));
     }
     fflush(stdout);
     return true;
+}
+
+/* ~/.leakscan_history is read, and written back, only when it is a
+ * regular file of at most MAX_HISTORY_FILE bytes, or absent (then it is
+ * made): a link to /dev/zero grew libedit's history to gigabytes, a FIFO
+ * would block, and a device must not be written over. The history keeps
+ * the last MAX_HISTORY commands. */
+#define MAX_HISTORY_FILE (1 << 20)
+#define MAX_HISTORY      1000
+
+static bool history_usable(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return errno == ENOENT;
+    if (S_ISREG(st.st_mode) && st.st_size <= MAX_HISTORY_FILE)
+        return true;
+    char shown[512];
+    fprintf(stderr, "leakscan: %s: warning: %s, so the history is neither read nor saved\n",
+            ls_text_safe(path, shown, sizeof shown),
+            S_ISREG(st.st_mode) ? "larger than 1 MiB" : "not a regular file");
+    return false;
+}
+
+/* A command from a stream that is not a terminal: at most MAX_COMMAND
+ * bytes (an endless line, /dev/zero, must not grow without bound); what a
+ * longer line holds past that is read and dropped, and the line refused.
+ * NULL at the end of the input. */
+#define MAX_COMMAND 4096
+
+static char *read_command(FILE *f)
+{
+    char *line = malloc(MAX_COMMAND + 1);
+    if (!line)
+        return NULL;
+    for (;;) {
+        size_t n = 0;
+        bool read = false, too_long = false;
+        int c;
+        while ((c = getc(f)) != EOF && c != '\n') {
+            read = true;
+            if (n < MAX_COMMAND)
+                line[n++] = (char)c;
+            else
+                too_long = true;
+        }
+        if (c == EOF && !read) {
+            free(line);
+            return NULL;
+        }
+        if (!too_long) {
+            line[n] = '\0';
+            return line;
+        }
+        printf("a command is at most %d bytes\n", MAX_COMMAND);
+    }
 }
 
 int ls_interactive_main(const char *path, const ls_options *opt)
@@ -167,8 +227,9 @@ int ls_interactive_main(const char *path, const ls_options *opt)
     ls_error err;
     ls_input in;
     ls_report r = { 0 };
-    /* why needs the breadth-first mark's parents: load with them. */
-    if (ls_input_open(path, opt, !ls_is_json(path), &in, &err) != 0) {
+    /* why needs the breadth-first mark's parents: load with them (a JSON
+     * result has none: it loads without, and why says so). */
+    if (ls_input_open(path, opt, LS_EXPLAIN_IF_CORE, &in, &err) != 0) {
         fprintf(stderr, "leakscan: %s\n", err.message);
         if (in.s)
             ls_input_close(&in);
@@ -187,6 +248,9 @@ int ls_interactive_main(const char *path, const ls_options *opt)
         if (home)
             snprintf(history, sizeof history, "%s/.leakscan_history", home);
         using_history();
+        stifle_history(MAX_HISTORY);
+        if (history[0] && !history_usable(history))
+            history[0] = '\0';
         if (history[0])
             read_history(history);
         collect_function_names(&r);
@@ -202,13 +266,7 @@ int ls_interactive_main(const char *path, const ls_options *opt)
         if (tty) {
             line = readline("(leakscan) ");
         } else {
-            size_t cap = 0;
-            if (getline(&line, &cap, stdin) < 0) {
-                free(line);
-                line = NULL;
-            } else {
-                line[strcspn(line, "\n")] = '\0';
-            }
+            line = read_command(stdin);
         }
         if (!line)
             break;
@@ -220,7 +278,7 @@ int ls_interactive_main(const char *path, const ls_options *opt)
             break;
     }
     if (tty && history[0])
-        write_history(history);
+        write_history(history);                /* history_usable said it may */
     for (size_t i = 0; i < nfunction_names; i++)
         free(function_names[i]);
     free(function_names);

@@ -31,7 +31,9 @@ typedef struct ls_snapshot {
     ls_runtime  *rt;
     const char  *exe_path;      /* from the note, or --exe */
     int64_t      time_monotonic_ns;  /* "now" for wait durations; 0: unknown */
-    /* Heap index: arena page -> span + 1 (0: none). */
+    /* Heap index: arena page -> span + 1 (0: none); NULL when the arena
+     * in use is large beside the file (load.c): then ls_span_index
+     * searches the spans. */
     uint32_t    *page_spans;
     size_t       npages;
     /* Object numbering: span i's objects are first_object[i] ...; task
@@ -44,6 +46,12 @@ typedef struct ls_snapshot {
     /* Per task: its stack is missing from the file (gdb's gcore writes
      * zeros where it cannot read); NULL: none is. */
     bool        *stack_missing;
+    /* Live task stacks that overlap (a corrupt file, load.c): per task, its
+     * cluster + 1 (0: its stack is its own); each cluster is the union of
+     * its tasks' live stacks, scanned once for all of them. NULL: none. */
+    uint32_t    *stack_cluster;
+    ls_range    *clusters;
+    size_t       nclusters;
     /* `leakscan run` (run.c, through ls_options): the program whose at-exit
      * snapshot this is, and whether the file is run's private temporary
      * one, deleted after the report, so the views must not name it. */
@@ -88,6 +96,8 @@ typedef struct ls_options {
 } ls_options;
 
 int  ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out, ls_error *err);
+/* The same from fd, open on path: the snapshot owns it (ls_core_open_fd). */
+int  ls_snapshot_open_fd(const char *path, int fd, const ls_options *opt, ls_snapshot **out, ls_error *err);
 void ls_snapshot_close(ls_snapshot *s);
 
 /* The object holding addr: heap object id, task stack id, or LS_NO_OBJECT.
@@ -95,6 +105,11 @@ void ls_snapshot_close(ls_snapshot *s);
 #define LS_NO_OBJECT UINT64_MAX
 enum { LS_OBJ_NONE = 0, LS_OBJ_HEAP, LS_OBJ_STACK };
 uint64_t ls_object_of(const ls_snapshot *s, uint64_t addr, int *kind);
+/* The live part of task t's stack, [lo, hi): from its stack pointer (a
+ * running task's is its thread's, and its red zone is live) to the top. */
+void ls_task_stack_range(const ls_snapshot *s, const ls_task *t, uint64_t *lo, uint64_t *hi);
+/* The span holding addr, + 1 (an index into rt->spans); 0: none. */
+size_t ls_span_index(const ls_snapshot *s, uint64_t addr);
 /* The heap slot holding addr, in use or not: its span, object number and
  * index in the span; NULL outside every span. */
 const ls_span *ls_heap_slot(const ls_snapshot *s, uint64_t addr, uint64_t *id, uint32_t *index);
@@ -190,9 +205,10 @@ int  ls_unwinder_create(const ls_snapshot *s, const ls_options *opt, ls_unwinder
 void ls_unwinder_destroy(ls_unwinder *u);
 /* Unwinds task i (index into rt->tasks). The stack is owned by u. */
 int  ls_unwind_task(ls_unwinder *u, size_t task, ls_stack *out);
-/* An unwinder over a saved result: task i's stack is stacks[i], and
- * ls_symbolize(u, i) is creators[i]. Nothing is owned. */
-ls_unwinder *ls_unwinder_preset(const ls_snapshot *s, const ls_stack *stacks, const ls_frame *creators);
+/* An unwinder over a saved result: task i's stack is stacks[group[i]],
+ * and ls_symbolize(u, i) is creators[group[i]]. Nothing is owned. */
+ls_unwinder *ls_unwinder_preset(const ls_snapshot *s, const ls_stack *stacks, const ls_frame *creators,
+                                const uint32_t *group);
 /* --debug-dir DIR: also look for separate debug information there. */
 void ls_set_debug_dir(const char *dir);
 /* The address of symbol `name` in ELF file `file` loaded with `bias`,
@@ -210,6 +226,9 @@ size_t ls_symbolize_all(ls_unwinder *u, uint64_t pc, ls_frame *out, size_t max);
  * address. */
 struct Dwfl;
 size_t ls_pc_frames(struct Dwfl *dwfl, uint64_t pc, bool activation, ls_frame *out, size_t max);
+/* name, or "?" when it holds a control byte (symbols of the program's own
+ * files, which cannot be sanitised in place; reader.h's ls_text_sanitize). */
+const char *ls_printable_name(const char *name);
 /* The task's top user frame: the innermost frame (an inlined function's,
  * if code was inlined there) of the first PC whose real function is not
  * libleakrt's API; 0 when all are (or none: check nframes). */
@@ -262,6 +281,11 @@ typedef struct ls_report {
 
 int  ls_group_leaks(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
                     bool all, ls_report *out, ls_error *err);
+/* How long waiting task t has waited, in ns: the snapshot's monotonic time
+ * less the task's wait_since, saturating at INT64_MAX (both come from the
+ * file). -1: unknown (a clock is 0, or the difference is negative). Every
+ * wait duration is computed here. */
+int64_t ls_wait_ns(const ls_snapshot *s, const ls_task *t);
 /* The memory the groups pin: fills their retained and shared figures,
  * the totals and task_retained. Nothing for a saved JSON result. */
 int  ls_retained(const ls_snapshot *s, const ls_analysis *a, ls_report *r, ls_error *err);
@@ -345,12 +369,14 @@ int  ls_run_main(int argc, char **argv, const ls_options *opt);
 
 typedef struct ls_saved ls_saved;   /* owns what it builds */
 
-/* Whether path holds a JSON result rather than a core. */
-bool ls_is_json(const char *path);
 /* Builds from a JSON result what the views read: a snapshot (header,
  * tasks), an analysis (verdicts) and an unwinder that replays the stacks. */
 int  ls_saved_load(const char *path, ls_saved **out, ls_snapshot **s, ls_analysis **a,
                    ls_unwinder **u, ls_error *err);
+/* The same from the text already read from path (input.c reads a FIFO or
+ * pipe once, from one descriptor); takes text, freed here. */
+int  ls_saved_load_text(const char *path, char *text, ls_saved **out, ls_snapshot **s, ls_analysis **a,
+                        ls_unwinder **u, ls_error *err);
 void ls_saved_free(ls_saved *saved);
 
 /* input.c: a view's input, from a snapshot, a core or a JSON result. */
@@ -360,9 +386,30 @@ typedef struct ls_input {
     ls_analysis *a;
     ls_unwinder *u;
 } ls_input;
-/* explain: record what reached each object (for why; not from JSON). */
-int  ls_input_open(const char *path, const ls_options *opt, bool explain, ls_input *in, ls_error *err);
+/* explain: record what reached each object (for why): LS_EXPLAIN refuses
+ * a JSON result, which keeps no heap; LS_EXPLAIN_IF_CORE (-i) loads one
+ * without. The path is opened once: a FIFO or pipe holding a JSON result
+ * is read from that one descriptor (a core must be a regular file). */
+enum { LS_EXPLAIN_NO = 0, LS_EXPLAIN = 1, LS_EXPLAIN_IF_CORE = 2 };
+int  ls_input_open(const char *path, const ls_options *opt, int explain, ls_input *in, ls_error *err);
 void ls_input_close(ls_input *in);
+
+/* hash.c: indexes into a caller's array, found by a keyed hash (the keys
+ * come from files: a linear search per lookup was quadratic). find: the
+ * index of the entry with this hash that same(ctx, index) says is the
+ * one, or SIZE_MAX; add: index is found by hash from now on (0 or -1,
+ * out of memory). Zero-initialised is empty. */
+typedef struct ls_index_slot { uint64_t hash; size_t index; } ls_index_slot;   /* index + 1; 0: empty */
+typedef struct ls_index {
+    ls_index_slot *slots;
+    size_t         cap, n;
+} ls_index;
+uint64_t ls_hash_bytes(const void *data, size_t n);
+uint64_t ls_hash_string(const char *s);
+size_t   ls_index_find(const ls_index *t, uint64_t hash, bool (*same)(const void *ctx, size_t index),
+                       const void *ctx);
+int      ls_index_add(ls_index *t, uint64_t hash, size_t index);
+void     ls_index_free(ls_index *t);
 
 /* timings.c: LEAKSCAN_TIMINGS=1 prints each phase's wall time and the peak
  * anonymous memory to stderr at exit (for scripts/bench). start: a new

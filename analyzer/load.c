@@ -21,6 +21,15 @@ static int compare_stack_lo(const void *a, const void *b)
     return x->stack_lo < y->stack_lo ? -1 : x->stack_lo > y->stack_lo;
 }
 
+/* The flat page index costs 4 bytes per page of arena in use, which is
+ * what the debug root claims, not what the file holds: a span of 2^30
+ * pages in an arena that size took 4.2 GB and 15 s, and 2^62 bytes in use
+ * asked for 2^51. It is built only when it is small beside the file (or
+ * small outright); otherwise address -> span is a binary search of the
+ * spans (sorted by base, disjoint, on page boundaries: the reader checks),
+ * O(log n) a lookup, with the same answers. */
+#define FLAT_INDEX_MIN_PAGES (UINT64_C(1) << 22)    /* 16 MiB of index */
+
 static int build_index(ls_snapshot *s, ls_error *err)
 {
     const ls_runtime *rt = s->rt;
@@ -31,10 +40,11 @@ static int build_index(ls_snapshot *s, ls_error *err)
     if (r->arena_used > r->arena_size)
         return ls_error_set(err, s->path, "debug root: heap in use (%llu) exceeds the arena (%llu)",
                             (unsigned long long)r->arena_used, (unsigned long long)r->arena_size);
-    s->page_spans = calloc(s->npages ? s->npages : 1, sizeof *s->page_spans);
+    bool flat = s->npages <= FLAT_INDEX_MIN_PAGES || s->npages <= s->core->size / sizeof *s->page_spans;
+    s->page_spans = flat ? calloc(s->npages ? s->npages : 1, sizeof *s->page_spans) : NULL;
     s->first_object = calloc(rt->nspans + 1, sizeof *s->first_object);
     s->tasks_by_stack = calloc(rt->ntasks ? rt->ntasks : 1, sizeof *s->tasks_by_stack);
-    if (!s->page_spans || !s->first_object || !s->tasks_by_stack)
+    if ((flat && !s->page_spans) || !s->first_object || !s->tasks_by_stack)
         return ls_error_set(err, s->path, "out of memory indexing %zu spans", rt->nspans);
     uint64_t objects = 0;
     for (size_t i = 0; i < rt->nspans; i++) {
@@ -43,7 +53,7 @@ static int build_index(ls_snapshot *s, ls_error *err)
         objects += sp->nelems;
         uint64_t first = (sp->base - r->arena) / r->page_size;
         uint64_t count = sp->size / r->page_size;
-        for (uint64_t p = first; p < first + count && p < s->npages; p++)
+        for (uint64_t p = first; flat && p < first + count && p < s->npages; p++)
             s->page_spans[p] = (uint32_t)(i + 1);
     }
     s->first_object[rt->nspans] = objects;
@@ -55,12 +65,96 @@ static int build_index(ls_snapshot *s, ls_error *err)
     return 0;
 }
 
-const ls_span *ls_heap_slot(const ls_snapshot *s, uint64_t addr, uint64_t *id, uint32_t *index)
+size_t ls_span_index(const ls_snapshot *s, uint64_t addr)
 {
     const ls_debug_root *r = &s->rt->root;
     if (addr - r->arena >= r->arena_used)
-        return NULL;
-    uint32_t si = s->page_spans[(addr - r->arena) / r->page_size];
+        return 0;
+    if (s->page_spans)
+        return s->page_spans[(addr - r->arena) / r->page_size];
+    size_t lo = 0, hi = s->rt->nspans;        /* the last span based at or below addr */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->rt->spans[mid].base <= addr) lo = mid + 1; else hi = mid;
+    }
+    return lo && addr - s->rt->spans[lo - 1].base < s->rt->spans[lo - 1].size ? lo : 0;
+}
+
+void ls_task_stack_range(const ls_snapshot *s, const ls_task *t, uint64_t *lo, uint64_t *hi)
+{
+    uint64_t sp = t->regs[0], red_zone = 0;
+    if (t->state == LS_TASK_RUNNING && t->worker_tid) {
+        red_zone = 128;                /* interrupted anywhere: may be in use */
+        for (size_t i = 0; i < s->core->nthreads; i++)
+            if (s->core->threads[i].tid == t->worker_tid)
+                sp = s->core->threads[i].regs[19];     /* user_regs_struct.rsp */
+    }
+    *hi = t->stack_hi;
+    *lo = sp >= t->stack_lo + red_zone && sp <= t->stack_hi ? sp - red_zone : t->stack_lo;
+}
+
+/* Task stacks never overlap in a runtime; a file can make them (16,384
+ * runnable tasks whose stacks all were one 12.6 MB segment: each byte was
+ * scanned once per task, 67 s). The live stacks (ls_task_stack_range) that
+ * overlap are put in clusters, each the union of its tasks' live stacks:
+ * the mark (and retained.c) scans a cluster once, whichever of its tasks
+ * comes first, for all of them. That scans more than one task's stack when
+ * only it is reached, which can hide a leak, never invent one. *shared:
+ * how many tasks are in a cluster. 0, or -1 when out of memory. */
+typedef struct live_stack { uint64_t lo, hi; uint32_t task; } live_stack;
+
+static int compare_live(const void *a, const void *b)
+{
+    const live_stack *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static int find_shared_stacks(ls_snapshot *s, size_t *shared)
+{
+    const ls_runtime *rt = s->rt;
+    *shared = 0;
+    live_stack *live = malloc((rt->ntasks ? rt->ntasks : 1) * sizeof *live);
+    if (!live)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < rt->ntasks; i++) {
+        uint64_t lo, hi;
+        ls_task_stack_range(s, &rt->tasks[i], &lo, &hi);
+        if (lo < hi)                           /* an empty one scans nothing */
+            live[n++] = (live_stack){ lo, hi, (uint32_t)i };
+    }
+    qsort(live, n, sizeof *live, compare_live);
+    int status = 0;
+    for (size_t i = 0, end; i < n; i = end) {
+        uint64_t hi = live[i].hi;
+        for (end = i + 1; end < n && live[end].lo < hi; end++)
+            hi = live[end].hi > hi ? live[end].hi : hi;
+        if (end - i == 1)
+            continue;
+        if (!s->stack_cluster && !(s->stack_cluster = calloc(rt->ntasks, sizeof *s->stack_cluster))) {
+            status = -1;
+            break;
+        }
+        if ((s->nclusters & (s->nclusters - 1)) == 0) {   /* grow at powers of two */
+            ls_range *grown = realloc(s->clusters, (s->nclusters ? 2 * s->nclusters : 1) * sizeof *grown);
+            if (!grown) {
+                status = -1;
+                break;
+            }
+            s->clusters = grown;
+        }
+        s->clusters[s->nclusters++] = (ls_range){ live[i].lo, hi };
+        for (size_t k = i; k < end; k++)
+            s->stack_cluster[live[k].task] = (uint32_t)s->nclusters;
+        *shared += end - i;
+    }
+    free(live);
+    return status;
+}
+
+const ls_span *ls_heap_slot(const ls_snapshot *s, uint64_t addr, uint64_t *id, uint32_t *index)
+{
+    size_t si = ls_span_index(s, addr);
     if (!si)
         return NULL;
     const ls_span *sp = &s->rt->spans[si - 1];
@@ -221,8 +315,10 @@ static void warn_modules(const ls_snapshot *s, const ls_module *exe)
             continue;
         char w[2 * LS_MAX_BUILD_ID + 1];
         ls_build_id_hex(m->build_id, m->build_id_size, w);
+        char file[512];                        /* NT_FILE's path, printed safe (reader.h) */
         fprintf(stderr, "leakscan: %s: warning: %s is not used (%s%s%s): frames and symbols in it "
-                "show as unknown%s\n", s->path, m->file, ls_module_state_text(m->state),
+                "show as unknown%s\n", s->path, ls_text_safe(m->file, file, sizeof file),
+                ls_module_state_text(m->state),
                 m->build_id_size ? "; the program ran build-id " : "", w,
                 m == exe ? " (--exe PATH names the right executable)" : "");
     }
@@ -262,12 +358,20 @@ static int find_zeroed_stacks(ls_snapshot *s, size_t *zeroed, size_t *parked)
 
 int ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out, ls_error *err)
 {
+    return ls_snapshot_open_fd(path, -1, opt, out, err);
+}
+
+int ls_snapshot_open_fd(const char *path, int fd, const ls_options *opt, ls_snapshot **out, ls_error *err)
+{
     *out = NULL;
     ls_snapshot *s = calloc(1, sizeof *s);
-    if (!s)
+    if (!s) {
+        if (fd >= 0)
+            close(fd);
         return ls_error_set(err, path, "out of memory");
+    }
     s->path = path;
-    if (ls_core_open(path, &s->core, err) != 0)
+    if ((fd >= 0 ? ls_core_open_fd(path, fd, &s->core, err) : ls_core_open(path, &s->core, err)) != 0)
         goto fail;
     uint64_t root_addr = 0;
     ls_core *core = s->core;
@@ -303,7 +407,7 @@ int ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out,
         core->note.pid = core->nthreads ? (uint64_t)core->threads[0].tid : 0;
         core->reason = "core dump";
         struct stat st;                        /* written when it was taken */
-        if (stat(path, &st) == 0)
+        if (fstat(core->fd, &st) == 0)
             core->note.time_unix_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     }
     if (!(opt && opt->quiet))
@@ -312,6 +416,12 @@ int ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out,
         goto fail;
     if (build_index(s, err) != 0)
         goto fail;
+    size_t shared = 0;
+    if (find_shared_stacks(s, &shared) != 0) {
+        ls_error_set(err, path, "out of memory");
+        goto fail;
+    }
+
     if (s->rt->ntasks == 0 && s->rt->absent_tasks) {
         /* Nothing to analyse: "no leaks" would be a guess. */
         ls_error_set(err, path, "the file holds none of the runtime's task slots (%zu are not in it%s): "
@@ -343,6 +453,22 @@ int ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out,
                 "read around stack guard regions: use 'leakscan attach --core', a kernel core, or "
                 "run the program with LRT_STACK_GUARD=page); tasks they could wake count as unknown\n",
                 path, zeroed, parked);
+    if (s->rt->main_tasks > 1 && !(opt && opt->quiet)) {
+        uint64_t main_id = 0;
+        for (size_t i = 0; i < s->rt->ntasks && !main_id; i++)
+            main_id = s->rt->tasks[i].is_main ? s->rt->tasks[i].id : 0;
+        fprintf(stderr, "leakscan: %s: warning: %zu tasks are marked as the main task, which the runtime "
+                "has one of: the first (task %llu) is taken as main, the others as ordinary tasks\n",
+                path, s->rt->main_tasks, (unsigned long long)main_id);
+    }
+    if (shared && !(opt && opt->quiet))
+        fprintf(stderr, "leakscan: %s: warning: the stacks of %zu tasks overlap each other's, which a "
+                "runtime's never do: each such stretch of memory is scanned once, for all of them "
+                "(this can hide a leak, not invent one)\n", path, shared);
+    if (s->rt->unread_label_sets && !(opt && opt->quiet))
+        fprintf(stderr, "leakscan: %s: warning: %zu label sets are not read: their labels would be more "
+                "than the file's size can hold (16 bytes each; sets that overlap), so their tasks show "
+                "no labels\n", path, s->rt->unread_label_sets);
     if ((s->rt->skipped_tasks || s->rt->skipped_spans) && !(opt && opt->quiet))
         fprintf(stderr, "leakscan: %s: warning: skipped %zu task slots%s%s%s and %zu spans%s%s%s that "
                 "failed validation (a crash can leave them half-written); the rest is reported\n",
@@ -368,5 +494,7 @@ void ls_snapshot_close(ls_snapshot *s)
     free(s->first_object);
     free(s->tasks_by_stack);
     free(s->stack_missing);
+    free(s->stack_cluster);
+    free(s->clusters);
     free(s);
 }

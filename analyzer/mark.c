@@ -75,11 +75,13 @@ typedef struct marker {
     uint64_t     *gray;          /* heap object addresses; task stacks as GRAY_STACK | task */
     size_t        ngray, gray_cap;
     bool         *rooted;        /* per task: stack and registers are roots */
+    bool         *cluster_scanned;   /* per cluster of overlapping stacks (load.c) */
     bool          out_of_memory;
     const char   *missing;       /* the scan needed memory the file lacks: what
                                     (set once, by any thread; see "Missing memory") */
     /* The flat heap index (above). */
     mark_span    *spans;         /* nspans + 1, spans[0] the dummy */
+    size_t        nspans;
     const uint32_t *page_spans;  /* s->page_spans */
     uint64_t      arena;
     uint64_t      heap_bytes;    /* npages << page_shift */
@@ -138,6 +140,29 @@ static inline void push_gray(marker *m, uint64_t entry)
 
 static void make_root_task(marker *m, uint32_t t);
 
+/* Without the flat page index (load.c leaves it out when the arena in
+ * use is large beside the file): the last span based at or below the
+ * address, which the callers' limit compare rejects if the address is
+ * past its objects; the dummy below the first. */
+static __attribute__((noinline)) const mark_span *search_span(const marker *m, uint64_t off)
+{
+    uint64_t v = m->arena + off;
+    size_t lo = 1, hi = m->nspans + 1;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->spans[mid].base <= v) lo = mid + 1; else hi = mid;
+    }
+    return &m->spans[lo - 1];
+}
+
+/* The span of arena offset off (< heap_bytes): spans[0] for none. */
+static inline const mark_span *span_at(const marker *m, uint64_t off)
+{
+    if (__builtin_expect(m->page_spans != NULL, 1))
+        return &m->spans[m->page_spans[off >> m->page_shift]];
+    return search_span(m, off);
+}
+
 /* A newly marked object with waiters: they wake, their stacks and
  * registers become roots. */
 static __attribute__((noinline)) void wake_waiters(marker *m, uint64_t obj)
@@ -181,7 +206,7 @@ static inline void mark_value_at(marker *m, uint64_t v, uint64_t where)
 {
     uint64_t off = v - m->arena;
     if (off < m->heap_bytes) {
-        const mark_span *sp = &m->spans[m->page_spans[off >> m->page_shift]];
+        const mark_span *sp = span_at(m, off);
         uint64_t o = v - sp->base;
         if (o >= sp->limit)
             return;                            /* no span, or past its last object */
@@ -259,21 +284,6 @@ static void scan_range(marker *m, uint64_t start, uint64_t end)
     }
 }
 
-/* The live part of task t's stack: from its stack pointer to the top. A
- * running task's stack pointer is its thread's and its red zone is live. */
-static void task_stack_range(const ls_snapshot *s, const ls_task *t, uint64_t *lo, uint64_t *hi)
-{
-    uint64_t sp = t->regs[0], red_zone = 0;
-    if (t->state == LS_TASK_RUNNING && t->worker_tid) {
-        red_zone = 128;                /* interrupted anywhere: may be in use */
-        for (size_t i = 0; i < s->core->nthreads; i++)
-            if (s->core->threads[i].tid == t->worker_tid)
-                sp = s->core->threads[i].regs[19];     /* user_regs_struct.rsp */
-    }
-    *hi = t->stack_hi;
-    *lo = sp >= t->stack_lo + red_zone && sp <= t->stack_hi ? sp - red_zone : t->stack_lo;
-}
-
 static void make_root_task(marker *m, uint32_t t)
 {
     if (m->shared) {                           /* the exchange decides who roots it */
@@ -316,7 +326,7 @@ static void make_root_task(marker *m, uint32_t t)
 /* The span of a heap object (an address from the gray stack). */
 static inline const mark_span *span_of(const marker *m, uint64_t addr)
 {
-    return &m->spans[m->page_spans[(addr - m->arena) >> m->page_shift]];
+    return span_at(m, addr - m->arena);
 }
 
 /* Scans a gray entry: a heap object (by address) or a task stack. */
@@ -328,7 +338,18 @@ static inline void scan_object(marker *m, uint64_t entry)
         m->src = LS_PARENT(LS_FROM_OBJECT, s->nheap_objects + t);
         if (s->stack_missing && s->stack_missing[t])
             note_missing(m, "task stacks the core holds only as zeros");
-        task_stack_range(s, &s->rt->tasks[t], &lo, &hi);
+        if (s->stack_cluster && s->stack_cluster[t]) {
+            /* Its stack overlaps others' (load.c): their union is scanned
+             * once, by whichever of them comes first. */
+            uint32_t c = s->stack_cluster[t] - 1;
+            if (m->shared ? __atomic_exchange_n(&m->cluster_scanned[c], true, __ATOMIC_RELAXED)
+                          : m->cluster_scanned[c])
+                return;
+            m->cluster_scanned[c] = true;
+            scan_range(m, s->clusters[c].start, s->clusters[c].end);
+            return;
+        }
+        ls_task_stack_range(s, &s->rt->tasks[t], &lo, &hi);
         scan_range(m, lo, hi);
         return;
     }
@@ -416,7 +437,7 @@ static inline void scan_heap_words(marker *m, drain *d, const uint8_t *p, size_t
         memcpy(&v, p + i, 8);
         uint64_t off = v - m->arena;
         if (off < m->heap_bytes) {
-            const mark_span *sp = &m->spans[m->page_spans[off >> m->page_shift]];
+            const mark_span *sp = span_at(m, off);
             uint64_t o = v - sp->base;
             if (o >= sp->limit)
                 continue;
@@ -662,10 +683,13 @@ static int build_spans(marker *m)
             ms->magic = ((UINT64_C(1) << 40) + sp->elem_size - 1) / sp->elem_size;
         ms->data = ls_core_pointer(s->core, sp->base, ms->limit);
     }
+    m->nspans = rt->nspans;
     m->page_spans = s->page_spans;
     m->arena = rt->root.arena;
     m->page_shift = (unsigned)__builtin_ctzll(rt->root.page_size);
-    m->heap_bytes = (uint64_t)s->npages << m->page_shift;
+    /* (2^62 bytes in use round up to pages that can overflow 64 bits.) */
+    m->heap_bytes = (uint64_t)s->npages > UINT64_MAX >> m->page_shift ? UINT64_MAX
+                  : (uint64_t)s->npages << m->page_shift;
     m->stacks_lo = UINT64_MAX;
     m->stacks_hi = 0;
     for (size_t i = 0; i < rt->ntasks; i++) {
@@ -852,13 +876,15 @@ int ls_analyze_explained(const ls_snapshot *s, bool parents, ls_analysis **out, 
     m.marked = calloc(words, 8);
     m.has_waiters = calloc(words, 8);
     m.rooted = calloc(rt->ntasks ? rt->ntasks : 1, sizeof *m.rooted);
+    m.cluster_scanned = calloc(s->nclusters ? s->nclusters : 1, sizeof *m.cluster_scanned);
     size_t npairs = 0;
     for (size_t i = 0; i < rt->ntasks; i++)
         npairs += rt->tasks[i].wait_count;
     m.pairs = calloc(npairs ? npairs : 1, sizeof *m.pairs);
     if (parents)
         m.parent = a->parent = calloc(m.nobjects ? m.nobjects : 1, sizeof *m.parent);
-    if (!a->verdict || !m.marked || !m.has_waiters || !m.rooted || !m.pairs || (parents && !m.parent) ||
+    if (!a->verdict || !m.marked || !m.has_waiters || !m.rooted || !m.cluster_scanned || !m.pairs ||
+        (parents && !m.parent) ||
         build_spans(&m) != 0) {
         ls_error_set(err, s->path, "out of memory for %llu objects", (unsigned long long)m.nobjects);
         goto fail;
@@ -894,9 +920,8 @@ int ls_analyze_explained(const ls_snapshot *s, bool parents, ls_analysis **out, 
             }
             m.pairs[m.npairs++] = (waiter_pair){ obj, (uint32_t)i };
             bit_set(m.has_waiters, obj);
-            uint64_t page = (t->wait_addrs[w] - m.arena) >> m.page_shift;
-            if (kind == LS_OBJ_HEAP && page < s->npages)
-                m.spans[m.page_spans[page]].waiters = true;
+            if (kind == LS_OBJ_HEAP)
+                m.spans[ls_span_index(s, t->wait_addrs[w])].waiters = true;
         }
     }
     qsort(m.pairs, m.npairs, sizeof *m.pairs, compare_pairs);
@@ -967,6 +992,7 @@ int ls_analyze_explained(const ls_snapshot *s, bool parents, ls_analysis **out, 
     free(m.spans);
     free(m.has_waiters);
     free(m.rooted);
+    free(m.cluster_scanned);
     free(m.pairs);
     free(m.gray);
     *out = a;
@@ -976,6 +1002,7 @@ fail:
     free(m.marked);
     free(m.has_waiters);
     free(m.rooted);
+    free(m.cluster_scanned);
     free(m.pairs);
     free(m.gray);
     ls_analysis_free(a);

@@ -49,17 +49,26 @@ static void free_tree(node *n)
     }
 }
 
-static void escape(FILE *out, const char *s)
+/* Every string from the file reaches the page through here, on every
+ * path (a name cut short too: the cut is made before escaping, so no
+ * entity is split): names, files, reasons, the header. At most n bytes of s. */
+static void escape_n(FILE *out, const char *s, size_t n)
 {
-    for (; s && *s; s++) {
+    for (; s && *s && n; s++, n--) {
         switch (*s) {
         case '<': fputs("&lt;", out); break;
         case '>': fputs("&gt;", out); break;
         case '&': fputs("&amp;", out); break;
         case '"': fputs("&quot;", out); break;
+        case '\'': fputs("&#39;", out); break;
         default: fputc(*s, out);
         }
     }
+}
+
+static void escape(FILE *out, const char *s)
+{
+    escape_n(out, s, SIZE_MAX);
 }
 
 static int depth_of(const node *n)
@@ -90,7 +99,7 @@ static void draw(FILE *out, const node *n, double x, int level, int height, size
         size_t room = (size_t)(w / 7);
         size_t len = strlen(n->name);
         if (len > room) {
-            fwrite(n->name, 1, room > 2 ? room - 2 : 0, out);
+            escape_n(out, n->name, room > 2 ? room - 2 : 0);
             fputs("..", out);
         } else {
             escape(out, n->name);

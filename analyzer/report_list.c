@@ -111,9 +111,10 @@ static void print_function(FILE *out, const ls_snapshot *s, const line_count *fi
     FILE *src = open_source(first, source_path, path, sizeof path);
     fprintf(out, "ROUTINE ======================== %s in %s\n", first->function, src ? path : first->file);
     fprintf(out, "%8s %8s   (of %zu leaked tasks)\n", "flat", "cum", total);
-    int lo = first[0].line - CONTEXT_LINES, hi = first[n - 1].line + CONTEXT_LINES;
-    if (lo < 1)
-        lo = 1;
+    /* Lines come from the file (a saved result's "line" may be INT_MAX):
+     * the context around them is clamped, never overflowed. */
+    int lo = first[0].line > 1 + CONTEXT_LINES ? first[0].line - CONTEXT_LINES : 1;
+    int hi = first[n - 1].line < INT_MAX - CONTEXT_LINES ? first[n - 1].line + CONTEXT_LINES : INT_MAX;
     if (!src) {
         fprintf(out, "  (source not found: %s; try --source-path DIR)\n", first->file);
         for (size_t i = 0; i < n; i++)
@@ -122,12 +123,14 @@ static void print_function(FILE *out, const ls_snapshot *s, const line_count *fi
         return;
     }
     struct stat ss, bs;
+    char exe[PATH_MAX];                /* the note's path: opened as it is, printed safe */
     if (s->exe_path && stat(path, &ss) == 0 && stat(s->exe_path, &bs) == 0 && ss.st_mtime > bs.st_mtime)
-        fprintf(out, "  (note: %s is newer than %s: lines may not match)\n", path, s->exe_path);
+        fprintf(out, "  (note: %s is newer than %s: lines may not match)\n", path,
+                ls_text_safe(s->exe_path, exe, sizeof exe));
     char text[4096];
     int line = 0;
     size_t k = 0;
-    while (fgets(text, sizeof text, src)) {
+    while (line < hi && fgets(text, sizeof text, src)) {     /* line never passes INT_MAX */
         if (!strchr(text, '\n') && !feof(src)) {
             int c;                     /* a very long line: skip the rest */
             while ((c = fgetc(src)) != EOF && c != '\n')
@@ -136,8 +139,6 @@ static void print_function(FILE *out, const ls_snapshot *s, const line_count *fi
         line++;
         if (line < lo)
             continue;
-        if (line > hi)
-            break;
         text[strcspn(text, "\n")] = '\0';
         while (k < n && first[k].line < line)
             k++;

@@ -25,7 +25,9 @@ typedef struct pb {
 
 static void pb_bytes(pb *b, const void *p, size_t n)
 {
-    if (b->failed)
+    /* n == 0: nothing to copy, and p may be an empty buffer's NULL (a
+     * report with no groups has no locations): memcpy must not see it. */
+    if (b->failed || n == 0)
         return;
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 4096;
@@ -80,18 +82,30 @@ static void pb_string(pb *b, int field, const char *s)
 /* Interning: strings, functions, locations                                */
 /* ---------------------------------------------------------------------- */
 
+/* Both tables are looked up once per frame and label: through a hash
+ * index (hash.c), as a linear search made 100,000 functions take 25 s. */
 typedef struct strings {
     const char **items;
     size_t       n, cap;
+    ls_index     index;         /* string -> its item (intern only) */
 } strings;
+
+typedef struct string_key { const strings *t; const char *s; } string_key;
+
+static bool same_string(const void *ctx, size_t i)
+{
+    const string_key *k = ctx;
+    return strcmp(k->t->items[i], k->s) == 0;
+}
 
 static uint64_t intern(strings *t, const char *s)
 {
     if (!s)
         s = "";
-    for (size_t i = 0; i < t->n; i++)
-        if (strcmp(t->items[i], s) == 0)
-            return i;
+    uint64_t h = ls_hash_string(s);
+    size_t i = ls_index_find(&t->index, h, same_string, &(string_key){ t, s });
+    if (i != SIZE_MAX)
+        return i;
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 64;
         const char **grown = realloc(t->items, cap * sizeof *grown);
@@ -100,6 +114,8 @@ static uint64_t intern(strings *t, const char *s)
         t->items = grown;
         t->cap = cap;
     }
+    if (ls_index_add(&t->index, h, t->n) != 0)
+        return 0;
     t->items[t->n] = s;
     return t->n++;
 }
@@ -108,14 +124,25 @@ typedef struct ids {
     uint64_t *keys;             /* pc, or string index of a function name */
     uint64_t *extra;            /* function: file string */
     size_t    n, cap;
+    ls_index  index;            /* (key, extra) -> id - 1 */
 } ids;
+
+typedef struct id_key { const ids *t; uint64_t key, extra; } id_key;
+
+static bool same_id(const void *ctx, size_t i)
+{
+    const id_key *k = ctx;
+    return k->t->keys[i] == k->key && k->t->extra[i] == k->extra;
+}
 
 static uint64_t id_of(ids *t, uint64_t key, uint64_t extra, bool *fresh)
 {
     *fresh = false;
-    for (size_t i = 0; i < t->n; i++)
-        if (t->keys[i] == key && t->extra[i] == extra)
-            return i + 1;
+    uint64_t pair[2] = { key, extra };
+    uint64_t h = ls_hash_bytes(pair, sizeof pair);
+    size_t i = ls_index_find(&t->index, h, same_id, &(id_key){ t, key, extra });
+    if (i != SIZE_MAX)
+        return i + 1;
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 64;
         uint64_t *k = realloc(t->keys, cap * sizeof *k);
@@ -128,6 +155,8 @@ static uint64_t id_of(ids *t, uint64_t key, uint64_t extra, bool *fresh)
         t->extra = e;
         t->cap = cap;
     }
+    if (ls_index_add(&t->index, h, t->n) != 0)
+        return 0;
     t->keys[t->n] = key;
     t->extra[t->n] = extra;
     *fresh = true;
@@ -340,12 +369,15 @@ int ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report 
     free(tab.locations.data);
     free(tab.functions.data);
     free(str->items);
+    ls_index_free(&str->index);
     for (size_t i = 0; i < tab.owned.n; i++)
         free((char *)tab.owned.items[i]);
     free(tab.owned.items);
     free(tab.fns.keys);
     free(tab.fns.extra);
+    ls_index_free(&tab.fns.index);
     free(tab.locs.keys);
     free(tab.locs.extra);
+    ls_index_free(&tab.locs.index);
     return status;
 }

@@ -19,15 +19,25 @@ typedef struct fn_row {
 } fn_row;
 
 typedef struct fn_table {
-    fn_row *rows;
-    size_t  n, cap;
+    fn_row  *rows;
+    size_t   n, cap;
+    ls_index index;             /* name -> row (hash.c): a row per frame is looked up */
 } fn_table;
+
+typedef struct row_key { const fn_table *t; const char *name; } row_key;
+
+static bool same_name(const void *ctx, size_t i)
+{
+    const row_key *k = ctx;
+    return strcmp(k->t->rows[i].name, k->name) == 0;
+}
 
 static fn_row *row_of(fn_table *t, const char *name)
 {
-    for (size_t i = 0; i < t->n; i++)
-        if (strcmp(t->rows[i].name, name) == 0)
-            return &t->rows[i];
+    uint64_t h = ls_hash_string(name);
+    size_t i = ls_index_find(&t->index, h, same_name, &(row_key){ t, name });
+    if (i != SIZE_MAX)
+        return &t->rows[i];
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 64;
         fn_row *grown = realloc(t->rows, cap * sizeof *grown);
@@ -36,6 +46,8 @@ static fn_row *row_of(fn_table *t, const char *name)
         t->rows = grown;
         t->cap = cap;
     }
+    if (ls_index_add(&t->index, h, t->n) != 0)
+        return NULL;
     t->rows[t->n] = (fn_row){ name, 0, 0, 0 };
     return &t->rows[t->n++];
 }
@@ -136,6 +148,7 @@ int ls_report_top(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
         }
     }
     free(table.rows);
+    ls_index_free(&table.index);
     ls_report_free(&held);
     if (opt->focus)
         regfree(&focus);

@@ -63,10 +63,10 @@ int ls_print_task(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
         fprintf(out, " (main, blocked forever)");
     else if (a->verdict[i] == LS_UNKNOWN)
         fprintf(out, " (unknown)");
-    if (t->state == LS_TASK_WAITING && s->time_monotonic_ns && t->wait_since &&
-        t->wait_since <= s->time_monotonic_ns) {
+    int64_t waited = t->state == LS_TASK_WAITING ? ls_wait_ns(s, t) : -1;
+    if (waited >= 0) {
         char d[32];
-        ls_format_duration(s->time_monotonic_ns - t->wait_since, d, sizeof d);
+        ls_format_duration(waited, d, sizeof d);
         fprintf(out, ", %s", d);
     }
     fprintf(out, "]:\n");

@@ -93,8 +93,9 @@ int ls_retained(const ls_snapshot *s, const ls_analysis *a, ls_report *r, ls_err
     walker w = { .s = s, .a = a, .task_bytes = r->task_retained };
     w.owner = calloc(s->nheap_objects ? s->nheap_objects : 1, sizeof *w.owner);
     w.shared_by = calloc(s->nheap_objects ? s->nheap_objects : 1, sizeof *w.shared_by);
+    bool *visited = calloc(s->nclusters ? s->nclusters : 1, sizeof *visited);   /* per stack cluster */
     int status = 0;
-    if (!w.owner || !w.shared_by || !w.task_bytes)
+    if (!w.owner || !w.shared_by || !w.task_bytes || !visited)
         status = ls_error_set(err, s->path, "out of memory attributing %llu objects",
                               (unsigned long long)s->nheap_objects);
     for (size_t gi = 0; status == 0 && gi < r->ngroups; gi++) {
@@ -107,8 +108,17 @@ int ls_retained(const ls_snapshot *s, const ls_analysis *a, ls_report *r, ls_err
             uint64_t sp = t->regs[0];     /* the root's first register is the SP */
             if (sp < t->stack_lo || sp >= t->stack_hi)
                 sp = t->stack_lo;
-            const uint8_t *words = ls_core_pointer(s->core, sp, t->stack_hi - sp);
-            if (words && !visit_words(&w, g, (uint32_t)gi, words, t->stack_hi - sp))
+            uint64_t top = t->stack_hi;
+            uint32_t c = s->stack_cluster ? s->stack_cluster[g->tasks[k]] : 0;
+            if (c && visited[c - 1]) {
+                sp = top;                 /* its stack overlaps others' (load.c): walked once */
+            } else if (c) {
+                visited[c - 1] = true;
+                sp = s->clusters[c - 1].start;
+                top = s->clusters[c - 1].end;
+            }
+            const uint8_t *words = ls_core_pointer(s->core, sp, top - sp);
+            if (words && !visit_words(&w, g, (uint32_t)gi, words, top - sp))
                 status = -1;
             while (status == 0 && w.depth) {
                 uint64_t base = w.stack[--w.depth], id, start;
@@ -129,5 +139,6 @@ int ls_retained(const ls_snapshot *s, const ls_analysis *a, ls_report *r, ls_err
     free(w.owner);
     free(w.shared_by);
     free(w.stack);
+    free(visited);
     return status;
 }

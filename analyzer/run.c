@@ -15,6 +15,13 @@
  * snapshot": a test that failed must fail the suite with its own status,
  * never pass for a leak check or look like leakscan's error. Its 1 and 2
  * are passed through as they are; the line on stderr tells them apart.
+ *
+ * Killing leakscan kills the program: SIGTERM, SIGHUP, and a SIGINT sent
+ * to leakscan alone are passed on to it and waited for (a terminal's ^C
+ * already reaches it, in leakscan's process group), the temporary
+ * directory is removed, and leakscan exits 128 + the signal. SIGKILL
+ * cannot be caught: the child asked the kernel for SIGKILL when its
+ * parent dies (PR_SET_PDEATHSIG).
  */
 #define _GNU_SOURCE                             /* pipe2 */
 #include "leakscan.h"
@@ -24,9 +31,80 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* The signals that end leakscan, and what they did before: a signal the
+ * caller ignores (nohup's SIGHUP, a background job's SIGINT) stays
+ * ignored, for leakscan and the program. */
+static const int ending_signals[] = { SIGTERM, SIGHUP, SIGINT };
+#define NENDING (sizeof ending_signals / sizeof ending_signals[0])
+static struct sigaction ending_old[NENDING];
+static bool ending_handled[NENDING];
+
+static volatile sig_atomic_t program_pid;      /* while the program runs; else 0 */
+static volatile sig_atomic_t ending_signal;    /* the first one leakscan got; 0: none */
+/* The private temporary snapshot and its directory, while they exist. */
+static char cleanup_dir[] = "/tmp/leakscan-run-XXXXXX";
+static char cleanup_file[sizeof cleanup_dir + 32];
+static volatile sig_atomic_t cleanup_armed;
+
+static void on_ending_signal(int sig, siginfo_t *info, void *uc)
+{
+    (void)uc;
+    int saved = errno;
+    pid_t pid = (pid_t)program_pid;
+    if (pid <= 0) {
+        /* The program is gone (leakscan reads its snapshot): stop here,
+         * with what async-signal-safe calls can tidy. */
+        if (cleanup_armed) {
+            unlink(cleanup_file);
+            rmdir(cleanup_dir);
+        }
+        _exit(128 + sig);
+    }
+    /* What the kernel sends for a terminal (^C, a hang-up) reaches the
+     * whole foreground process group, the program included: sent again it
+     * would get two. A terminal's SIGINT is left to the program, as
+     * system() leaves it, and leakscan reports what it did. */
+    bool from_terminal = info && info->si_code == SI_KERNEL;
+    if (!(from_terminal && sig == SIGINT) && !ending_signal)
+        ending_signal = sig;
+    if (!from_terminal)
+        kill(pid, sig);
+    errno = saved;
+}
+
+/* Blocks the ending signals (old: the mask before). */
+static void block_ending_signals(sigset_t *set, sigset_t *old)
+{
+    sigemptyset(set);
+    for (size_t i = 0; i < NENDING; i++)
+        sigaddset(set, ending_signals[i]);
+    sigprocmask(SIG_BLOCK, set, old);
+}
+
+/* Installs on_ending_signal (install) or puts back what was there. */
+static void handle_ending_signals(bool install)
+{
+    for (size_t i = 0; i < NENDING; i++) {
+        if (install) {
+            struct sigaction sa = { .sa_sigaction = on_ending_signal, .sa_flags = SA_SIGINFO | SA_RESTART };
+            sigemptyset(&sa.sa_mask);
+            for (size_t j = 0; j < NENDING; j++)
+                sigaddset(&sa.sa_mask, ending_signals[j]);
+            sigaction(ending_signals[i], NULL, &ending_old[i]);
+            ending_handled[i] = ending_old[i].sa_handler != SIG_IGN;
+            if (ending_handled[i])
+                sigaction(ending_signals[i], &sa, NULL);
+        } else if (ending_handled[i]) {
+            sigaction(ending_signals[i], &ending_old[i], NULL);
+            ending_handled[i] = false;
+        }
+    }
+}
 
 /* What was at the snapshot's path before the run. libleakrt renames a new
  * snapshot into place, so a new one has another inode: a file that is
@@ -91,16 +169,27 @@ static int spawn_and_wait(char **argv, const char *path, bool json, int *status)
     }
     /* Like system(): a ^C at the terminal reaches the program, and
      * leakscan lives on to report its status and remove the temporary
-     * snapshot; the child gets the caller's dispositions back. */
-    struct sigaction ignore = { .sa_handler = SIG_IGN }, old_int, old_quit;
+     * snapshot (SIGINT: on_ending_signal); the child gets the caller's
+     * dispositions back. The ending signals wait while it forks, so the
+     * handler always knows the program's pid. */
+    struct sigaction ignore = { .sa_handler = SIG_IGN }, old_quit;
     sigemptyset(&ignore.sa_mask);
-    sigaction(SIGINT, &ignore, &old_int);
     sigaction(SIGQUIT, &ignore, &old_quit);
+    sigset_t ending, old_mask;
+    block_ending_signals(&ending, &old_mask);
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
-        sigaction(SIGINT, &old_int, NULL);
+        for (size_t i = 0; i < NENDING; i++)
+            if (ending_handled[i])
+                sigaction(ending_signals[i], &ending_old[i], NULL);
         sigaction(SIGQUIT, &old_quit, NULL);
+        /* Killed with leakscan even by SIGKILL, which no handler sees. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);                         /* leakscan died before the prctl */
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
         close(report[0]);
         setenv("LEAKSCAN_AT_EXIT", path, 1);
         if (json)
@@ -112,6 +201,9 @@ static int spawn_and_wait(char **argv, const char *path, bool json, int *status)
         _exit(127);
     }
     int fork_errno = errno;
+    if (pid > 0)
+        program_pid = pid;
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
     close(report[1]);
     int rc = 0;
     if (pid < 0) {
@@ -122,6 +214,14 @@ static int spawn_and_wait(char **argv, const char *path, bool json, int *status)
         ssize_t n;
         while ((n = read(report[0], &e, sizeof e)) < 0 && errno == EINTR)
             ;
+        /* Waited for without reaping it first: until program_pid is 0 the
+         * pid is still the program's, never another process's, to signal. */
+        siginfo_t info;
+        while (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+            ;
+        sigprocmask(SIG_BLOCK, &ending, NULL);
+        program_pid = 0;
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
         while (waitpid(pid, status, 0) < 0 && errno == EINTR)
             ;
         if (n == (ssize_t)sizeof e) {
@@ -130,7 +230,6 @@ static int spawn_and_wait(char **argv, const char *path, bool json, int *status)
         }
     }
     close(report[0]);
-    sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGQUIT, &old_quit, NULL);
     return rc;
 }
@@ -179,24 +278,43 @@ int ls_run_main(int argc, char **argv, const ls_options *opt)
         if (env && *env)
             kept = env;
     }
-    char dir[] = "/tmp/leakscan-run-XXXXXX";
-    char temporary[sizeof dir + 32];
+    /* The handlers first: from mkdtemp on, every way out removes it. */
+    handle_ending_signals(true);
+    char *dir = cleanup_dir, *temporary = cleanup_file;
     const char *path = kept;
     if (!kept) {
         if (!mkdtemp(dir)) {
+            handle_ending_signals(false);
             fprintf(stderr, "leakscan run: cannot create a temporary directory: %s\n", strerror(errno));
             return 2;
         }
-        snprintf(temporary, sizeof temporary, "%s/at-exit.snap", dir);
+        snprintf(temporary, sizeof cleanup_file, "%s/at-exit.snap", dir);
+        cleanup_armed = 1;
         path = temporary;
     }
     file_id before = identify(path);
     int status, result = 2;
-    if (spawn_and_wait(argv, path, opt->json, &status) == 0)
+    int spawned = spawn_and_wait(argv, path, opt->json, &status);
+    if (ending_signal) {
+        /* Killed while the program ran: it got the signal too, and has
+         * ended; no report, the signal's status. */
+        result = 128 + ending_signal;
+        char how[64] = "ended";
+        if (spawned == 0)
+            describe_status(status, how, sizeof how);
+        fprintf(stderr, "leakscan run: %s: %s %s; nothing analysed\n", ls_signal_name(ending_signal),
+                argv[0], how);
+    } else if (spawned == 0) {
         result = judge(argv[0], status, path, &before, kept != NULL, opt);
+    }
+    sigset_t ending, old_mask;
+    block_ending_signals(&ending, &old_mask);
     if (!kept) {
+        cleanup_armed = 0;
         unlink(temporary);
         rmdir(dir);
     }
+    handle_ending_signals(false);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
     return result;
 }

@@ -35,6 +35,8 @@
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 enum rule_kind { RULE_TOP, RULE_ANY, RULE_CREATOR, RULE_UNDER };
 
@@ -100,16 +102,44 @@ int ls_suppressions_add(ls_suppressions *set, const char *kind, const char *patt
     return ls_error_set(err, NULL, "unknown suppression '%s'", kind);
 }
 
+/* A rule file is a regular file of at most MAX_RULES_FILE bytes in lines
+ * of at most MAX_RULE_LINE: /dev/zero is one endless line (getline grew it
+ * to gigabytes), a FIFO may never end, and a directory read as no rules
+ * at all, silently. Anything else is refused, naming the file. */
+#define MAX_RULES_FILE (1 << 20)
+#define MAX_RULE_LINE  4096
+
 int ls_suppressions_load(ls_suppressions *set, const char *path, ls_error *err)
 {
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return ls_error_set(err, path, "cannot open: %s", strerror(errno));
+    int fd = ls_open_regular(path);
+    if (fd < 0)
+        return ls_error_set(err, path, "cannot read rules: %s", errno == EINVAL
+                            ? "not a regular file" : strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size > MAX_RULES_FILE) {
+        close(fd);
+        return ls_error_set(err, path, "a rule file is at most %d bytes; this one is %lld", MAX_RULES_FILE,
+                            (long long)st.st_size);
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        close(fd);
+        return ls_error_set(err, path, "cannot read rules: %s", strerror(errno));
+    }
     char *line = NULL;
-    size_t cap = 0;
+    size_t cap = 0, total = 0;
     int number = 0, status = 0;
-    while (status == 0 && getline(&line, &cap, f) >= 0) {
+    ssize_t len;
+    while (status == 0 && (len = getline(&line, &cap, f)) >= 0) {
         number++;
+        total += (size_t)len;
+        if (len > MAX_RULE_LINE || total > MAX_RULES_FILE) {
+            /* (A file that grows while it is read ends here too.) */
+            status = len > MAX_RULE_LINE
+                     ? ls_error_set(err, path, "line %d is longer than %d bytes", number, MAX_RULE_LINE)
+                     : ls_error_set(err, path, "line %d is past %d bytes", number, MAX_RULES_FILE);
+            break;
+        }
         char *hash = strchr(line, '#');
         if (hash)
             *hash = '\0';

@@ -130,6 +130,27 @@ static size_t expand(Dwarf_Die *cu, Dwarf_Die *const *chain, size_t n, ls_frame 
     return k;
 }
 
+/* Names from the program's own files (matched by build-id) are printed
+ * like those from the snapshot (reader.h, ls_text_sanitize), but live in
+ * libdw's read-only memory: one with a control byte is shown as "?". */
+const char *ls_printable_name(const char *name)
+{
+    for (const char *c = name; c && *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return "?";
+    return name;
+}
+
+static size_t printable_frames(ls_frame *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[i].function = ls_printable_name(out[i].function);
+        out[i].file = ls_printable_name(out[i].file);
+        out[i].dir = ls_printable_name(out[i].dir);
+    }
+    return n;
+}
+
 size_t ls_pc_frames(Dwfl *dwfl, uint64_t pc, bool activation, ls_frame *out, size_t max)
 {
     memset(out, 0, sizeof *out);
@@ -155,7 +176,7 @@ size_t ls_pc_frames(Dwfl *dwfl, uint64_t pc, bool activation, ls_frame *out, siz
     }
     size_t frames = n ? expand(cu, chain, n, out, max) : 1;
     free(scopes);
-    return frames;
+    return printable_frames(out, frames);
 }
 
 size_t ls_top_user_frame(const ls_stack *st)

@@ -41,8 +41,9 @@ struct ls_unwinder {
     const ls_snapshot *s;
     /* Preset (a saved JSON result): each task's stack and creator are its
      * group's; nothing is unwound. */
-    const ls_stack *preset_stacks;     /* per task */
-    const ls_frame *preset_creators;   /* per task */
+    const ls_stack *preset_stacks;     /* per group of a saved result */
+    const ls_frame *preset_creators;   /* per group */
+    const uint32_t *preset_group;      /* per task: its group */
     Dwfl     *dwfl;
     Elf      *elf;
     int       fd;
@@ -221,7 +222,9 @@ int ls_unwinder_create(const ls_snapshot *s, const ls_options *opt, ls_unwinder 
         return ls_error_set(err, s->path, "out of memory");
     u->s = s;
     u->runtime_frames = opt && opt->runtime_frames;
-    u->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    /* The loader's own descriptor: the path is not opened again (input.c). */
+    u->fd = s->core && s->core->fd >= 0 ? fcntl(s->core->fd, F_DUPFD_CLOEXEC, 0)
+                                        : open(s->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (u->fd < 0) {
         free(u);
         return ls_error_set(err, s->path, "cannot open for unwinding");
@@ -344,7 +347,7 @@ void ls_symbolize_data(ls_unwinder *u, uint64_t addr, ls_frame *out)
     GElf_Sym sym;
     const char *name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
     if (name && off < (sym.st_size ? sym.st_size : 1)) {
-        out->function = name;
+        out->function = ls_printable_name(name);
         out->offset = off;
     }
 }
@@ -386,7 +389,10 @@ int ls_lookup_symbol(ls_unwinder *u, const char *name, uint64_t *addr)
 size_t ls_symbolize_all(ls_unwinder *u, uint64_t pc, ls_frame *out, size_t max)
 {
     if (u->preset_creators) {                  /* pc is the task's index */
-        *out = u->preset_creators[pc];
+        if (pc < u->s->rt->ntasks)
+            *out = u->preset_creators[u->preset_group[pc]];
+        else
+            memset(out, 0, sizeof *out);
         return 1;
     }
     size_t n;
@@ -440,7 +446,8 @@ static bool internal_frame(const char *fn)
     return false;
 }
 
-ls_unwinder *ls_unwinder_preset(const ls_snapshot *s, const ls_stack *stacks, const ls_frame *creators)
+ls_unwinder *ls_unwinder_preset(const ls_snapshot *s, const ls_stack *stacks, const ls_frame *creators,
+                                const uint32_t *group)
 {
     ls_unwinder *u = calloc(1, sizeof *u);
     if (!u)
@@ -449,6 +456,7 @@ ls_unwinder *ls_unwinder_preset(const ls_snapshot *s, const ls_stack *stacks, co
     u->fd = -1;
     u->preset_stacks = stacks;
     u->preset_creators = creators;
+    u->preset_group = group;
     return u;
 }
 
@@ -539,7 +547,7 @@ static bool is_task_start(const ls_frame *f)
 int ls_unwind_task(ls_unwinder *u, size_t task, ls_stack *out)
 {
     if (u->preset_stacks) {
-        const ls_stack *st = &u->preset_stacks[task];
+        const ls_stack *st = &u->preset_stacks[u->preset_group[task]];
         out->nframes = st->nframes;
         out->frames = calloc(st->nframes ? st->nframes : 1, sizeof *out->frames);
         if (!out->frames)

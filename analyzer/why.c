@@ -135,35 +135,148 @@ static void print_path(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls
     }
 }
 
-/* Places in the snapshot that point into [addr, addr + size). */
-static void print_referrers(FILE *out, const ls_snapshot *s, const ls_analysis *a, uint64_t addr, uint64_t size)
+/* The places in the snapshot that point into each waited object nothing
+ * reaches: its first MAX_REFERRERS, in the order of the file, with an
+ * object holding them. Found in one pass over memory for all the objects
+ * (a task may wait on 65,536: a pass per address took 72 s). */
+typedef struct wanted {
+    uint64_t obj;                       /* sorted by this, for the printing */
+    uint64_t lo, hi;                    /* the object's bytes, [lo, hi) */
+    uint32_t found;
+    uint64_t where[MAX_REFERRERS];
+} wanted;
+
+/* The pass looks each word up among the objects by their starts (order:
+ * by lo) and a tree of the largest end under each node, so that a word
+ * costs O(log n) and only the objects it points into are visited; an
+ * object with all its referrers leaves the tree (its end becomes 0). The
+ * objects may overlap (task stacks a file made overlap): each one the
+ * word points into is found. */
+typedef struct referrer_scan {
+    const ls_snapshot *s;
+    wanted   *w;
+    size_t    n, leaves;                /* leaves: a power of two >= n */
+    uint32_t *order;                    /* w by lo */
+    uint64_t *los;                      /* w[order[i]].lo */
+    uint64_t *tree;                     /* 2 * leaves: the largest end below */
+} referrer_scan;
+
+static int compare_wanted(const void *a, const void *b)
 {
-    size_t found = 0;
-    for (size_t i = 0; i < s->core->nsegments && found < MAX_REFERRERS; i++) {
+    const wanted *x = a, *y = b;
+    return x->obj < y->obj ? -1 : x->obj > y->obj;
+}
+
+static const referrer_scan *order_ctx;
+
+static int compare_order(const void *a, const void *b)
+{
+    uint64_t x = order_ctx->w[*(const uint32_t *)a].lo, y = order_ctx->w[*(const uint32_t *)b].lo;
+    return x < y ? -1 : x > y;
+}
+
+static void tree_set(referrer_scan *r, size_t leaf, uint64_t end)
+{
+    size_t at = r->leaves + leaf;
+    r->tree[at] = end;
+    for (at /= 2; at; at /= 2)
+        r->tree[at] = r->tree[2 * at] > r->tree[2 * at + 1] ? r->tree[2 * at] : r->tree[2 * at + 1];
+}
+
+/* The largest end among the leaves [0, p). */
+static uint64_t prefix_max(const referrer_scan *r, size_t p)
+{
+    uint64_t best = 0;
+    for (size_t lo = r->leaves, hi = r->leaves + p; lo < hi; lo /= 2, hi /= 2) {
+        if (lo & 1) { best = r->tree[lo] > best ? r->tree[lo] : best; lo++; }
+        if (hi & 1) { hi--; best = r->tree[hi] > best ? r->tree[hi] : best; }
+    }
+    return best;
+}
+
+/* Records `where` for every object of the leaves [0, p) under node (its
+ * leaves from first, count of them) whose end is above v. */
+static void record(referrer_scan *r, size_t node, size_t first, size_t count, size_t p, uint64_t v,
+                   uint64_t where)
+{
+    if (first >= p || r->tree[node] <= v)
+        return;
+    if (count == 1) {
+        wanted *w = &r->w[r->order[first]];
+        w->where[w->found++] = where;
+        if (w->found == MAX_REFERRERS)
+            tree_set(r, first, 0);              /* has all it shows */
+        return;
+    }
+    record(r, 2 * node, first, count / 2, p, v, where);
+    record(r, 2 * node + 1, first + count / 2, count / 2, p, v, where);
+}
+
+static int find_referrers(referrer_scan *r)
+{
+    const ls_snapshot *s = r->s;
+    for (r->leaves = 1; r->leaves < r->n; r->leaves *= 2)
+        ;
+    r->order = malloc(r->n * sizeof *r->order);
+    r->los = malloc(r->n * sizeof *r->los);
+    r->tree = calloc(2 * r->leaves, sizeof *r->tree);
+    if (!r->order || !r->los || !r->tree)
+        return -1;
+    for (size_t i = 0; i < r->n; i++)
+        r->order[i] = (uint32_t)i;
+    order_ctx = r;
+    qsort(r->order, r->n, sizeof *r->order, compare_order);
+    for (size_t i = 0; i < r->n; i++) {
+        r->los[i] = r->w[r->order[i]].lo;
+        tree_set(r, i, r->w[r->order[i]].hi);
+    }
+    for (size_t i = 0; i < s->core->nsegments && r->tree[1]; i++) {
         const ls_segment *seg = &s->core->segments[i];
         const uint8_t *p = s->core->data + seg->offset;
-        for (uint64_t off = 0; off + 8 <= seg->filesz && found < MAX_REFERRERS; off += 8) {
+        for (uint64_t off = 0; off + 8 <= seg->filesz && r->tree[1]; off += 8) {
             uint64_t v;
             memcpy(&v, p + off, 8);
-            if (v - addr >= size)
-                continue;
+            size_t lo = 0, hi = r->n;           /* the objects starting at or below v */
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (r->los[mid] <= v) lo = mid + 1; else hi = mid;
+            }
+            if (!lo || prefix_max(r, lo) <= v)
+                continue;                       /* into none of them */
             int kind;
             uint64_t where = seg->vaddr + off;
-            uint64_t holder = ls_object_of(s, where, &kind);
-            if (holder == LS_NO_OBJECT)
-                continue;                      /* internal memory, dead stack */
-            fprintf(out, "    0x%" PRIx64 " in ", where);
-            describe_object(out, s, holder);
-            if (kind == LS_OBJ_STACK)
-                fprintf(out, " (%s)", verdict_name(a->verdict[holder - s->nheap_objects]));
-            else
-                fprintf(out, " (%s)", (a->marked[holder >> 6] >> (holder & 63)) & 1
-                                      ? "reachable" : "itself unreachable");
-            fputc('\n', out);
-            found++;
+            if (ls_object_of(s, where, &kind) == LS_NO_OBJECT)
+                continue;                       /* internal memory, dead stack */
+            record(r, 1, 0, r->leaves, lo, v, where);
         }
     }
-    if (!found)
+    return 0;
+}
+
+static void free_referrers(referrer_scan *r)
+{
+    free(r->w);
+    free(r->order);
+    free(r->los);
+    free(r->tree);
+}
+
+static void print_referrers(FILE *out, const ls_snapshot *s, const ls_analysis *a, const wanted *w)
+{
+    for (uint32_t i = 0; i < w->found; i++) {
+        int kind;
+        uint64_t where = w->where[i];
+        uint64_t holder = ls_object_of(s, where, &kind);
+        fprintf(out, "    0x%" PRIx64 " in ", where);
+        describe_object(out, s, holder);
+        if (kind == LS_OBJ_STACK)
+            fprintf(out, " (%s)", verdict_name(a->verdict[holder - s->nheap_objects]));
+        else
+            fprintf(out, " (%s)", (a->marked[holder >> 6] >> (holder & 63)) & 1
+                                  ? "reachable" : "itself unreachable");
+        fputc('\n', out);
+    }
+    if (!w->found)
         fprintf(out, "    nothing else\n");
 }
 
@@ -195,6 +308,28 @@ int ls_why(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u
         return 0;
     }
     fprintf(out, " on %u object%s:\n", t->wait_count, t->wait_count > 1 ? "s" : "");
+    /* The objects nothing reaches, each once, and what points into them. */
+    referrer_scan r = { .s = s, .w = calloc(t->wait_count, sizeof *r.w) };
+    if (!r.w)
+        return ls_error_set(err, s->path, "out of memory");
+    for (uint32_t w = 0; w < t->wait_count; w++) {
+        int kind;
+        uint64_t obj = ls_object_of(s, t->wait_addrs[w], &kind);
+        if (obj != LS_NO_OBJECT && !((a->marked[obj >> 6] >> (obj & 63)) & 1)) {
+            uint64_t size, addr = object_address(s, obj, &size);
+            r.w[r.n++] = (wanted){ .obj = obj, .lo = addr, .hi = addr + size };
+        }
+    }
+    qsort(r.w, r.n, sizeof *r.w, compare_wanted);
+    size_t distinct = 0;
+    for (size_t k = 0; k < r.n; k++)
+        if (!distinct || r.w[k].obj != r.w[distinct - 1].obj)
+            r.w[distinct++] = r.w[k];
+    r.n = distinct;
+    if (r.n && find_referrers(&r) != 0) {
+        free_referrers(&r);
+        return ls_error_set(err, s->path, "out of memory");
+    }
     for (uint32_t w = 0; w < t->wait_count; w++) {
         int kind;
         uint64_t obj = ls_object_of(s, t->wait_addrs[w], &kind);
@@ -210,10 +345,11 @@ int ls_why(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u
             fprintf(out, ", reachable from a root:\n");
             print_path(out, s, a, u, obj);
         } else {
-            uint64_t size, addr = object_address(s, obj, &size);
             fprintf(out, ", which nothing that can run reaches.\n    Pointed to only by:\n");
-            print_referrers(out, s, a, addr, size);
+            const wanted key = { .obj = obj };
+            print_referrers(out, s, a, bsearch(&key, r.w, r.n, sizeof *r.w, compare_wanted));
         }
     }
+    free_referrers(&r);
     return 0;
 }

@@ -41,10 +41,24 @@ int ls_error_set(ls_error *err, const char *file, const char *fmt, ...)
     /* Messages quote strings from the file (NT_FILE paths, the note's exe
      * path); a newline or escape there would break the one-line error
      * contract or reach the terminal. Control bytes print as '?'. */
-    for (char *c = err->message; *c; c++)
+    ls_text_sanitize(err->message);
+    return -1;
+}
+
+char *ls_text_sanitize(char *s)
+{
+    for (char *c = s; c && *c; c++)
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
             *c = '?';
-    return -1;
+    return s;
+}
+
+const char *ls_text_safe(const char *s, char *buf, size_t size)
+{
+    if (size == 0)
+        return "";
+    snprintf(buf, size, "%s", s ? s : "");
+    return ls_text_sanitize(buf);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -142,7 +156,13 @@ static int parse_leakscan_note(ls_core *core, const uint8_t *desc, size_t size, 
     if (p[h.exe_path_size - 1] != '\0' || p[h.exe_path_size + h.reason_size - 1] != '\0')
         return ls_error_set(err, core->path, "LEAKSCAN note: strings are not terminated");
     core->exe_path = (const char *)p;
-    core->reason = (const char *)p + h.exe_path_size;
+    /* The reason is only printed: a copy with its control bytes made safe
+     * (the file's own bytes are mapped read-only). */
+    free(core->reason_copy);
+    core->reason_copy = strdup((const char *)p + h.exe_path_size);
+    if (!core->reason_copy)
+        return ls_error_set(err, core->path, "out of memory");
+    core->reason = ls_text_sanitize(core->reason_copy);
     core->note = h;
     core->has_note = true;
     return 0;
@@ -207,27 +227,54 @@ static int parse_notes(ls_core *core, Elf *elf, const GElf_Phdr *ph, ls_error *e
     return 0;
 }
 
+const char *ls_file_type_text(unsigned mode)
+{
+    return S_ISDIR(mode) ? "a directory" : S_ISCHR(mode) ? "a character device"
+         : S_ISBLK(mode) ? "a block device" : S_ISFIFO(mode) ? "a FIFO or pipe"
+         : S_ISSOCK(mode) ? "a socket" : S_ISREG(mode) ? "a regular file" : "not a file";
+}
+
 int ls_core_open(const char *path, ls_core **out, ls_error *err)
+{
+    /* O_NONBLOCK: opening a FIFO would wait for a writer (it is refused). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        *out = NULL;
+        return ls_error_set(err, path, "cannot open: %s", strerror(errno));
+    }
+    return ls_core_open_fd(path, fd, out, err);
+}
+
+int ls_core_open_fd(const char *path, int fd, ls_core **out, ls_error *err)
 {
     *out = NULL;
     ls_core *core = calloc(1, sizeof *core);
-    if (!core)
+    if (!core) {
+        close(fd);
         return ls_error_set(err, path, "out of memory");
-    core->fd = -1;
+    }
+    core->fd = fd;
     core->path = strdup(path);
     if (!core->path) {
+        close(fd);
         free(core);
         return ls_error_set(err, path, "out of memory");
     }
     Elf *elf = NULL;
-    core->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (core->fd < 0) {
-        ls_error_set(err, path, "cannot open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(core->fd, &st) != 0) {
+        ls_error_set(err, path, "cannot stat: %s", strerror(errno));
         goto fail;
     }
-    struct stat st;
-    if (fstat(core->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        ls_error_set(err, path, "not a regular file");
+    if (S_ISFIFO(st.st_mode)) {
+        /* Only a stream: cores are mapped, read at random. */
+        ls_error_set(err, path, "not a regular file (a FIFO or pipe): a snapshot or core is mapped "
+                     "into memory, not read as a stream; save it to a file first");
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ls_error_set(err, path, "not a regular file (%s): give a snapshot, a core or a --json result",
+                     ls_file_type_text(st.st_mode));
         goto fail;
     }
     if (st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
@@ -349,6 +396,7 @@ void ls_core_close(ls_core *core)
     free(core->modules);
     free(core->files);
     free(core->path);
+    free(core->reason_copy);
     free(core);
 }
 
@@ -558,8 +606,10 @@ int ls_root_read(const ls_core *core, uint64_t addr, ls_debug_root *r, ls_error 
         return ls_error_set(err, f, "debug root: %llu stack chunks of %llu bytes are implausible for %llu tasks",
                             (unsigned long long)r->stack_chunk_count, (unsigned long long)r->stack_chunk_size,
                             (unsigned long long)r->task_count);
-    for (uint32_t i = 0; i < r->reason_count; i++)
+    for (uint32_t i = 0; i < r->reason_count; i++) {
         r->reason_names[i][LS_REASON_NAME_SIZE - 1] = '\0';
+        ls_text_sanitize(r->reason_names[i]);      /* the views print them */
+    }
     return 0;
 }
 
@@ -576,10 +626,13 @@ const char *ls_reason_name(const ls_runtime *rt, uint32_t reason)
 
 #define FIELD(T, p, off) ({ T v_; memcpy(&v_, (p) + (off), sizeof v_); v_; })
 
-/* Decodes one task slot. NULL, or why the slot is not believable (a
- * crash can leave a slot half-written). */
+/* Decodes one task slot, its registers into regs (reg_count) and its
+ * creators into ancestry (t->nancestry of them): the caller keeps them
+ * apart from the ls_task (reader.h). NULL, or why the slot is not
+ * believable (a crash can leave a slot half-written). */
 static const char *read_task(const ls_core *core, const ls_debug_root *r, uint64_t slot,
-                             const uint8_t *p, ls_task *t)
+                             const uint8_t *p, ls_task *t, uint64_t regs[LS_MAX_REGS],
+                             ls_ancestor ancestry[LS_MAX_ANCESTRY])
 {
     memset(t, 0, sizeof *t);
     t->slot = slot;
@@ -599,7 +652,7 @@ static const char *read_task(const ls_core *core, const ls_debug_root *r, uint64
     t->stack_lo = FIELD(uint64_t, p, r->off_task_stack_lo);
     t->stack_hi = FIELD(uint64_t, p, r->off_task_stack_hi);
     for (uint32_t i = 0; i < r->reg_count; i++)
-        t->regs[i] = FIELD(uint64_t, p, r->off_task_regs + r->regs[i].offset);
+        regs[i] = FIELD(uint64_t, p, r->off_task_regs + r->regs[i].offset);
     if (r->ancestry_max) {
         uint32_t n = FIELD(uint32_t, p, r->off_task_ancestry_count);
         if (n > r->ancestry_max)
@@ -608,9 +661,9 @@ static const char *read_task(const ls_core *core, const ls_debug_root *r, uint64
             n = LS_MAX_ANCESTRY;          /* a runtime that keeps more: the nearest */
         for (uint32_t i = 0; i < n; i++) {
             const uint8_t *e = p + r->off_task_ancestry + (size_t)i * r->ancestry_stride;
-            t->ancestry[i].id = FIELD(uint64_t, e, 0);
-            t->ancestry[i].parent_id = FIELD(uint64_t, e, 8);
-            t->ancestry[i].create_pc = FIELD(uint64_t, e, 16);
+            ancestry[i].id = FIELD(uint64_t, e, 0);
+            ancestry[i].parent_id = FIELD(uint64_t, e, 8);
+            ancestry[i].create_pc = FIELD(uint64_t, e, 16);
         }
         t->nancestry = n;
     }
@@ -693,6 +746,10 @@ static const char *read_span(const ls_core *core, const ls_debug_root *r, const 
     if (npages == 0 || s->base < r->arena || s->base - r->arena >= r->arena_size ||
         s->size > r->arena_size - (s->base - r->arena))
         return "outside the heap arena";
+    /* Spans are made of pages: on a boundary, no two share a page (the
+     * loader's page index and its search of the spans then agree). */
+    if ((s->base - r->arena) % r->page_size)
+        return "not on a page boundary";
     if (s->elem_size == 0 || s->nelems == 0 || (uint64_t)s->nelems * s->elem_size > s->size ||
         (s->state == LS_SPAN_LARGE && s->nelems != 1))
         return "objects do not fit it";
@@ -715,56 +772,104 @@ bool ls_span_in_use(const ls_core *core, const ls_span *s, uint32_t i)
 #define MAX_LABELS       64
 #define MAX_LABEL_STRING 256
 
-/* A NUL-terminated string of at most MAX_LABEL_STRING bytes at addr,
- * copied; NULL if unreadable, unterminated or out of memory. */
-static char *read_string(const ls_core *core, uint64_t addr)
+/* Label sets are read so that what they cost is bounded by the file, not
+ * by what its pointers claim. A file can make every task's set distinct
+ * (sets 16 bytes apart share their pairs) and every key and value the same
+ * 256-byte string: read a byte at a time and copied per label, 65,536
+ * such tasks took 27 s and 2.3 GB. So:
+ *
+ *  - each string is read once per address, in address order, a chunk at a
+ *    time; a string that ends where the one before it ends is a suffix of
+ *    it and shares its copy, so the text copied is at most the bytes that
+ *    hold it (the strings copied do not overlap);
+ *  - every label costs the runtime 16 bytes (its pair), so a file of S
+ *    bytes holds at most S / 16 of them: sets past that budget are
+ *    overlapping ones, and are not read (counted: the loader warns).
+ *
+ * What a set decodes to is as before: labels up to its first unreadable
+ * pair, and no labels at all if one of their strings is unreadable or not
+ * terminated within MAX_LABEL_STRING bytes. */
+
+/* Whether the string at addr is terminated within MAX_LABEL_STRING bytes,
+ * all of them readable: its length then, else SIZE_MAX. Read into buf
+ * (MAX_LABEL_STRING + 1 bytes) 64-byte block by block, byte by byte only
+ * in a block that cannot be read whole (a boundary of the memory). */
+static size_t read_label_string(const ls_core *core, uint64_t addr, char *buf)
 {
-    char buf[MAX_LABEL_STRING + 1];
-    for (size_t i = 0; i <= MAX_LABEL_STRING; i++) {
-        if (!ls_core_read(core, addr + i, &buf[i], 1))
-            return NULL;
-        if (buf[i] == '\0')
-            return strdup(buf);
+    size_t n = 0;
+    while (n <= MAX_LABEL_STRING) {
+        size_t chunk = 64 - (size_t)((addr + n) % 64);
+        if (chunk > MAX_LABEL_STRING + 1 - n)
+            chunk = MAX_LABEL_STRING + 1 - n;
+        if (!ls_core_read(core, addr + n, buf + n, chunk)) {
+            for (size_t i = 0; i < chunk; i++) {
+                if (!ls_core_read(core, addr + n + i, buf + n + i, 1))
+                    return SIZE_MAX;
+                if (buf[n + i] == '\0')
+                    return n + i;
+            }
+            return SIZE_MAX;                   /* (all read: then a NUL was found) */
+        }
+        const char *nul = memchr(buf + n, '\0', chunk);
+        if (nul)
+            return (size_t)(nul - buf);
+        n += chunk;
     }
-    return NULL;
+    return SIZE_MAX;
+}
+
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The strings at the sorted, distinct addresses addrs[0 .. n): at[i] is
+ * the offset of string i's text in *text, SIZE_MAX if it is unreadable.
+ * 0 or -1 (out of memory). */
+static int read_label_strings(const ls_core *core, const uint64_t *addrs, size_t n, size_t *at,
+                              char **text_out)
+{
+    size_t len = 0, cap = 4096;
+    char *text = malloc(cap), buf[MAX_LABEL_STRING + 1];
+    if (!text)
+        return -1;
+    uint64_t start = 0, end = 0;               /* the last string copied: [start, end] its NUL */
+    size_t start_at = SIZE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        if (start_at != SIZE_MAX && addrs[i] > start && addrs[i] <= end) {
+            at[i] = start_at + (size_t)(addrs[i] - start);   /* a suffix of it */
+            continue;
+        }
+        size_t sl = read_label_string(core, addrs[i], buf);
+        if (sl == SIZE_MAX) {
+            at[i] = SIZE_MAX;
+            continue;
+        }
+        if (len + sl + 1 > cap) {
+            while (len + sl + 1 > cap)
+                cap *= 2;
+            char *grown = realloc(text, cap);
+            if (!grown) {
+                free(text);
+                return -1;
+            }
+            text = grown;
+        }
+        memcpy(text + len, buf, sl + 1);
+        ls_text_sanitize(text + len);          /* labels are printed */
+        at[i] = start_at = len;
+        start = addrs[i];
+        end = addrs[i] + sl;
+        len += sl + 1;
+    }
+    *text_out = text;
+    return 0;
 }
 
 static void free_label_set(ls_label_set *set)
 {
-    for (uint32_t i = 0; i < set->count; i++) {
-        free(set->labels[i].key);
-        free(set->labels[i].value);
-    }
-    free(set->labels);
-}
-
-/* Decodes the set at addr. false if it is not believable (then it is
- * left empty: the task shows no labels). */
-static bool read_label_set(const ls_core *core, const ls_debug_root *r, uint64_t addr, ls_label_set *set)
-{
-    memset(set, 0, sizeof *set);
-    set->addr = addr;
-    uint32_t count;
-    if (!ls_core_read_u32(core, addr + r->off_labels_count, &count) || count > MAX_LABELS)
-        return false;
-    set->labels = calloc(count ? count : 1, sizeof *set->labels);
-    if (!set->labels)
-        return false;
-    for (uint32_t i = 0; i < count; i++) {
-        uint64_t key, value;
-        uint64_t at = addr + r->off_labels_pairs + (uint64_t)i * 16;
-        if (!ls_core_read_u64(core, at, &key) || !ls_core_read_u64(core, at + 8, &value))
-            break;
-        set->labels[i].key = read_string(core, key);
-        set->labels[i].value = read_string(core, value);
-        set->count = i + 1;
-        if (!set->labels[i].key || !set->labels[i].value) {
-            free_label_set(set);
-            memset(set, 0, sizeof *set);
-            return false;
-        }
-    }
-    return true;
+    free(set->labels);                         /* the strings are rt->label_text's */
 }
 
 typedef struct label_ref { uint64_t addr; size_t task; } label_ref;
@@ -773,6 +878,22 @@ static int compare_label_refs(const void *a, const void *b)
 {
     const label_ref *x = a, *y = b;
     return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+/* The pairs of the label set at addr that claims `claimed` labels, as far
+ * as they can be read: their string addresses into pairs, two per label.
+ * How many were read. */
+static uint32_t read_label_pairs(const ls_core *core, const ls_debug_root *r, uint64_t addr,
+                                 uint32_t claimed, uint64_t *pairs)
+{
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < claimed; i++) {
+        uint64_t at = addr + r->off_labels_pairs + (uint64_t)i * 16;
+        if (!ls_core_read_u64(core, at, &pairs[2 * i]) || !ls_core_read_u64(core, at + 8, &pairs[2 * i + 1]))
+            break;
+        count = i + 1;
+    }
+    return count;
 }
 
 /* Decodes each distinct label set once (tasks share them) and points
@@ -790,23 +911,128 @@ static int read_label_sets(const ls_core *core, const ls_debug_root *r, ls_runti
     }
     qsort(refs, n, sizeof *refs, compare_label_refs);
     rt->label_sets = calloc(n ? n : 1, sizeof *rt->label_sets);
-    if (!rt->label_sets) {
-        free(refs);
-        return -1;
-    }
+    /* Per distinct set: where its pairs start in `pairs` (SIZE_MAX: not a
+     * set), then its count; the pairs' string addresses, two per label. */
+    size_t *first = malloc((n ? n : 1) * sizeof *first), npairs = 0, cap = 1024;
+    uint32_t *counts = malloc((n ? n : 1) * sizeof *counts);
+    uint64_t *pairs = malloc(cap * sizeof *pairs), *addrs = NULL;
+    size_t *at = NULL, nsets = 0;
+    uint64_t budget = core->size / 16;         /* labels the file can hold */
+    int status = -1;
+    if (!rt->label_sets || !first || !counts || !pairs)
+        goto out;
     for (size_t k = 0; k < n; k++) {
-        if (k == 0 || refs[k].addr != refs[k - 1].addr) {
-            if (read_label_set(core, r, refs[k].addr, &rt->label_sets[rt->nlabel_sets]))
-                rt->nlabel_sets++;
-            else
-                continue;
-        } else if (rt->nlabel_sets == 0 || rt->label_sets[rt->nlabel_sets - 1].addr != refs[k].addr) {
-            continue;                         /* its set did not decode */
+        if (k && refs[k].addr == refs[k - 1].addr)
+            continue;
+        uint32_t claimed;
+        first[nsets] = SIZE_MAX;               /* not a set, until read */
+        counts[nsets] = 0;
+        if (!ls_core_read_u32(core, refs[k].addr + r->off_labels_count, &claimed) || claimed > MAX_LABELS) {
+            nsets++;
+            continue;
         }
-        rt->tasks[refs[k].task].label_set = (int32_t)(rt->nlabel_sets - 1);
+        if (claimed > budget) {                /* past what the file holds */
+            rt->unread_label_sets++;
+            nsets++;
+            continue;
+        }
+        if (npairs + 2 * MAX_LABELS > cap) {
+            uint64_t *grown = realloc(pairs, 2 * cap * sizeof *grown);
+            if (!grown)
+                goto out;
+            pairs = grown;
+            cap *= 2;
+        }
+        uint32_t count = read_label_pairs(core, r, refs[k].addr, claimed, pairs + npairs);
+        first[nsets] = npairs;
+        counts[nsets++] = count;
+        npairs += 2 * (size_t)count;
+        budget -= claimed;
     }
+    /* Every string once, in address order. */
+    addrs = malloc((npairs ? npairs : 1) * sizeof *addrs);
+    if (!addrs)
+        goto out;
+    memcpy(addrs, pairs, npairs * sizeof *addrs);
+    qsort(addrs, npairs, sizeof *addrs, compare_u64);
+    size_t naddrs = 0;
+    for (size_t i = 0; i < npairs; i++)
+        if (!naddrs || addrs[i] != addrs[naddrs - 1])
+            addrs[naddrs++] = addrs[i];
+    if (!(at = malloc((naddrs ? naddrs : 1) * sizeof *at)))
+        goto out;
+    if (read_label_strings(core, addrs, naddrs, at, &rt->label_text) != 0)
+        goto out;
+    /* The sets, each believable one kept, in address order. */
+    for (size_t k = 0, set = 0; k < n; k++) {
+        if (k && refs[k].addr == refs[k - 1].addr) {
+            if (rt->nlabel_sets && rt->label_sets[rt->nlabel_sets - 1].addr == refs[k].addr)
+                rt->tasks[refs[k].task].label_set = (int32_t)(rt->nlabel_sets - 1);
+            continue;                          /* (else its set did not decode) */
+        }
+        size_t from = first[set];
+        uint32_t count = counts[set++];
+        if (from == SIZE_MAX)
+            continue;
+        ls_label_set *ls = &rt->label_sets[rt->nlabel_sets];
+        ls->addr = refs[k].addr;
+        ls->labels = calloc(count ? count : 1, sizeof *ls->labels);
+        if (!ls->labels)
+            goto out;
+        bool readable = true;
+        for (uint32_t i = 0; i < 2 * count && readable; i++) {
+            const uint64_t *hit = bsearch(&pairs[from + i], addrs, naddrs, sizeof *addrs, compare_u64);
+            size_t off = at[hit - addrs];
+            readable = off != SIZE_MAX;
+            char *str = readable ? rt->label_text + off : NULL;
+            if (i % 2)
+                ls->labels[i / 2].value = str;
+            else
+                ls->labels[i / 2].key = str;
+        }
+        if (!readable) {
+            free(ls->labels);
+            memset(ls, 0, sizeof *ls);
+            continue;
+        }
+        ls->count = count;
+        rt->tasks[refs[k].task].label_set = (int32_t)rt->nlabel_sets++;
+    }
+    status = 0;
+out:
     free(refs);
-    return 0;
+    free(first);
+    free(counts);
+    free(pairs);
+    free(addrs);
+    free(at);
+    return status;
+}
+
+/* Room for one more task in rt's tables (tasks, their registers, their
+ * ancestry), grown by doubling. false when out of memory. */
+static bool room_for_a_task(ls_runtime *rt, uint32_t reg_count, size_t *tasks_cap, size_t nancestors,
+                            size_t *ancestors_cap)
+{
+    if (rt->ntasks == *tasks_cap) {
+        ls_task *tasks = realloc(rt->tasks, 2 * *tasks_cap * sizeof *tasks);
+        if (!tasks)
+            return false;
+        rt->tasks = tasks;
+        uint64_t *regs = realloc(rt->task_regs, 2 * *tasks_cap * reg_count * sizeof *regs);
+        if (!regs)
+            return false;
+        rt->task_regs = regs;
+        *tasks_cap *= 2;
+    }
+    if (nancestors + LS_MAX_ANCESTRY > *ancestors_cap) {
+        ls_ancestor *an = realloc(rt->ancestors, 2 * *ancestors_cap * sizeof *an);
+        if (!an)
+            return false;
+        rt->ancestors = an;
+        *ancestors_cap *= 2;
+    }
+    return true;
 }
 
 int ls_runtime_read(const ls_core *core, uint64_t root_addr, ls_runtime **out, ls_error *err)
@@ -825,10 +1051,12 @@ int ls_runtime_read(const ls_core *core, uint64_t root_addr, ls_runtime **out, l
     /* Tasks. The table grows with the live slots found, not with the
      * task_count the root claims: a small hostile file can claim 2^26
      * slots, gigabytes of ls_task (fuzzing found it). */
-    size_t tasks_cap = 64;
+    size_t tasks_cap = 64, nancestors = 0, ancestors_cap = 64;
     rt->tasks = calloc(tasks_cap, sizeof *rt->tasks);
+    rt->task_regs = calloc(tasks_cap * r->reg_count, sizeof *rt->task_regs);
+    rt->ancestors = calloc(ancestors_cap, sizeof *rt->ancestors);
     uint8_t *slot_buf = malloc(r->task_stride);
-    if (!rt->tasks || !slot_buf) {
+    if (!rt->tasks || !rt->task_regs || !rt->ancestors || !slot_buf) {
         free(slot_buf);
         ls_runtime_free(rt);
         return ls_error_set(err, core->path, "out of memory for %llu tasks",
@@ -857,28 +1085,37 @@ int ls_runtime_read(const ls_core *core, uint64_t root_addr, ls_runtime **out, l
             }
             p = slot_buf;
         }
-        if (rt->ntasks == tasks_cap) {
-            ls_task *grown = realloc(rt->tasks, 2 * tasks_cap * sizeof *grown);
-            if (!grown) {
-                free(slot_buf);
-                ls_runtime_free(rt);
-                return ls_error_set(err, core->path, "out of memory for %llu tasks",
-                                    (unsigned long long)r->task_count);
-            }
-            rt->tasks = grown;
-            tasks_cap *= 2;
+        if (!room_for_a_task(rt, r->reg_count, &tasks_cap, nancestors, &ancestors_cap)) {
+            free(slot_buf);
+            ls_runtime_free(rt);
+            return ls_error_set(err, core->path, "out of memory for %llu tasks",
+                                (unsigned long long)r->task_count);
         }
         ls_task *t = &rt->tasks[rt->ntasks];
-        const char *why = read_task(core, r, slot, p, t);
+        const char *why = read_task(core, r, slot, p, t, rt->task_regs + rt->ntasks * r->reg_count,
+                                    rt->ancestors + nancestors);
         if (why) {
             if (!rt->skipped_tasks++)
                 rt->skipped_task_reason = why;
             continue;
         }
-        if (t->state != LS_TASK_FREE && t->state != LS_TASK_DEAD)
+        if (t->state != LS_TASK_FREE && t->state != LS_TASK_DEAD) {
+            /* The runtime has one main task. A file that marks more (every
+             * slot, say) keeps the first as main and the others as the
+             * ordinary tasks they are; the loader warns (main_tasks). */
+            if (t->is_main && rt->main_tasks++)
+                t->is_main = false;
             rt->ntasks++;
+            nancestors += t->nancestry;
+        }
     }
     free(slot_buf);
+    /* Registers and ancestry live apart from the tasks, in the order of
+     * the tasks (reader.h): pointed to now that neither table moves. */
+    for (size_t i = 0, k = 0; i < rt->ntasks; k += rt->tasks[i].nancestry, i++) {
+        rt->tasks[i].regs = rt->task_regs + i * r->reg_count;
+        rt->tasks[i].ancestry = rt->ancestors + k;
+    }
 
     /* Which thread runs which task. */
     for (uint32_t w = 0; w < r->worker_count; w++) {
@@ -983,10 +1220,13 @@ void ls_runtime_free(ls_runtime *rt)
     for (size_t i = 0; i < rt->ntasks; i++)
         free(rt->tasks[i].wait_addrs);
     free(rt->tasks);
+    free(rt->task_regs);
+    free(rt->ancestors);
     free(rt->spans);
     free(rt->timer_targets);
     for (size_t i = 0; i < rt->nlabel_sets; i++)
         free_label_set(&rt->label_sets[i]);
     free(rt->label_sets);
+    free(rt->label_text);
     free(rt);
 }

@@ -28,6 +28,17 @@ typedef struct ls_error {
 int ls_error_set(ls_error *err, const char *file, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Text from a file is hostile when printed: an ESC sequence retitles or
+ * rewrites the terminal, a newline forges a report line. Every string the
+ * readers take from a file into what the views print (wait reason names,
+ * labels, the note's reason; json_load.c: every string of a saved result)
+ * goes through ls_text_sanitize as it loads, so no view has to remember:
+ * control bytes (below 0x20, and 0x7f) become '?'. In place; returns s. */
+char *ls_text_sanitize(char *s);
+/* The same into buf, for strings that must stay as they are (a path that
+ * is opened) but are also printed. Returns buf; "" for NULL. */
+const char *ls_text_safe(const char *s, char *buf, size_t size);
+
 typedef struct ls_segment {
     uint64_t vaddr;
     uint64_t memsz;
@@ -108,7 +119,8 @@ typedef struct ls_core {
     const uint8_t   *build_id;
     size_t           build_id_size;
     const char      *exe_path;
-    const char      *reason;
+    const char      *reason;     /* sanitised (ls_text_sanitize): printed */
+    char            *reason_copy;    /* owns it, when from the note */
     /* The modules note, if any: entries of `module_ids_stride` bytes, each
      * starting with an ls_note_module's base and build-id size. */
     const uint8_t   *module_ids;
@@ -133,6 +145,13 @@ bool ls_regular_file(const char *path);
 
 /* Opens and indexes a core. 0, or -1 with err set. */
 int  ls_core_open(const char *path, ls_core **out, ls_error *err);
+/* The same from fd, already open on path (which names it in messages);
+ * the core owns fd from then on, and closes it on failure too. A FIFO,
+ * directory or device is refused in one line. */
+int  ls_core_open_fd(const char *path, int fd, ls_core **out, ls_error *err);
+/* What st_mode says a file is, for messages: "a directory", "a FIFO or
+ * pipe", "a character device", ... */
+const char *ls_file_type_text(unsigned mode);
 void ls_core_close(ls_core *core);
 
 /* Copies n bytes at addr; false unless all of them can be read. The memory
@@ -173,7 +192,7 @@ void ls_build_id_hex(const uint8_t *id, size_t n, char out[2 * LS_MAX_BUILD_ID +
 int ls_root_read(const ls_core *core, uint64_t addr, ls_debug_root *root, ls_error *err);
 
 /* Generations of creators kept per task (the runtime keeps 8): each costs
- * the loader 24 bytes per task, and 100,000 tasks are common. */
+ * the loader 24 bytes per task that has it, and 100,000 tasks are common. */
 #define LS_MAX_ANCESTRY 8
 
 /* One of a task's creators: the parent first. */
@@ -203,9 +222,12 @@ typedef struct ls_task {
     uint32_t wait_count;
     bool     is_main;
     uint64_t stack_lo, stack_hi;
-    uint64_t regs[LS_MAX_REGS];  /* saved registers, in root->regs order */
+    /* Registers and ancestry are kept apart (rt->task_regs, rt->ancestors),
+     * so that a task costs only what it holds: a saved result's task is an
+     * id in the file, and ls_task is made for each (json_load.c). */
+    const uint64_t *regs;        /* root->reg_count saved registers, in root->regs order */
     int32_t  worker_tid;         /* running: its thread; else 0 */
-    ls_ancestor ancestry[LS_MAX_ANCESTRY];   /* its creators' creators */
+    const ls_ancestor *ancestry; /* its creators' creators: nancestry of them */
     uint32_t nancestry;
     uint64_t labels_addr;        /* its label set in the program, 0: none */
     int32_t  label_set;          /* index into rt->label_sets, -1: none */
@@ -226,8 +248,11 @@ typedef struct ls_runtime {
     uint64_t      root_addr;
     ls_task      *tasks;         /* live tasks (not FREE/DEAD) */
     size_t        ntasks;
+    uint64_t     *task_regs;     /* what the tasks' regs point into */
+    ls_ancestor  *ancestors;     /* what the tasks' ancestry points into */
     size_t        skipped_tasks; /* slots that failed validation */
     size_t        absent_tasks;  /* of which not in the file at all (a cut core) */
+    size_t        main_tasks;    /* slots marked main; only the first keeps is_main */
     const char   *skipped_task_reason;   /* why the first one failed */
     ls_span      *spans;         /* SMALL and LARGE spans, sorted by base */
     size_t        nspans;
@@ -235,6 +260,8 @@ typedef struct ls_runtime {
     const char   *skipped_span_reason;   /* why the first one failed */
     ls_label_set  *label_sets;   /* the distinct label sets of the tasks */
     size_t        nlabel_sets;
+    char         *label_text;    /* every label's key and value point into it */
+    size_t        unread_label_sets;  /* past the labels the file can hold (reader.c) */
     uint64_t     *timer_targets; /* targets of pending context timers: roots */
     size_t        ntimer_targets;
 } ls_runtime;

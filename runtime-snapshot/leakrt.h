@@ -225,7 +225,10 @@ int lrt_fd_wait(int fd, int events, int64_t timeout_ns);
  * child process writes the file, atomically (temporary file, fsync,
  * rename), mode 0600, never through a symlink. Called from a task, only the
  * task waits for the writer. reason is recorded in the file (may be NULL).
- * Returns 0 or -errno; on failure no file is left behind.
+ * Returns 0 or -errno; on failure no file is left behind. What is at
+ * path already is replaced only if it is a regular file of this user or a
+ * symlink (replaced itself): a FIFO, device or socket there gives -EEXIST,
+ * a directory -EISDIR, another user's file -EPERM, and it stays as it was.
  *
  * Also taken on LEAKSCAN_SIGNAL (default SIGUSR2; "off" disables it) into
  * LEAKSCAN_DIR (default: the working directory) as leakscan-PID-N.snap, and

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -201,6 +202,11 @@ static pid_t take(const char *path, const char *reason, const lrt_regs *self)
 {
     if (strlen(path) >= sizeof snap.path)
         return -ENAMETOOLONG;
+    /* Before anything stops: a destination that is not a file is refused
+     * without a pause (the writer checks again before its rename). */
+    int refused = lrt_core_check_destination(path);
+    if (refused)
+        return -refused;
     lrt_lock_acquire(&snap.lock);
     /* Internal memory before the world stops: a stopped thread may hold
      * the internal allocator's lock. */
@@ -275,8 +281,21 @@ static int reap_status(pid_t pid, bool block)
     return -ECHILD;                      /* killed: say so, not "success" */
 }
 
-static const char *describe(int err)
+/* Why a snapshot to path failed, for the triggers' one line on stderr. A
+ * destination refused for what it is is named: "File exists" would not
+ * say why an existing path is not replaced. */
+static const char *describe(int err, const char *path, char *buf, size_t size)
 {
+    struct stat st;
+    if ((err == -EEXIST || err == -EISDIR) && lstat(path, &st) == 0 && !S_ISREG(st.st_mode) &&
+        !S_ISLNK(st.st_mode)) {
+        const char *what = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
+                         : S_ISCHR(st.st_mode) ? "a character device"
+                         : S_ISBLK(st.st_mode) ? "a block device" : S_ISSOCK(st.st_mode) ? "a socket"
+                         : "not a file";
+        snprintf(buf, size, "it exists and is %s, not a regular file (left alone)", what);
+        return buf;
+    }
     return err == -ECHILD ? "the writer process was killed" : strerror(-err);
 }
 
@@ -326,8 +345,10 @@ void lrt_snapshot_serve(void)
         int r = reap(pending[i], pending_path[i], false);
         if (r == -EINPROGRESS)
             continue;
+        char why[128];
         if (r != 0)
-            lrt_printerr("snapshot %s failed: %s", pending_path[i], describe(r));
+            lrt_printerr("snapshot %s failed: %s", pending_path[i],
+                         describe(r, pending_path[i], why, sizeof why));
         pending[i] = 0;
     }
     while (atomic_load(&snap.requests) > 0) {
@@ -353,7 +374,8 @@ void lrt_snapshot_serve(void)
         lrt_arch_save(&self);
         pid_t pid = take(path, "signal", &self);
         if (pid < 0) {
-            lrt_printerr("snapshot %s failed: %s", path, strerror(-pid));
+            char why[128];
+            lrt_printerr("snapshot %s failed: %s", path, describe(pid, path, why, sizeof why));
             continue;
         }
         pending[slot] = pid;
@@ -372,6 +394,7 @@ void lrt_snapshot_at_exit(void)
     lrt_snapshot_init();
     pid_t pid = take(path, "at exit", &self);
     int err = pid < 0 ? pid : reap(pid, path, true);
+    char why[128];
     if (err)
-        lrt_printerr("LEAKSCAN_AT_EXIT: snapshot %s failed: %s", path, describe(err));
+        lrt_printerr("LEAKSCAN_AT_EXIT: snapshot %s failed: %s", path, describe(err, path, why, sizeof why));
 }

@@ -61,6 +61,10 @@ void lrt_stack_copies_prepare(lrt_stack_copies *copies);
 int lrt_stack_copies_take(lrt_stack_copies *copies, const lrt_stopped_world *sw);
 /* The writer's temporary file name for path (corefile.c). 0 or ENAMETOOLONG. */
 int lrt_core_temp_path(char *out, size_t size, const char *path, pid_t writer);
+/* Whether path may be replaced by a snapshot: 0 when nothing is there, or
+ * a regular file or a symlink (replaced itself, never followed); EEXIST
+ * for a FIFO, device or socket, EISDIR for a directory — left alone. */
+int lrt_core_check_destination(const char *path);
 
 /* What the core writer needs besides the world (snapshot.c). */
 typedef struct lrt_core_info {

@@ -23,8 +23,9 @@ ROOT = {
     "magic": 0, "version": 8, "size": 12, "pointer_size": 16, "elf_machine": 20,
     "tasks": 32, "task_count": 40, "task_stride": 48, "off_task_id": 52,
     "off_task_state": 64, "off_task_wait_reason": 68, "off_task_wait_addrs": 76, "off_task_wait_count": 80,
-    "off_task_stack_lo": 84, "off_task_stack_hi": 88, "off_task_regs": 96,
-    "reg_count": 100, "regs": 104, "reason_count": 168,
+    "off_task_wait_since": 72, "off_task_stack_lo": 84, "off_task_stack_hi": 88, "off_task_is_main": 92,
+    "off_task_regs": 96, "reg_count": 100, "regs": 104, "reason_count": 168,
+    "reason_names": 192,           # LS_MAX_REASONS names of LS_REASON_NAME_SIZE (32) bytes
     "arena": 1216, "arena_size": 1224, "arena_used": 1232, "page_size": 1240,
     "page_map": 1248, "spans": 1256, "span_count": 1264, "span_stride": 1272,
     "off_span_base": 1276, "off_span_npages": 1280, "off_span_state": 1284,
@@ -38,8 +39,8 @@ ROOT = {
     "off_labels_pairs": 1544,
 }
 # offsetof(ls_note_snapshot, field)
-NOTE = {"version": 0, "debug_root": 8, "build_id_size": 56, "exe_path_size": 60,
-        "reason_size": 64}
+NOTE = {"version": 0, "debug_root": 8, "pid": 16, "time_monotonic_ns": 32, "build_id_size": 56,
+        "exe_path_size": 60, "reason_size": 64}
 NOTE_HEADER = 72
 
 

@@ -17,6 +17,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 
 from checks import check, finish
 
@@ -135,12 +136,58 @@ with tempfile.TemporaryDirectory() as tmp:
     proc.kill()
     proc.wait()
 
+    # A program that dies while attach waits for its snapshot (none can
+    # appear: its LEAKSCAN_DIR does not exist) and is left a zombie: attach
+    # says it exited, with how, at once, not after its whole timeout.
+    proc = subprocess.Popen([program, "wait-for-core"], cwd=tmp, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, LEAKSCAN_DIR=os.path.join(tmp, "missing"), LRT_PROCS="2"))
+    check(proc.stdout.readline().strip() == "ready", "the program reached its leaking state")
+    started = time.monotonic()
+    attach = subprocess.Popen([leakscan, "attach", "--timeout", "20", str(proc.pid)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    failed = proc.stderr.readline()          # the signal came: its snapshot failed
+    check("snapshot" in failed and "failed" in failed, f"the program got the signal: {failed.strip()}")
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)         # not reaped: a zombie
+    try:
+        out, err = attach.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        attach.kill()
+        out, err = attach.communicate()
+    took = time.monotonic() - started
+    check(attach.returncode == 2 and took < 10 and "exited" in err and "SIGTERM" in err
+          and "no snapshot" not in err and len(err.splitlines()) == 1,
+          f"a program that dies while attach waits: exit 2 within seconds, one line saying it "
+          f"exited and how (exit {attach.returncode} after {took:.1f} s: {err.strip()})")
+    p = leakscan_run("attach", str(proc.pid))
+    check(p.returncode == 2 and "exited" in p.stderr and "zombie" in p.stderr
+          and len(p.stderr.splitlines()) == 1,
+          f"attach to a zombie: exit 2, one line saying it has exited: {p.stderr.strip()}")
+    proc.wait()
+
 # Not a libleakrt program: nothing sent, the program lives on.
 other = subprocess.Popen(["sleep", "60"])
 p = leakscan_run("attach", str(other.pid))
-check(p.returncode == 2 and "does not catch" in p.stderr and len(p.stderr.splitlines()) == 1,
+check(p.returncode == 2 and "not a libleakrt program" in p.stderr and len(p.stderr.splitlines()) == 1,
       f"a program that does not catch the signal is refused: {p.stderr.strip()}")
 check(other.poll() is None, "and it was not signalled (still running)")
+
+# One that catches SIGUSR2 for its own ends (for nginx, unicorn or php-fpm
+# it means re-executing itself; here a shell's trap prints): it maps no
+# object that defines lrt_debug_root, so it is refused and never signalled.
+trapper = subprocess.Popen(["bash", "-c", 'trap "echo got-usr2" USR2; echo ready; '
+                            'for i in $(seq 600); do sleep 0.1; done'],
+                           stdout=subprocess.PIPE, text=True)
+check(trapper.stdout.readline().strip() == "ready", "the shell set its trap")
+p = leakscan_run("attach", "--timeout", "2", str(trapper.pid))
+check(p.returncode == 2 and "not a libleakrt program" in p.stderr and "lrt_debug_root" in p.stderr
+      and f"attach --core {trapper.pid}" in p.stderr and len(p.stderr.splitlines()) == 1,
+      f"a shell trapping SIGUSR2 is refused in one line that points to --core: {p.stderr.strip()}")
+time.sleep(1)                                # the trap runs between the short sleeps
+trapper.kill()
+got, _ = trapper.communicate()
+check("got-usr2" not in got, f"and its trap never ran: it was not signalled ({got.strip()!r})")
 p = leakscan_run("attach", "--core", str(other.pid))
 check(p.returncode == 2 and "not a libleakrt program" in p.stderr,
       f"attach --core of it: not a libleakrt program: {p.stderr.strip()}")

@@ -7,19 +7,26 @@ stderr says why the status is what it is. -o FILE, or a LEAKSCAN_AT_EXIT
 already set, keeps the snapshot; the private temporary one is removed,
 and the report never names a file that is gone.
 
-usage: test_run.py LEAKSCAN DEMO_PROGRAM
+Killing leakscan (SIGTERM, SIGHUP, or a SIGINT sent to it alone) ends
+the program too, removes the private temporary snapshot's directory, and
+leakscan exits 128 + the signal (issue 15).
+
+usage: test_run.py LEAKSCAN DEMO_PROGRAM SOUNDNESS_PROGRAM
 """
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 from checks import check, finish
 
 leakscan, demo = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+soundness = os.path.abspath(sys.argv[3])
 env = dict(os.environ, LRT_PROCS="2")
 env.pop("LEAKSCAN_AT_EXIT", None)
 
@@ -148,4 +155,92 @@ with tempfile.TemporaryDirectory() as tmp:
     d = json.loads(out)
     check(code == 3 and d["file"] == own and d["kept"] is True and os.path.isfile(d["file"]),
           f'"file" names a file that exists afterwards ({code}, {d.get("file")})')
+
+
+def running(pid):
+    """Whether pid is a live process (a zombie is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def at_exit_of(pid):
+    """The LEAKSCAN_AT_EXIT leakscan run gave process pid, or None."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            for entry in f.read().split(b"\0"):
+                if entry.startswith(b"LEAKSCAN_AT_EXIT="):
+                    return entry.split(b"=", 1)[1].decode()
+    except OSError:
+        pass
+    return None
+
+
+# Killing leakscan run: the program goes with it, and so does the private
+# temporary directory (this run's own, read from the program's environment:
+# other tests run `leakscan run` at the same time).
+for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+    name = signal.Signals(sig).name
+    p = subprocess.Popen([leakscan, "run", "--", soundness, "stack-keeper", "wait"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env)
+    ready = p.stdout.readline().strip() == "ready"
+    try:
+        with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+            kids = [int(k) for k in f.read().split()]
+    except OSError:
+        kids = []
+    program = kids[0] if len(kids) == 1 else None
+    temporary = at_exit_of(program) if program else None
+    check(ready and program and temporary and temporary.startswith("/tmp/leakscan-run-"),
+          f"{name}: the program runs under leakscan run, its snapshot due in /tmp/leakscan-run-* "
+          f"({ready}, {kids}, {temporary})")
+    os.kill(p.pid, sig)                     # leakscan alone, not its process group
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    deadline = time.monotonic() + 5
+    while program and running(program) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    check(p.returncode == 128 + sig, f"{name} to leakscan: it exits {128 + sig} ({p.returncode})")
+    check(program and not running(program), f"{name} to leakscan: the program is gone within seconds")
+    tmpdir = os.path.dirname(temporary) if temporary else None
+    check(tmpdir and not os.path.exists(tmpdir),
+          f"{name} to leakscan: its temporary directory {tmpdir} is removed")
+    # Whatever failed, leave nothing behind.
+    if program and running(program):
+        os.kill(program, signal.SIGKILL)
+    if p.poll() is None:
+        p.kill()
+    p.communicate()
+    if tmpdir and os.path.isdir(tmpdir):
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+# SIGKILL cannot be caught: the program is still ended (the kernel's
+# parent-death signal); only the directory, which nothing can remove then,
+# is left (removed here).
+p = subprocess.Popen([leakscan, "run", "--", soundness, "stack-keeper", "wait"], stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE, text=True, env=env)
+ready = p.stdout.readline().strip() == "ready"
+try:
+    with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+        kids = [int(k) for k in f.read().split()]
+except OSError:
+    kids = []
+program = kids[0] if len(kids) == 1 else None
+temporary = at_exit_of(program) if program else None
+p.kill()
+p.wait()                                     # its pipes stay open: the program is not told by them
+deadline = time.monotonic() + 5
+while program and running(program) and time.monotonic() < deadline:
+    time.sleep(0.05)
+check(ready and program and not running(program),
+      f"SIGKILL to leakscan: the program is gone within seconds too ({ready}, {kids})")
+if program and running(program):
+    os.kill(program, signal.SIGKILL)
+p.communicate()
+if temporary:
+    shutil.rmtree(os.path.dirname(temporary), ignore_errors=True)
 finish()

@@ -35,6 +35,7 @@ typedef struct report {
 } report;
 
 static char target_path[512];
+static void just_return(void *arg);
 
 static void echo(void *c)
 {
@@ -141,6 +142,164 @@ static void test_symlink_at_destination_is_replaced_not_followed(void **state)
     assert_non_null(fgets(buf, sizeof buf, f));
     fclose(f);
     assert_string_equal(buf, "precious data");  /* what it pointed to is intact */
+}
+
+/* A destination that exists and is not a regular file — a FIFO, a device
+ * node — is never replaced by one (as root the rename would: the same
+ * path is how /dev/stdout would go): the call fails with EEXIST, the node
+ * stays as it was, and no temporary is left beside it. */
+static void test_fifo_at_destination_is_left_alone(void **state)
+{
+    (void)state;
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/fifo", snaptest_dir());
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%.400s/snap", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    report r = run_snapshot_to(path);
+    assert_int_equal(r.result, -EEXIST);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    assert_dir_has_only(dir, "snap");
+}
+
+static void test_device_at_destination_is_left_alone(void **state)
+{
+    (void)state;
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/device", snaptest_dir());
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%.400s/null", dir);
+    struct stat null;
+    assert_int_equal(stat("/dev/null", &null), 0);
+    if (mknod(path, S_IFCHR | 0600, null.st_rdev) != 0) {
+        /* Making a device node takes root (CAP_MKNOD). */
+        print_message("cannot make a device node (%s): checked the FIFO only\n", strerror(errno));
+        return;
+    }
+    report r = run_snapshot_to(path);
+    assert_int_equal(r.result, -EEXIST);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISCHR(st.st_mode));
+    assert_true(st.st_rdev == null.st_rdev);
+    assert_dir_has_only(dir, "null");
+}
+
+/* Runs fn as snaptest_run does with the child's stderr in a file, whose
+ * text goes to out. */
+static char stderr_path[600];
+
+static int run_capturing_stderr(void (*fn)(void *), report *r, char *out, size_t size)
+{
+    snprintf(stderr_path, sizeof stderr_path, "%.400s/stderr.txt", snaptest_dir());
+    fflush(stderr);
+    int saved = dup(2);
+    int fd = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    int status = snaptest_run(fn, NULL, r, sizeof *r);
+    dup2(saved, 2);
+    close(saved);
+    FILE *f = fopen(stderr_path, "r");
+    assert_non_null(f);
+    size_t n = fread(out, 1, size - 1, f);
+    out[n] = '\0';
+    fclose(f);
+    unlink(stderr_path);
+    return status;
+}
+
+static int count_lines(const char *text)
+{
+    int n = 0;
+    for (; *text; text++)
+        n += *text == '\n';
+    return n;
+}
+
+/* The triggers that cannot return an error say it in one line. */
+static void test_at_exit_into_a_fifo_says_so_in_one_line(void **state)
+{
+    (void)state;
+    char dir[512], path[600], text[4096];
+    snprintf(dir, sizeof dir, "%s/fifo-at-exit", snaptest_dir());
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%.400s/snap", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    setenv("LEAKSCAN_AT_EXIT", path, 1);
+    report r;
+    int status = run_capturing_stderr(just_return, &r, text, sizeof text);
+    unsetenv("LEAKSCAN_AT_EXIT");
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (count_lines(text) != 1 || !strstr(text, "LEAKSCAN_AT_EXIT: snapshot") || !strstr(text, path) ||
+        !strstr(text, "a FIFO") || !strstr(text, "not a regular file"))
+        fail_msg("not one line saying the destination is a FIFO: '%s'", text);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    assert_dir_has_only(dir, "snap");
+}
+
+/* The signal trigger's file, leakscan-PID-1.snap, made a FIFO first: the
+ * poller's line about it appears on stderr (the child's, in a file). */
+static void fifo_then_signal(void *arg)
+{
+    (void)arg;
+    report r = { 0 };
+    char path[600];
+    snprintf(path, sizeof path, "%.400s/leakscan-%d-1.snap", getenv("LEAKSCAN_DIR"), (int)getpid());
+    r.result = mkfifo(path, 0600) == 0 ? -ETIMEDOUT : -errno;
+    if (r.result == -ETIMEDOUT)
+        kill(getpid(), SIGUSR2);
+    for (int i = 0; r.result == -ETIMEDOUT && i < 2000; i++) {   /* up to 10 s */
+        char text[4096] = "";
+        FILE *f = fopen(stderr_path, "r");
+        if (f) {
+            size_t n = fread(text, 1, sizeof text - 1, f);
+            text[n] = '\0';
+            fclose(f);
+        }
+        if (strstr(text, "failed"))
+            r.result = 0;
+        else
+            lrt_sleep(5 * LRT_MILLISECOND);
+    }
+    snaptest_report(&r, sizeof r);
+}
+
+static void test_signal_into_a_fifo_says_so_in_one_line(void **state)
+{
+    (void)state;
+    char dir[512], text[4096];
+    snprintf(dir, sizeof dir, "%s/fifo-signal", snaptest_dir());
+    assert_int_equal(mkdir(dir, 0700), 0);
+    setenv("LEAKSCAN_DIR", dir, 1);
+    report r;
+    int status = run_capturing_stderr(fifo_then_signal, &r, text, sizeof text);
+    unsetenv("LEAKSCAN_DIR");
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(r.result, 0);
+    if (count_lines(text) != 1 || !strstr(text, "leakrt: snapshot ") || !strstr(text, "a FIFO") ||
+        !strstr(text, "not a regular file"))
+        fail_msg("not one line saying the destination is a FIFO: '%s'", text);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int entries = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+            continue;
+        char p[1200];
+        snprintf(p, sizeof p, "%.400s/%.250s", dir, e->d_name);
+        struct stat st;
+        assert_int_equal(lstat(p, &st), 0);
+        assert_true(S_ISFIFO(st.st_mode));           /* the FIFO only: nothing beside it */
+        entries++;
+    }
+    closedir(d);
+    assert_int_equal(entries, 1);
 }
 
 /* Another user's file at the destination is not clobbered: the snapshot
@@ -584,6 +743,10 @@ int main(void)
         cmocka_unit_test(test_symlink_at_destination_is_replaced_not_followed),
         cmocka_unit_test(test_existing_destination_is_replaced_whole),
         cmocka_unit_test(test_another_users_file_is_not_clobbered),
+        cmocka_unit_test(test_fifo_at_destination_is_left_alone),
+        cmocka_unit_test(test_device_at_destination_is_left_alone),
+        cmocka_unit_test(test_at_exit_into_a_fifo_says_so_in_one_line),
+        cmocka_unit_test(test_signal_into_a_fifo_says_so_in_one_line),
         cmocka_unit_test(test_file_size_limit_fails_cleanly),
         cmocka_unit_test(test_full_disk_fails_cleanly),
         cmocka_unit_test(test_hundred_snapshots_under_load_never_deadlock),
