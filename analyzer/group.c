@@ -68,12 +68,14 @@ static const char *group_key(const ls_snapshot *s, ls_unwinder *u, size_t i, con
     return NULL;
 }
 
+/* The keys and stacks are the file's (a saved result's PCs are any
+ * numbers): hashed with the keyed hash (hash.c), as an unkeyed one let
+ * 100,000 one-frame groups whose PCs differ only above bit 32 all fall
+ * into one run of the table. */
 static uint64_t string_hash(const char *text, uint32_t reason)
 {
-    uint64_t h = 0xcbf29ce484222325ull ^ reason;
-    for (; *text; text++)
-        h = (h ^ (uint8_t)*text) * 0x100000001b3ull;
-    return h;
+    uint64_t v[2] = { ls_hash_string(text), reason };
+    return ls_hash_bytes(v, sizeof v);
 }
 
 /* By PC, frame by frame: the frames inlined at a PC repeat it, and one PC
@@ -90,9 +92,16 @@ static bool same_stack(const ls_stack *a, const ls_stack *b)
 
 static uint64_t stack_hash(const ls_stack *st, uint32_t reason)
 {
-    uint64_t h = 0xcbf29ce484222325ull ^ reason;
-    for (size_t i = 0; i < st->nframes; i++)
-        h = (h ^ st->frames[i].pc) * 0x100000001b3ull;
+    uint64_t buf[65];                  /* the hash so far, then up to 64 PCs */
+    uint64_t h = reason;
+    size_t i = 0;
+    do {
+        size_t n = 0;
+        buf[0] = h;
+        while (i < st->nframes && n < 64)
+            buf[1 + n++] = st->frames[i++].pc;
+        h = ls_hash_bytes(buf, (1 + n) * sizeof *buf);
+    } while (i < st->nframes);
     return h;
 }
 

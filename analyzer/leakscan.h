@@ -52,6 +52,11 @@ typedef struct ls_snapshot {
     uint32_t    *stack_cluster;
     ls_range    *clusters;
     size_t       nclusters;
+    /* Threads (core->threads) by tid, and the workers' tids, sorted
+     * (ls_thread_of, ls_is_worker_tid). */
+    uint32_t    *threads_by_tid;
+    uint32_t    *worker_tids;
+    size_t       nworker_tids;
     /* `leakscan run` (run.c, through ls_options): the program whose at-exit
      * snapshot this is, and whether the file is run's private temporary
      * one, deleted after the report, so the views must not name it. */
@@ -105,6 +110,10 @@ void ls_snapshot_close(ls_snapshot *s);
 #define LS_NO_OBJECT UINT64_MAX
 enum { LS_OBJ_NONE = 0, LS_OBJ_HEAP, LS_OBJ_STACK };
 uint64_t ls_object_of(const ls_snapshot *s, uint64_t addr, int *kind);
+/* The thread of tid (the first in the file, if several), or NULL. */
+const ls_thread *ls_thread_of(const ls_snapshot *s, int32_t tid);
+/* Whether one of the runtime's workers has this tid. */
+bool ls_is_worker_tid(const ls_snapshot *s, uint32_t tid);
 /* The live part of task t's stack, [lo, hi): from its stack pointer (a
  * running task's is its thread's, and its red zone is live) to the top. */
 void ls_task_stack_range(const ls_snapshot *s, const ls_task *t, uint64_t *lo, uint64_t *hi);

@@ -17,7 +17,8 @@
  * pending context timers.
  *
  * Speed (tests/bench/RESULTS.md, issue 8): address -> object through a
- * flat index (mark_span), free slots pre-marked, object memory and mark
+ * flat index (mark_span; a search of the spans when the loader kept no
+ * page table, span_at), free slots pre-marked, object memory and mark
  * bits prefetched ahead of use (drain_depth_first), and the gray objects
  * drained on several threads (drain_parallel) — the result is the same
  * whatever the order or the number of threads.
@@ -303,9 +304,7 @@ static void make_root_task(marker *m, uint32_t t)
     /* Its registers: a running task's are its thread's. */
     const ls_thread *th = NULL;
     if (task->state == LS_TASK_RUNNING && task->worker_tid)
-        for (size_t i = 0; i < m->s->core->nthreads; i++)
-            if (m->s->core->threads[i].tid == task->worker_tid)
-                th = &m->s->core->threads[i];
+        th = ls_thread_of(m->s, task->worker_tid);
     if (th)
         for (uint32_t i = 0; i < th->nregs; i++)
             mark_value(m, th->regs[i]);
@@ -838,13 +837,7 @@ static bool is_runtime_thread(const ls_snapshot *s, int32_t tid)
         return false;
     if ((uint32_t)tid == r->poller_tid)
         return true;
-    for (uint32_t w = 0; w < r->worker_count; w++) {
-        uint32_t wtid;
-        if (ls_core_read_u32(s->core, r->workers + (uint64_t)w * r->worker_stride + r->off_worker_tid, &wtid) &&
-            wtid == (uint32_t)tid)
-            return true;
-    }
-    return false;
+    return ls_is_worker_tid(s, (uint32_t)tid);   /* (sorted by the loader: asked per thread) */
 }
 
 static int compare_pairs(const void *a, const void *b)

@@ -22,31 +22,69 @@
 typedef struct node {
     const char  *name;
     size_t       count;
+    int          depth;         /* the root's children: 1 */
+    struct node *parent;
     struct node *child, *next;  /* first child, next sibling */
 } node;
 
-static node *child_named(node *parent, const char *name)
+/* The tree is as deep as a stack and as wide as the distinct functions,
+ * which a saved result makes as large as it likes: a child is found by
+ * hash (a search of its siblings was quadratic: 100,000 one-frame groups
+ * took 40 s), and nothing recurses over the tree (a stack of 300,000
+ * frames overflowed the C stack). */
+typedef struct tree {
+    node     root;
+    node   **nodes;             /* every node but the root */
+    size_t   n, cap;
+    ls_index index;             /* (parent, name) -> nodes[i] */
+    int      depth;             /* the deepest node's */
+} tree;
+
+typedef struct child_key { const tree *t; const node *parent; const char *name; } child_key;
+
+static bool same_child(const void *ctx, size_t i)
 {
-    for (node *c = parent->child; c; c = c->next)
-        if (strcmp(c->name, name) == 0)
-            return c;
+    const child_key *k = ctx;
+    return k->t->nodes[i]->parent == k->parent && strcmp(k->t->nodes[i]->name, k->name) == 0;
+}
+
+static node *child_named(tree *t, node *parent, const char *name)
+{
+    uint64_t key[2] = { ls_hash_string(name), (uint64_t)(uintptr_t)parent };
+    uint64_t h = ls_hash_bytes(key, sizeof key);
+    size_t i = ls_index_find(&t->index, h, same_child, &(child_key){ t, parent, name });
+    if (i != SIZE_MAX)
+        return t->nodes[i];
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 64;
+        node **grown = realloc(t->nodes, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        t->nodes = grown;
+        t->cap = cap;
+    }
     node *c = calloc(1, sizeof *c);
-    if (!c)
+    if (!c || ls_index_add(&t->index, h, t->n) != 0) {
+        free(c);
         return NULL;
+    }
+    t->nodes[t->n++] = c;
     c->name = name;
+    c->parent = parent;
+    c->depth = parent->depth + 1;
+    if (c->depth > t->depth)
+        t->depth = c->depth;
     c->next = parent->child;
     parent->child = c;
     return c;
 }
 
-static void free_tree(node *n)
+static void free_tree(tree *t)
 {
-    while (n) {
-        node *next = n->next;
-        free_tree(n->child);
-        free(n);
-        n = next;
-    }
+    for (size_t i = 0; i < t->n; i++)
+        free(t->nodes[i]);
+    free(t->nodes);
+    ls_index_free(&t->index);
 }
 
 /* Every string from the file reaches the page through here, on every
@@ -71,18 +109,7 @@ static void escape(FILE *out, const char *s)
     escape_n(out, s, SIZE_MAX);
 }
 
-static int depth_of(const node *n)
-{
-    int d = 0;
-    for (const node *c = n->child; c; c = c->next) {
-        int cd = depth_of(c);
-        if (cd > d)
-            d = cd;
-    }
-    return d + 1;
-}
-
-static void draw(FILE *out, const node *n, double x, int level, int height, size_t total)
+static void draw_box(FILE *out, const node *n, double x, int level, int height, size_t total)
 {
     double w = WIDTH * (double)n->count / (double)total;
     double y = (double)(height - 1 - level) * ROW;
@@ -107,32 +134,63 @@ static void draw(FILE *out, const node *n, double x, int level, int height, size
         fputs("</text>", out);
     }
     fputs("</g>\n", out);
-    double cx = x;
-    for (const node *c = n->child; c; c = c->next) {
-        draw(out, c, cx, level + 1, height, total);
-        cx += WIDTH * (double)c->count / (double)total;
+}
+
+/* Every box, a node before its children and its children (and theirs)
+ * before its next sibling, each child at its parent's x plus the widths
+ * of the siblings before it. Without recursion: an entry is a node to
+ * draw, then its siblings after it. -1 when out of memory. */
+static int draw(FILE *out, const node *root, int height, size_t total)
+{
+    typedef struct todo { const node *n; double x; int level; } todo;
+    size_t len = 0, cap = 64;
+    todo *stack = malloc(cap * sizeof *stack);
+    if (!stack)
+        return -1;
+    draw_box(out, root, 0, 0, height, total);
+    if (root->child)
+        stack[len++] = (todo){ root->child, 0, 1 };
+    while (len) {
+        todo at = stack[--len];
+        draw_box(out, at.n, at.x, at.level, height, total);
+        if (len + 2 > cap) {
+            todo *grown = realloc(stack, 2 * cap * sizeof *grown);
+            if (!grown) {
+                free(stack);
+                return -1;
+            }
+            stack = grown;
+            cap *= 2;
+        }
+        if (at.n->next)
+            stack[len++] = (todo){ at.n->next, at.x + WIDTH * (double)at.n->count / (double)total, at.level };
+        if (at.n->child)
+            stack[len++] = (todo){ at.n->child, at.x, at.level + 1 };
     }
+    free(stack);
+    return 0;
 }
 
 int ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const ls_report *r,
                    const char *source_path)
 {
-    node root = { .name = "all leaked tasks" };
+    tree t = { .root = { .name = "all leaked tasks" } };
+    node *root = &t.root;
     for (size_t g = 0; g < r->ngroups; g++) {
         const ls_group *grp = &r->groups[g];
-        node *at = &root;
-        root.count += grp->count;
+        node *at = root;
+        root->count += grp->count;
         /* From the outermost frame in. */
         for (size_t f = grp->stack.nframes; f-- > 0;) {
-            at = child_named(at, grp->stack.frames[f].function ? grp->stack.frames[f].function : "?");
+            at = child_named(&t, at, grp->stack.frames[f].function ? grp->stack.frames[f].function : "?");
             if (!at) {
-                free_tree(root.child);
+                free_tree(&t);
                 return -1;
             }
             at->count += grp->count;
         }
     }
-    int height = depth_of(&root);
+    int height = t.depth + 1;
     if (height > MAXROWS)
         height = MAXROWS;
 
@@ -166,11 +224,14 @@ int ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
         escape(out, unknown);
     }
     fprintf(out, ".</p>\n");
-    if (root.count) {
+    if (root->count) {
         fprintf(out, "<h2>Flame graph of the leaked stacks</h2>\n"
                      "<svg id=\"flamegraph\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%d\">\n",
                 WIDTH, height * ROW);
-        draw(out, &root, 0, 0, height, root.count);
+        if (draw(out, root, height, root->count) != 0) {
+            free_tree(&t);
+            return -1;
+        }
         fprintf(out, "</svg>\n");
     } else {
         fprintf(out, "<p>No leaked tasks.</p>\n");
@@ -218,6 +279,6 @@ int ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
         fprintf(out, "</p></div>\n");
     }
     fprintf(out, "</body></html>\n");
-    free_tree(root.child);
+    free_tree(&t);
     return 0;
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define CONTEXT_LINES 4
 
@@ -26,14 +27,26 @@ typedef struct line_count {
 typedef struct counts {
     line_count *items;
     size_t      n, cap;
+    ls_index    index;          /* (function, file, line) -> item (hash.c): one lookup per frame */
 } counts;
+
+typedef struct count_key { const counts *c; const ls_frame *f; } count_key;
+
+static bool same_line(const void *ctx, size_t i)
+{
+    const count_key *k = ctx;
+    const line_count *lc = &k->c->items[i];
+    return lc->line == k->f->line && strcmp(lc->function, k->f->function) == 0 &&
+           strcmp(lc->file, k->f->file) == 0;
+}
 
 static line_count *count_of(counts *c, const ls_frame *f)
 {
-    for (size_t i = 0; i < c->n; i++)
-        if (c->items[i].line == f->line && strcmp(c->items[i].function, f->function) == 0 &&
-            strcmp(c->items[i].file, f->file) == 0)
-            return &c->items[i];
+    uint64_t key[3] = { ls_hash_string(f->function), ls_hash_string(f->file), (uint64_t)f->line };
+    uint64_t h = ls_hash_bytes(key, sizeof key);
+    size_t i = ls_index_find(&c->index, h, same_line, &(count_key){ c, f });
+    if (i != SIZE_MAX)
+        return &c->items[i];
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 64;
         line_count *grown = realloc(c->items, cap * sizeof *grown);
@@ -42,6 +55,8 @@ static line_count *count_of(counts *c, const ls_frame *f)
         c->items = grown;
         c->cap = cap;
     }
+    if (ls_index_add(&c->index, h, c->n) != 0)
+        return NULL;
     c->items[c->n] = (line_count){ f->function, f->file, f->dir, f->line, 0, 0, 0 };
     return &c->items[c->n++];
 }
@@ -72,7 +87,12 @@ static FILE *open_source(const line_count *lc, const char *source_path, char *us
         snprintf(candidates[n++], PATH_MAX, "%s/%s", source_path, base);
     }
     for (int i = 0; i < n; i++) {
-        FILE *f = fopen(candidates[i], "r");
+        /* A path from the file: only a regular file is read (a FIFO would
+         * block, /dev/zero is one endless line). */
+        int fd = ls_open_regular(candidates[i]);
+        FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+        if (fd >= 0 && !f)
+            close(fd);
         if (f) {
             char resolved[PATH_MAX];
             const char *name = realpath(candidates[i], resolved) ? resolved : candidates[i];
@@ -202,5 +222,6 @@ int ls_report_list(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unw
         }
     }
     free(c.items);
+    ls_index_free(&c.index);
     return status;
 }

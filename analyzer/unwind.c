@@ -118,19 +118,15 @@ static bool set_registers(Dwfl_Thread *thread, void *thread_arg)
     ls_unwinder *u = current_unwinder;
     const ls_snapshot *s = u->s;
     const ls_task *t = &s->rt->tasks[u->task];
-    if (t->state == LS_TASK_RUNNING && t->worker_tid) {
-        for (size_t i = 0; i < s->core->nthreads; i++) {
-            const ls_thread *th = &s->core->threads[i];
-            if (th->tid != t->worker_tid || th->nregs < 20)
-                continue;
-            Dwarf_Word regs[17];
-            for (int r = 0; r < 17; r++)
-                regs[r] = th->regs[prstatus_of_dwarf[r]];
-            if (!dwfl_thread_state_registers(thread, 0, 16, regs))
-                return false;
-            dwfl_thread_state_register_pc(thread, regs[16]);
-            return true;
-        }
+    const ls_thread *th = t->state == LS_TASK_RUNNING && t->worker_tid ? ls_thread_of(s, t->worker_tid) : NULL;
+    if (th && th->nregs >= 20) {
+        Dwarf_Word regs[17];
+        for (int r = 0; r < 17; r++)
+            regs[r] = th->regs[prstatus_of_dwarf[r]];
+        if (!dwfl_thread_state_registers(thread, 0, 16, regs))
+            return false;
+        dwfl_thread_state_register_pc(thread, regs[16]);
+        return true;
     }
     const ls_debug_root *r = &s->rt->root;
     for (uint32_t i = 0; i < r->reg_count; i++) {

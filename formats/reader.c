@@ -189,9 +189,12 @@ static int parse_notes(ls_core *core, Elf *elf, const GElf_Phdr *ph, ls_error *e
     Elf_Data *data = elf_getdata_rawchunk(elf, (int64_t)ph->p_offset, ph->p_filesz, ELF_T_NHDR);
     if (!data)
         return ls_error_set(err, core->path, "cannot read the note segment: %s", elf_errmsg(-1));
-    /* Room for threads: at most one per note header. */
-    size_t max_notes = data->d_size / sizeof(GElf_Nhdr) + 1;
-    ls_thread *grown = realloc(core->threads, (core->nthreads + max_notes) * sizeof *grown);
+    /* Room for threads: at most one per NT_PRSTATUS note, which is its
+     * header, "CORE" padded to 8 and a whole prstatus (a bound per note
+     * header made a note segment cost 22 times its size). */
+    size_t max_notes = data->d_size / (sizeof(GElf_Nhdr) + 8 + sizeof(struct elf_prstatus)) + 1;
+    size_t room = core->nthreads + max_notes;
+    ls_thread *grown = realloc(core->threads, room * sizeof *grown);
     if (!grown)
         return ls_error_set(err, core->path, "out of memory");
     core->threads = grown;
@@ -202,7 +205,7 @@ static int parse_notes(ls_core *core, Elf *elf, const GElf_Phdr *ph, ls_error *e
         const char *name = (const char *)data->d_buf + name_off;
         const uint8_t *desc = (const uint8_t *)data->d_buf + desc_off;
         if (nh.n_namesz == 5 && memcmp(name, "CORE", 5) == 0) {
-            if (nh.n_type == NT_PRSTATUS)
+            if (nh.n_type == NT_PRSTATUS && core->nthreads < room)
                 parse_prstatus(core, desc, nh.n_descsz);
             else if (nh.n_type == NT_SIGINFO)
                 parse_siginfo(core, desc, nh.n_descsz);
@@ -1009,6 +1012,14 @@ out:
     return status;
 }
 
+typedef struct slot_ref { uint64_t slot; size_t task; } slot_ref;
+
+static int compare_slot_refs(const void *a, const void *b)
+{
+    const slot_ref *x = a, *y = b;
+    return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
 /* Room for one more task in rt's tables (tasks, their registers, their
  * ancestry), grown by doubling. false when out of memory. */
 static bool room_for_a_task(ls_runtime *rt, uint32_t reg_count, size_t *tasks_cap, size_t nancestors,
@@ -1117,7 +1128,22 @@ int ls_runtime_read(const ls_core *core, uint64_t root_addr, ls_runtime **out, l
         rt->tasks[i].ancestry = rt->ancestors + k;
     }
 
-    /* Which thread runs which task. */
+    /* Which thread runs which task: each worker's task found by its slot
+     * (a search of all tasks per worker made 8,192 workers over 2^20 tasks
+     * billions of steps). The slots are distinct, in table order, which
+     * is address order unless the table wraps around: then sorted. */
+    bool ascending = true;
+    for (size_t i = 1; i < rt->ntasks && ascending; i++)
+        ascending = rt->tasks[i - 1].slot < rt->tasks[i].slot;
+    slot_ref *by_slot = malloc((rt->ntasks ? rt->ntasks : 1) * sizeof *by_slot);
+    if (!by_slot) {
+        ls_runtime_free(rt);
+        return ls_error_set(err, core->path, "out of memory");
+    }
+    for (size_t i = 0; i < rt->ntasks; i++)
+        by_slot[i] = (slot_ref){ rt->tasks[i].slot, i };
+    if (!ascending)
+        qsort(by_slot, rt->ntasks, sizeof *by_slot, compare_slot_refs);
     for (uint32_t w = 0; w < r->worker_count; w++) {
         uint64_t base = r->workers + (uint64_t)w * r->worker_stride;
         uint32_t tid;
@@ -1125,10 +1151,12 @@ int ls_runtime_read(const ls_core *core, uint64_t root_addr, ls_runtime **out, l
         if (!ls_core_read_u32(core, base + r->off_worker_tid, &tid) ||
             !ls_core_read_u64(core, base + r->off_worker_current, &current) || !current)
             continue;
-        for (size_t i = 0; i < rt->ntasks; i++)
-            if (rt->tasks[i].slot == current && rt->tasks[i].state == LS_TASK_RUNNING)
-                rt->tasks[i].worker_tid = (int32_t)tid;
+        const slot_ref key = { current, 0 };
+        const slot_ref *hit = bsearch(&key, by_slot, rt->ntasks, sizeof *by_slot, compare_slot_refs);
+        if (hit && rt->tasks[hit->task].state == LS_TASK_RUNNING)
+            rt->tasks[hit->task].worker_tid = (int32_t)tid;
     }
+    free(by_slot);
 
     /* Spans, grown as found, like the tasks. */
     size_t spans_cap = 64;
