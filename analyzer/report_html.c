@@ -142,19 +142,19 @@ static void draw_box(FILE *out, const node *n, double x, int level, int height, 
  * draw, then its siblings after it. -1 when out of memory. */
 static int draw(FILE *out, const node *root, int height, size_t total)
 {
-    typedef struct todo { const node *n; double x; int level; } todo;
+    typedef struct box_at { const node *n; double x; int level; } box_at;   /* a box still to draw */
     size_t len = 0, cap = 64;
-    todo *stack = malloc(cap * sizeof *stack);
+    box_at *stack = malloc(cap * sizeof *stack);
     if (!stack)
         return -1;
     draw_box(out, root, 0, 0, height, total);
     if (root->child)
-        stack[len++] = (todo){ root->child, 0, 1 };
+        stack[len++] = (box_at){ root->child, 0, 1 };
     while (len) {
-        todo at = stack[--len];
+        box_at at = stack[--len];
         draw_box(out, at.n, at.x, at.level, height, total);
         if (len + 2 > cap) {
-            todo *grown = realloc(stack, 2 * cap * sizeof *grown);
+            box_at *grown = realloc(stack, 2 * cap * sizeof *grown);
             if (!grown) {
                 free(stack);
                 return -1;
@@ -163,9 +163,9 @@ static int draw(FILE *out, const node *root, int height, size_t total)
             cap *= 2;
         }
         if (at.n->next)
-            stack[len++] = (todo){ at.n->next, at.x + WIDTH * (double)at.n->count / (double)total, at.level };
+            stack[len++] = (box_at){ at.n->next, at.x + WIDTH * (double)at.n->count / (double)total, at.level };
         if (at.n->child)
-            stack[len++] = (todo){ at.n->child, at.x, at.level + 1 };
+            stack[len++] = (box_at){ at.n->child, at.x, at.level + 1 };
     }
     free(stack);
     return 0;
