@@ -8,6 +8,13 @@
  * analysis sees parent -> child edges as Go's GC does. A deadline is a
  * timer in internal memory whose target is the context: the analysis
  * counts pending timers' targets as roots, since the timer will act alone.
+ *
+ * One lock guards the whole tree, and a cancel does its subtree inside it.
+ * Go's per-context locks are safe there because the GC keeps a context
+ * alive while anyone holds it; here the task that sees done closed may
+ * lrt_ctx_free the context at once, so a cancel must never touch a context
+ * after it lets go, and a child must never outlive the parent's walk over
+ * its children. With one lock both hold by construction.
  */
 #include "chan.h"
 
@@ -16,7 +23,6 @@
 enum { CTX_BACKGROUND = 0, CTX_CANCEL, CTX_TIMEOUT };
 
 struct lrt_ctx {
-    lrt_lock   lock;
     int        err;          /* 0, LRT_CANCELED, LRT_DEADLINE */
     int        kind;
     lrt_ctx   *parent;       /* NULL for background, or once it cancelled us */
@@ -26,6 +32,7 @@ struct lrt_ctx {
     lrt_timer *timer;        /* internal memory; timeout contexts only */
 };
 
+static lrt_lock tree_lock;
 static lrt_ctx background = { .kind = CTX_BACKGROUND };
 
 lrt_ctx *lrt_ctx_background(void) { return &background; }
@@ -55,98 +62,86 @@ static void remove_child(lrt_ctx *parent, lrt_ctx *child)
     }
 }
 
-/* Cancels ctx and its descendants with err. from_timer: called by ctx's own
- * timer, which must not wait for itself to finish firing. */
-static void cancel(lrt_ctx *ctx, int err, bool from_timer)
+/* Cancels ctx and its descendants with err; tree_lock is held. Its own
+ * timer is only disarmed: if it is firing now, it waits for this lock and
+ * then finds ctx cancelled. */
+static void cancel_locked(lrt_ctx *ctx, int err)
 {
-    lrt_lock_acquire(&ctx->lock);
-    if (ctx->err) {
-        lrt_lock_release(&ctx->lock);
+    if (ctx->err)
         return;
-    }
     ctx->err = err;
-    lrt_ctx **children = ctx->children;
-    size_t n = ctx->nchildren, cap = ctx->capacity;
+    lrt_chan_close(ctx->done);
+    for (size_t i = 0; i < ctx->nchildren; i++) {
+        ctx->children[i]->parent = NULL;     /* we no longer list it */
+        cancel_locked(ctx->children[i], err);
+    }
+    lrt_free(ctx->children);
     ctx->children = NULL;
     ctx->nchildren = ctx->capacity = 0;
-    lrt_ctx *parent = ctx->parent;
+    if (ctx->timer)
+        lrt_timer_disarm(ctx->timer);
+    if (ctx->parent && ctx->parent->kind != CTX_BACKGROUND)
+        remove_child(ctx->parent, ctx);
     ctx->parent = NULL;
-    lrt_lock_release(&ctx->lock);
-
-    lrt_chan_close(ctx->done);
-    for (size_t i = 0; i < n; i++) {
-        lrt_lock_acquire(&children[i]->lock);
-        children[i]->parent = NULL;      /* we no longer list it */
-        lrt_lock_release(&children[i]->lock);
-        cancel(children[i], err, false);
-    }
-    (void)cap;
-    lrt_free(children);
-    if (ctx->timer && !from_timer)
-        lrt_timer_stop(ctx->timer);
-    if (parent && parent->kind != CTX_BACKGROUND) {
-        lrt_lock_acquire(&parent->lock);
-        remove_child(parent, ctx);
-        lrt_lock_release(&parent->lock);
-    }
 }
 
-static lrt_ctx *derive(lrt_ctx *parent, int kind, const char *call)
+static void cancel(lrt_ctx *ctx, int err)
+{
+    lrt_lock_acquire(&tree_lock);
+    cancel_locked(ctx, err);
+    lrt_lock_release(&tree_lock);
+}
+
+static lrt_ctx *derive(lrt_ctx *parent, int kind, int64_t timeout_ns,
+                       const char *call)
 {
     if (!parent)
         lrt_panic(call, "parent context is NULL");
     lrt_ctx *ctx = lrt_alloc(sizeof *ctx);
     ctx->kind = kind;
     ctx->done = lrt_chan_make(0, 0);
-    ctx->parent = parent;
-    if (parent->kind == CTX_BACKGROUND)
-        return ctx;
-    lrt_lock_acquire(&parent->lock);
-    int err = parent->err;
-    if (!err)
-        add_child(parent, ctx);
-    lrt_lock_release(&parent->lock);
-    if (err) {
-        ctx->parent = NULL;
-        cancel(ctx, err, false);
-    }
-    return ctx;
-}
-
-lrt_ctx *lrt_ctx_with_cancel(lrt_ctx *parent)
-{
-    return derive(parent, CTX_CANCEL, "lrt_ctx_with_cancel");
-}
-
-lrt_ctx *lrt_ctx_with_timeout(lrt_ctx *parent, int64_t ns)
-{
-    lrt_ctx *ctx = derive(parent, CTX_TIMEOUT, "lrt_ctx_with_timeout");
-    if (ns <= 0) {
-        cancel(ctx, LRT_DEADLINE, false);
-        return ctx;
-    }
-    lrt_lock_acquire(&ctx->lock);
-    bool live = ctx->err == 0;
-    if (live) {
+    if (kind == CTX_TIMEOUT && timeout_ns > 0) {
         ctx->timer = lrt_internal_alloc(sizeof *ctx->timer);
         ctx->timer->kind = LRT_TIMER_CTX;
         ctx->timer->target = ctx;
         ctx->timer->heap_index = -1;
     }
-    lrt_lock_release(&ctx->lock);
-    if (live)
-        lrt_timer_arm(ctx->timer, lrt_now() + ns);
+    lrt_lock_acquire(&tree_lock);
+    ctx->parent = parent;
+    if (parent->err) {
+        cancel_locked(ctx, parent->err);
+    } else if (kind == CTX_TIMEOUT && timeout_ns <= 0) {
+        if (parent->kind != CTX_BACKGROUND)
+            add_child(parent, ctx);
+        cancel_locked(ctx, LRT_DEADLINE);
+    } else {
+        if (parent->kind != CTX_BACKGROUND)
+            add_child(parent, ctx);
+        if (ctx->timer)
+            lrt_timer_arm(ctx->timer, lrt_now() + timeout_ns);
+    }
+    lrt_lock_release(&tree_lock);
     return ctx;
 }
 
-void lrt_ctx_timer_fire(lrt_ctx *ctx) { cancel(ctx, LRT_DEADLINE, true); }
+lrt_ctx *lrt_ctx_with_cancel(lrt_ctx *parent)
+{
+    return derive(parent, CTX_CANCEL, 0, "lrt_ctx_with_cancel");
+}
+
+lrt_ctx *lrt_ctx_with_timeout(lrt_ctx *parent, int64_t ns)
+{
+    return derive(parent, CTX_TIMEOUT, ns, "lrt_ctx_with_timeout");
+}
+
+void lrt_ctx_timer_fire(lrt_ctx *ctx) { cancel(ctx, LRT_DEADLINE); }
 
 void lrt_ctx_cancel(lrt_ctx *ctx)
 {
     if (!ctx)
         lrt_panic("lrt_ctx_cancel", "context is NULL");
     if (ctx->kind != CTX_BACKGROUND)
-        cancel(ctx, LRT_CANCELED, false);
+        cancel(ctx, LRT_CANCELED);
 }
 
 lrt_chan *lrt_ctx_done(lrt_ctx *ctx)
@@ -158,9 +153,9 @@ int lrt_ctx_err(lrt_ctx *ctx)
 {
     if (!ctx || ctx->kind == CTX_BACKGROUND)
         return 0;
-    lrt_lock_acquire(&ctx->lock);
+    lrt_lock_acquire(&tree_lock);
     int err = ctx->err;
-    lrt_lock_release(&ctx->lock);
+    lrt_lock_release(&tree_lock);
     return err;
 }
 
@@ -168,7 +163,7 @@ void lrt_ctx_free(lrt_ctx *ctx)
 {
     if (!ctx || ctx->kind == CTX_BACKGROUND)
         return;
-    cancel(ctx, LRT_CANCELED, false);
+    cancel(ctx, LRT_CANCELED);
     if (ctx->timer) {
         lrt_timer_stop(ctx->timer);      /* waits if it is firing now */
         lrt_internal_free(ctx->timer, sizeof *ctx->timer);

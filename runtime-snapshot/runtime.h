@@ -502,6 +502,9 @@ void lrt_timer_arm(lrt_timer *tm, int64_t when);
 /* Removes a pending timer; if it is firing now, waits until it is done.
  * Returns true if it was still pending. */
 bool lrt_timer_stop(lrt_timer *tm);
+/* Removes a pending timer without waiting for one that is firing now: for
+ * callers that hold a lock the firing timer may need. */
+bool lrt_timer_disarm(lrt_timer *tm);
 /* Arms t's own timer to claim and wake its current wait at `when`. */
 void lrt_task_timer_arm(lrt_task *t, int64_t when);
 void lrt_task_timer_stop(lrt_task *t);

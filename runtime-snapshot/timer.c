@@ -158,7 +158,7 @@ void lrt_timer_arm(lrt_timer *tm, int64_t when)
     lrt_lock_release(&timers.lock);
 }
 
-bool lrt_timer_stop(lrt_timer *tm)
+bool lrt_timer_disarm(lrt_timer *tm)
 {
     bool was_pending = false;
     lrt_lock_acquire(&timers.lock);
@@ -169,6 +169,12 @@ bool lrt_timer_stop(lrt_timer *tm)
         publish();
     }
     lrt_lock_release(&timers.lock);
+    return was_pending;
+}
+
+bool lrt_timer_stop(lrt_timer *tm)
+{
+    bool was_pending = lrt_timer_disarm(tm);
     if (!was_pending)
         wait_not_firing(tm);
     return was_pending;

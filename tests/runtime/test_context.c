@@ -252,6 +252,56 @@ static void test_a_task_selecting_on_done_wakes_at_the_deadline(void **state)
     assert_int_equal(r.errs[0], LRT_DEADLINE);
 }
 
+/* Each child's owner frees it the moment done closes, while the cancel
+ * that closed it (the parent's, or the parent's deadline on the timer
+ * thread) is still walking the tree: that cancel must not touch a child
+ * after closing its done channel (ThreadSanitizer and the allocator's
+ * reuse catch it if it does). */
+enum { OWNERS = 32, ROUNDS = 40 };
+
+static void owner(void *arg)
+{
+    lrt_ctx *parent = arg;
+    lrt_ctx *child = RT_LOAD(&r.index) & 1
+        ? lrt_ctx_with_timeout(parent, 50 * LRT_MILLISECOND)
+        : lrt_ctx_with_cancel(parent);
+    lrt_ctx *grandchild = lrt_ctx_with_cancel(child);
+    lrt_chan_recv(lrt_ctx_done(child), NULL);
+    lrt_ctx_free(child);
+    lrt_chan_recv(lrt_ctx_done(grandchild), NULL);
+    if (lrt_ctx_err(grandchild) != 0)
+        RT_ADD(&r.woke, 1);
+    lrt_ctx_free(grandchild);
+}
+
+static void free_on_done_body(void *arg)
+{
+    (void)arg;
+    for (int round = 0; round < ROUNDS; round++) {
+        RT_STORE(&r.index, round);
+        bool by_timer = round & 2;
+        lrt_ctx *parent = by_timer
+            ? lrt_ctx_with_timeout(lrt_ctx_background(), LRT_MILLISECOND)
+            : lrt_ctx_with_cancel(lrt_ctx_background());
+        for (int i = 0; i < OWNERS; i++)
+            lrt_go(owner, parent);
+        lrt_yield();
+        if (!by_timer)
+            lrt_ctx_cancel(parent);
+        while (RT_LOAD(&r.woke) < (round + 1) * OWNERS)
+            lrt_sleep(100 * LRT_MICROSECOND);
+        lrt_ctx_free(parent);
+    }
+}
+
+static void test_a_child_freed_when_done_closes_is_safe_from_the_cancel(void **state)
+{
+    (void)state;
+    memset(&r, 0, sizeof r);
+    rt_run(free_on_done_body, NULL);
+    assert_int_equal(r.woke, OWNERS * ROUNDS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_a_parents_deadline_reaches_its_children),
         cmocka_unit_test(test_a_task_selecting_on_done_wakes_on_cancel),
         cmocka_unit_test(test_a_task_selecting_on_done_wakes_at_the_deadline),
+        cmocka_unit_test(test_a_child_freed_when_done_closes_is_safe_from_the_cancel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
