@@ -938,11 +938,12 @@ int lrt_core_temp_path(char *out, size_t size, const char *path, pid_t writer)
 int lrt_core_check_destination(const char *path)
 {
     /* rename() replaces whatever is at the name: as root that would make a
-     * device node (/dev/stdout, say) or a FIFO someone reads a regular
-     * file. Checked before the world stops (snapshot.c) and again just
-     * before the rename. */
+     * device node or a FIFO someone reads a regular file, and the symlink
+     * /dev/stdout a file in /dev. A symlink is left alone as well, never
+     * followed nor replaced. Checked before the world stops (snapshot.c)
+     * and again just before the rename. */
     struct stat st;
-    if (lstat(path, &st) != 0 || S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))
+    if (lstat(path, &st) != 0 || S_ISREG(st.st_mode))
         return 0;
     return S_ISDIR(st.st_mode) ? EISDIR : EEXIST;
 }
@@ -998,13 +999,11 @@ int lrt_core_write(const lrt_core_info *info, const lrt_stopped_world *sw)
         err = errno;
     /* Replace only what is ours: another user's file at the destination
      * (in a shared directory, or when running as root) stays, and so does
-     * anything that is not a regular file. A symlink is replaced itself,
-     * never followed (rename does not follow). */
+     * anything that is not a regular file, a symlink included. */
     struct stat existing;
     if (!err)
         err = lrt_core_check_destination(info->path);
-    if (!err && lstat(info->path, &existing) == 0 && !S_ISLNK(existing.st_mode) &&
-        existing.st_uid != geteuid())
+    if (!err && lstat(info->path, &existing) == 0 && existing.st_uid != geteuid())
         err = EPERM;
     if (!err && rename(tmp, info->path) != 0)
         err = errno;

@@ -287,9 +287,9 @@ static int reap_status(pid_t pid, bool block)
 static const char *describe(int err, const char *path, char *buf, size_t size)
 {
     struct stat st;
-    if ((err == -EEXIST || err == -EISDIR) && lstat(path, &st) == 0 && !S_ISREG(st.st_mode) &&
-        !S_ISLNK(st.st_mode)) {
+    if ((err == -EEXIST || err == -EISDIR) && lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
         const char *what = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
+                         : S_ISLNK(st.st_mode) ? "a symbolic link"
                          : S_ISCHR(st.st_mode) ? "a character device"
                          : S_ISBLK(st.st_mode) ? "a block device" : S_ISSOCK(st.st_mode) ? "a socket"
                          : "not a file";

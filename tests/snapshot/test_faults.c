@@ -116,13 +116,16 @@ static void test_unwritable_directory_is_an_error(void **state)
     assert_true(r.result < 0);
 }
 
-static void test_symlink_at_destination_is_replaced_not_followed(void **state)
+/* A symlink at the destination is neither followed nor replaced: what it
+ * points to keeps its bytes and the link stays (as root, replacing links
+ * would turn /dev/stdout into a file in /dev). */
+static void test_symlink_at_destination_is_left_alone_not_followed(void **state)
 {
     (void)state;
     char dir[512], target[600], link_path[600];
     snprintf(dir, sizeof dir, "%s/symlink", snaptest_dir());
     mkdir(dir, 0700);
-    snprintf(target, sizeof target, "%.400s/precious", dir);
+    snprintf(target, sizeof target, "%.400s/symlink-target", snaptest_dir());
     snprintf(link_path, sizeof link_path, "%.400s/snap", dir);
     FILE *f = fopen(target, "w");
     assert_non_null(f);
@@ -131,17 +134,17 @@ static void test_symlink_at_destination_is_replaced_not_followed(void **state)
     assert_int_equal(symlink(target, link_path), 0);
 
     report r = run_snapshot_to(link_path);
-    assert_int_equal(r.result, 0);
+    assert_int_equal(r.result, -EEXIST);
     struct stat st;
     assert_int_equal(lstat(link_path, &st), 0);
-    assert_true(S_ISREG(st.st_mode));           /* the link itself was replaced */
-    assert_true(is_core(link_path));
+    assert_true(S_ISLNK(st.st_mode));           /* the link is still a link */
     char buf[64] = { 0 };
     f = fopen(target, "r");
     assert_non_null(f);
     assert_non_null(fgets(buf, sizeof buf, f));
     fclose(f);
     assert_string_equal(buf, "precious data");  /* what it pointed to is intact */
+    assert_dir_has_only(dir, "snap");           /* and no temporary beside it */
 }
 
 /* A destination that exists and is not a regular file — a FIFO, a device
@@ -740,7 +743,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_missing_directory_is_an_error_and_the_program_goes_on),
         cmocka_unit_test(test_unwritable_directory_is_an_error),
-        cmocka_unit_test(test_symlink_at_destination_is_replaced_not_followed),
+        cmocka_unit_test(test_symlink_at_destination_is_left_alone_not_followed),
         cmocka_unit_test(test_existing_destination_is_replaced_whole),
         cmocka_unit_test(test_another_users_file_is_not_clobbered),
         cmocka_unit_test(test_fifo_at_destination_is_left_alone),
