@@ -27,6 +27,14 @@
  * A suppressed task is not dropped silently: its verdict becomes
  * LS_SUPPRESSED, which no view counts as leaked, and the reports' headers
  * say how many were suppressed.
+ *
+ * Cost: rules come from a file, and so do the tasks and their frames.
+ * Matching every rule against every frame of every task was the product
+ * of the two (a 1 MiB rule file over a large snapshot: hours). A plain
+ * name is looked up in a hash index, a function name is judged once per
+ * run (its answer for each kind of rule is kept), and a set holds at most
+ * MAX_PATTERNS globs and regular expressions, each tried once per distinct
+ * name.
  */
 #include "leakscan.h"
 
@@ -40,6 +48,10 @@
 
 enum rule_kind { RULE_TOP, RULE_ANY, RULE_CREATOR, RULE_UNDER };
 
+#define KIND(k)      (1u << (k))
+#define MAX_PATTERNS 128
+
+/* A glob or regular expression; a plain name is a literal instead. */
 typedef struct rule {
     enum rule_kind kind;
     char          *pattern;
@@ -47,18 +59,94 @@ typedef struct rule {
     regex_t        regex;
 } rule;
 
+/* A name: a plain-name rule (mask: the kinds naming it) or a function
+ * already judged (mask: the kinds of rule it matches). */
+typedef struct named {
+    char    *name;
+    unsigned mask;
+} named;
+
+typedef struct name_table {
+    named   *entries;
+    size_t   n, cap;
+    ls_index index;
+} name_table;
+
 struct ls_suppressions {
-    rule  *rules;
-    size_t count, capacity;
+    rule      *rules;            /* the patterns */
+    size_t     count, capacity;
+    name_table literals;         /* the plain names */
+    unsigned   kinds;            /* every kind the set has a rule of */
 };
 
 static const char *const kind_names[] = { "ignore-top", "ignore-any", "ignore-creator", "under" };
+
+typedef struct name_key { const name_table *t; const char *name; } name_key;
+
+static bool same_name(const void *ctx, size_t i)
+{
+    const name_key *k = ctx;
+    return strcmp(k->t->entries[i].name, k->name) == 0;
+}
+
+static named *name_find(const name_table *t, const char *name, uint64_t hash)
+{
+    size_t i = ls_index_find(&t->index, hash, same_name, &(name_key){ t, name });
+    return i == SIZE_MAX ? NULL : &t->entries[i];
+}
+
+static named *name_add(name_table *t, const char *name, uint64_t hash, unsigned mask)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 64;
+        named *grown = realloc(t->entries, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        t->entries = grown;
+        t->cap = cap;
+    }
+    char *copy = strdup(name);
+    if (!copy || ls_index_add(&t->index, hash, t->n) != 0) {
+        free(copy);
+        return NULL;
+    }
+    t->entries[t->n] = (named){ copy, mask };
+    return &t->entries[t->n++];
+}
+
+static void name_table_free(name_table *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->entries[i].name);
+    free(t->entries);
+    ls_index_free(&t->index);
+}
+
+static bool is_plain(const char *pattern)
+{
+    return !strpbrk(pattern, "*?[\\");
+}
 
 static int add_rule(ls_suppressions *set, enum rule_kind kind, const char *pattern,
                     const char *where, ls_error *err)
 {
     if (!*pattern)
         return ls_error_set(err, where, "%s wants a function name or pattern", kind_names[kind]);
+    size_t len = strlen(pattern);
+    bool is_regex = len >= 2 && pattern[0] == '/' && pattern[len - 1] == '/';
+    if (!is_regex && is_plain(pattern)) {
+        uint64_t h = ls_hash_string(pattern);
+        named *e = name_find(&set->literals, pattern, h);
+        if (!e && !(e = name_add(&set->literals, pattern, h, 0)))
+            return ls_error_set(err, where, "out of memory");
+        e->mask |= KIND(kind);
+        set->kinds |= KIND(kind);
+        return 0;
+    }
+    if (set->count == MAX_PATTERNS)
+        return ls_error_set(err, where, "more than %d rules with a wildcard or a regular expression "
+                            "(each is tried on every function name); name functions plainly",
+                            MAX_PATTERNS);
     if (set->count == set->capacity) {
         size_t cap = set->capacity ? 2 * set->capacity : 16;
         rule *grown = realloc(set->rules, cap * sizeof *grown);
@@ -70,8 +158,7 @@ static int add_rule(ls_suppressions *set, enum rule_kind kind, const char *patte
     rule *r = &set->rules[set->count];
     memset(r, 0, sizeof *r);
     r->kind = kind;
-    size_t len = strlen(pattern);
-    r->is_regex = len >= 2 && pattern[0] == '/' && pattern[len - 1] == '/';
+    r->is_regex = is_regex;
     r->pattern = r->is_regex ? strndup(pattern + 1, len - 2) : strdup(pattern);
     if (!r->pattern)
         return ls_error_set(err, where, "out of memory");
@@ -86,6 +173,7 @@ static int add_rule(ls_suppressions *set, enum rule_kind kind, const char *patte
         }
     }
     set->count++;
+    set->kinds |= KIND(kind);
     return 0;
 }
 
@@ -177,26 +265,48 @@ void ls_suppressions_free(ls_suppressions *set)
         free(set->rules[i].pattern);
     }
     free(set->rules);
+    name_table_free(&set->literals);
     free(set);
 }
 
-static bool matches(const rule *r, const char *function)
+/* One run's judgements: the kinds of rule each function name matches. */
+typedef struct judge {
+    const ls_suppressions *set;
+    name_table             seen;
+} judge;
+
+static unsigned kinds_matching(judge *j, const char *function)
 {
     if (!function)
-        return false;
-    if (r->is_regex)
-        return regexec(&r->regex, function, 0, NULL, 0) == 0;
-    return fnmatch(r->pattern, function, 0) == 0;
+        return 0;
+    uint64_t h = ls_hash_string(function);
+    named *e = name_find(&j->seen, function, h);
+    if (e)
+        return e->mask;
+    const ls_suppressions *set = j->set;
+    named *lit = name_find(&set->literals, function, h);
+    unsigned mask = lit ? lit->mask : 0;
+    for (size_t k = 0; k < set->count; k++) {
+        const rule *r = &set->rules[k];
+        if (mask & KIND(r->kind))
+            continue;
+        if (r->is_regex ? regexec(&r->regex, function, 0, NULL, 0) == 0
+                        : fnmatch(r->pattern, function, 0) == 0)
+            mask |= KIND(r->kind);
+    }
+    name_add(&j->seen, function, h, mask);   /* out of memory: judged again next time */
+    return mask;
 }
 
-/* Whether r names a function at the task's top user PC (the first that
- * is not libleakrt's API, where the user's code blocked): the function
- * inlined deepest there or any it was inlined into, so that a rule naming
- * the real function keeps matching when the compiler inlines a helper. */
-static bool top_matches(const rule *r, const ls_stack *st)
+/* Whether an ignore-top rule names a function at the task's top user PC
+ * (the first that is not libleakrt's API, where the user's code blocked):
+ * the function inlined deepest there or any it was inlined into, so that
+ * a rule naming the real function keeps matching when the compiler
+ * inlines a helper. */
+static bool top_matches(judge *j, const ls_stack *st)
 {
     for (size_t f = st->nframes ? ls_top_user_frame(st) : 0; f < st->nframes; f++) {
-        if (matches(r, st->frames[f].function))
+        if (kinds_matching(j, st->frames[f].function) & KIND(RULE_TOP))
             return true;
         if (!st->frames[f].inlined)
             break;                       /* the PC's real function: the last */
@@ -204,76 +314,71 @@ static bool top_matches(const rule *r, const ls_stack *st)
     return false;
 }
 
-/* Whether a function at creation site pc matches r: the one that ran
- * lrt_go or any it was inlined into there (a test's helper that starts
- * the tasks is often inlined into the test). */
-static bool site_matches(const rule *r, ls_unwinder *u, uint64_t pc)
+/* The kinds of rule a function at creation site pc matches: the one that
+ * ran lrt_go or any it was inlined into there (a test's helper that
+ * starts the tasks is often inlined into the test). */
+static unsigned site_kinds(judge *j, ls_unwinder *u, uint64_t pc)
 {
     ls_frame f[16];
     size_t n = ls_symbolize_all(u, pc, f, sizeof f / sizeof f[0]);
+    unsigned mask = 0;
     for (size_t k = 0; k < n; k++)
-        if (matches(r, f[k].function))
-            return true;
-    return false;
+        mask |= kinds_matching(j, f[k].function);
+    return mask;
 }
 
-/* Whether one of the task's creators (its own, its creators' creators,
- * as far as the runtime kept them) matches r. */
-static bool created_under(const rule *r, const ls_snapshot *s, ls_unwinder *u, size_t i)
+/* Whether an under rule names one of the task's creators (its own, its
+ * creators' creators, as far as the runtime kept them). */
+static bool created_under(judge *j, const ls_snapshot *s, ls_unwinder *u, size_t i)
 {
     const ls_task *t = &s->rt->tasks[i];
-    if (site_matches(r, u, s->from_json ? i : t->create_pc))
+    if (site_kinds(j, u, s->from_json ? i : t->create_pc) & KIND(RULE_UNDER))
         return true;
     for (uint32_t k = 0; k < t->nancestry && !s->from_json; k++)
-        if (t->ancestry[k].parent_id && site_matches(r, u, t->ancestry[k].create_pc))
+        if (t->ancestry[k].parent_id && site_kinds(j, u, t->ancestry[k].create_pc) & KIND(RULE_UNDER))
             return true;
     return false;
 }
 
-static bool suppressed(const ls_suppressions *set, const ls_snapshot *s, ls_unwinder *u, size_t i,
-                       const ls_stack *st)
+static bool suppressed(judge *j, const ls_snapshot *s, ls_unwinder *u, size_t i, const ls_stack *st)
 {
-    uint64_t site = s->from_json ? i : s->rt->tasks[i].create_pc;
+    unsigned kinds = j->set->kinds;
     /* --under: kept only when created under one of them. */
-    bool any_under = false, under = false;
-    for (size_t k = 0; k < set->count; k++) {
-        if (set->rules[k].kind != RULE_UNDER)
-            continue;
-        any_under = true;
-        under = under || created_under(&set->rules[k], s, u, i);
-    }
-    if (any_under && !under)
+    if ((kinds & KIND(RULE_UNDER)) && !created_under(j, s, u, i))
         return true;
-    for (size_t k = 0; k < set->count; k++) {
-        const rule *r = &set->rules[k];
-        if (r->kind == RULE_TOP && top_matches(r, st))
+    if ((kinds & KIND(RULE_TOP)) && top_matches(j, st))
+        return true;
+    uint64_t site = s->from_json ? i : s->rt->tasks[i].create_pc;
+    if ((kinds & KIND(RULE_CREATOR)) && (site_kinds(j, u, site) & KIND(RULE_CREATOR)))
+        return true;
+    for (size_t f = 0; (kinds & KIND(RULE_ANY)) && f < st->nframes; f++)
+        if (kinds_matching(j, st->frames[f].function) & KIND(RULE_ANY))
             return true;
-        if (r->kind == RULE_CREATOR && site_matches(r, u, site))
-            return true;
-        for (size_t f = 0; r->kind == RULE_ANY && f < st->nframes; f++)
-            if (matches(r, st->frames[f].function))
-                return true;
-    }
     return false;
 }
 
 int ls_apply_suppressions(const ls_snapshot *s, ls_analysis *a, ls_unwinder *u,
                           const ls_suppressions *set)
 {
-    if (!set || set->count == 0)
+    if (!set || set->kinds == 0)
         return 0;
-    for (size_t i = 0; i < s->rt->ntasks; i++) {
+    judge j = { .set = set };
+    int status = 0;
+    for (size_t i = 0; i < s->rt->ntasks && status == 0; i++) {
         if (a->verdict[i] != LS_LEAKED)
             continue;
         ls_stack st;
-        if (ls_unwind_task(u, i, &st) != 0)
-            return -1;
-        if (suppressed(set, s, u, i, &st)) {
+        if (ls_unwind_task(u, i, &st) != 0) {
+            status = -1;
+            break;
+        }
+        if (suppressed(&j, s, u, i, &st)) {
             a->verdict[i] = LS_SUPPRESSED;
             a->leaked--;
             a->suppressed++;
         }
         free(st.frames);
     }
-    return 0;
+    name_table_free(&j.seen);
+    return status;
 }

@@ -47,7 +47,12 @@ present) or refused (exit 2, one line `leakscan: FILE: problem`).
                             a FIFO (they waited for a writer)
   rule files and history:
     suppressions /dev/zero  grew without bound (3 GB in 15 s); a directory
-                            was silently no rules; a 5 KiB line
+                            was silently no rules; a 5 KiB line; 129
+                            patterns (at most 128 globs or regexes: each is
+                            tried on every distinct function name)
+    rules-1MiB              55,000 rules over 20,000 groups of 16 frames:
+                            every rule was matched against every frame of
+                            every task (hours)
     ~/.leakscan_history     pointing at /dev/zero: libedit read it into a
                             2.2 GB history (`-i` on a terminal, a pty here)
 
@@ -447,6 +452,29 @@ def json_cases(tmp):
     return cases
 
 
+def rules_cases(tmp):
+    """A rule file of 1 MiB over a result of 20,000 one-task groups of 16
+    frames, every function its own: each rule was matched against every
+    frame of every task (55,000 x 320,000, hours). Now a plain name is a
+    hash lookup, a function is judged once, and at most 128 patterns are
+    tried on each distinct name."""
+    doc = {"groups": [{"count": 1, "wait_reason": "chan send", "leaked": True, "tasks": [i + 1],
+                       "frames": [{"pc": hex(0x1000 + 16 * (16 * i + k)), "function": f"fn_{i}_{k}"}
+                                  for k in range(16)]} for i in range(20000)]}
+    result = write(tmp, "json-20000-groups-16-frames", json.dumps(doc).encode())
+    lines, size, k = [], 0, 0
+    for k in range(128):
+        lines.append(b"ignore-any nomatch_%d_*\n" % k)
+    while size < (1 << 20) - 64:
+        line = b"ignore-any name_%d\n" % k
+        lines.append(line)
+        size += len(line)
+        k += 1
+    rules = write(tmp, "rules-1MiB.supp", b"".join(lines)[:(1 << 20)].rsplit(b"\n", 1)[0] + b"\n")
+    return [("rules-1MiB (55,000 rules, 128 patterns) over 320,000 frames", result, LOADS, None,
+             ("--suppressions", rules))]
+
+
 def main():
     global leakscan, sanitized
     args = sys.argv[1:]
@@ -478,12 +506,16 @@ def main():
         # Rule files: regular files of lines of at most 4 KiB.
         os.mkdir(os.path.join(tmp, "rules-dir"))
         long_line = write(tmp, "long-line.supp", b"ignore-top " + b"f" * 5000 + b"\n")
+        too_many = write(tmp, "patterns.supp", b"".join(b"ignore-any p%d_*\n" % k for k in range(129)))
         for name, rules, expect in (("suppressions /dev/zero", "/dev/zero", "not a regular file"),
                                     ("suppressions a directory", os.path.join(tmp, "rules-dir"),
                                      "not a regular file"),
-                                    ("suppressions a 5 KiB line", long_line, "longer than")):
+                                    ("suppressions a 5 KiB line", long_line, "longer than"),
+                                    ("suppressions 129 patterns", too_many, "more than 128 rules")):
             if want(name):
                 cases.append((name, snap, ERROR, expect, ("--suppressions", rules)))
+        if want("rules-1MiB"):
+            cases += rules_cases(tmp)
         for name, path, kind, expect, extra in cases:
             if name.startswith("suppressions"):
                 # The error names the rule file, not the snapshot.
