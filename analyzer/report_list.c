@@ -12,6 +12,7 @@
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -71,10 +72,33 @@ static int compare_counts(const void *a, const void *b)
     return c ? c : (x->line > y->line) - (x->line < y->line);
 }
 
+/* Whether name is one a compiler takes as source. A saved result names
+ * any path it likes, and list and html copy its lines into what people
+ * read and share: a frame "in" ~/.ssh/id_rsa must not put a key in a
+ * report. Only files named like source are opened. */
+static bool is_source_name(const char *name)
+{
+    static const char *const kinds[] = {
+        "c", "h", "cc", "cp", "cpp", "cxx", "c++", "hh", "hpp", "hxx", "h++", "inc", "inl", "ipp",
+        "tcc", "tpp", "m", "mm", "go", "s", "asm", "rs", "y", "l", "def", "x", "cu", "cuh", "f",
+        "f90", "d", "zig", "swift", "pyx",
+    };
+    const char *base = strrchr(name, '/');
+    const char *dot = strrchr(base ? base + 1 : name, '.');
+    if (!dot || !dot[1])
+        return false;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcasecmp(dot + 1, kinds[i]) == 0)
+            return true;
+    return false;
+}
+
 /* Opens the source: as named, under its compilation directory, or under
  * --source-path (the whole name, then its base name). */
 static FILE *open_source(const line_count *lc, const char *source_path, char *used, size_t size)
 {
+    if (!is_source_name(lc->file))
+        return NULL;
     const char *base = strrchr(lc->file, '/');
     base = base ? base + 1 : lc->file;
     char candidates[4][PATH_MAX];
@@ -136,7 +160,10 @@ static void print_function(FILE *out, const ls_snapshot *s, const line_count *fi
     int lo = first[0].line > 1 + CONTEXT_LINES ? first[0].line - CONTEXT_LINES : 1;
     int hi = first[n - 1].line < INT_MAX - CONTEXT_LINES ? first[n - 1].line + CONTEXT_LINES : INT_MAX;
     if (!src) {
-        fprintf(out, "  (source not found: %s; try --source-path DIR)\n", first->file);
+        if (is_source_name(first->file))
+            fprintf(out, "  (source not found: %s; try --source-path DIR)\n", first->file);
+        else
+            fprintf(out, "  (source not read: %s is not named like a source file)\n", first->file);
         for (size_t i = 0; i < n; i++)
             fprintf(out, "%8zu %8zu %6d: ?\n", first[i].flat, first[i].cum, first[i].line);
         fputc('\n', out);

@@ -7,6 +7,8 @@ NT_FILE says were mapped there; only files checked to be the objects the
 program ran (formats/modules.c: the build-id of the core's own copy of
 their ELF headers) may be read. Before that check, a hostile NT_FILE could
 name any regular file and get its bytes printed, e.g. as a task's label.
+A saved result's frames name their source files themselves: list and html
+open only files named like source (a frame "in" id_rsa shows no line).
 
 The hostile copy is made here from a snapshot of `webserver` (whose tasks
 carry labels): every leaked task's "request" label value is pointed at an
@@ -121,6 +123,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="lsh", dir="/tmp")    # short: secret paths must fit
     try:
         test(tmp, webserver)
+        test_saved_result_sources(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     finish()
@@ -209,6 +212,34 @@ def test(tmp, webserver):
         else:
             print(f"skip {variant}: inotify does not work here: not checked that the secret is never opened")
         watch.close()
+
+
+def test_saved_result_sources(tmp):
+    """A saved result names its frames' files itself: `list` and `html`
+    copy source lines into what people read and share, so they open only
+    files named like source (report_list.c is_source_name). A frame "in"
+    a secret file shows no line of it; one in a real .c file, same
+    content, does (the control)."""
+    secret = os.path.join(tmp, "id_rsa")
+    source = os.path.join(tmp, "real.c")
+    for path in (secret, source):
+        with open(path, "wb") as f:
+            f.write(b"line one\n" + SECRET + b" second line\n")
+    for name, path, shown in (("a secret file", secret, False), ("a .c file", source, True)):
+        doc = {"groups": [{"count": 1, "wait_reason": "chan send", "leaked": True, "tasks": [1],
+                           "frames": [{"pc": "0x1000", "function": "f", "file": path, "line": 2}]}]}
+        result = os.path.join(tmp, "result.json")
+        with open(result, "w") as f:
+            json.dump(doc, f)
+        for view in (["list", "."], ["html"]):
+            status, out, err = run([*view, result])
+            check(status in (0, 1), f"saved result naming {name}: {view[0]} exit {status} "
+                  f"{err.decode(errors='replace').strip()[:200]}")
+            check((SECRET in out) == shown, f"saved result naming {name}: {view[0]} "
+                  + ("shows its line 2" if shown else "prints no byte of it"))
+        if not shown:
+            status, out, _err = run(["list", ".", result])
+            check(b"not named like a source file" in out, "list says why the secret's lines are not shown")
 
 
 if __name__ == "__main__":
