@@ -166,6 +166,33 @@ with tempfile.TemporaryDirectory() as tmp:
           f"attach to a zombie: exit 2, one line saying it has exited: {p.stderr.strip()}")
     proc.wait()
 
+# As a user without root: /proc/PID/map_files cannot be opened, so attach
+# proves the target a libleakrt program through the paths its maps name
+# (attach.c maps_debug_root), and the snapshot signal's file is read as
+# the root run read it. Program and leakscan run as nobody.
+setpriv = shutil.which("setpriv")
+if os.geteuid() == 0 and setpriv:
+    as_nobody = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o755)
+        nobody_dir = os.path.join(tmp, "nobody")
+        os.mkdir(nobody_dir)
+        os.chmod(nobody_dir, 0o777)
+        proc = subprocess.Popen([*as_nobody, program, "wait-for-core"], cwd=nobody_dir, stdout=subprocess.PIPE,
+                                text=True, env=dict(os.environ, LEAKSCAN_DIR=nobody_dir, LRT_PROCS="2"))
+        check(proc.stdout.readline().strip() == "ready", "as nobody: the program reached its leaking state")
+        p = subprocess.run([*as_nobody, leakscan, "attach", "--json", "-q", str(proc.pid)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=300)
+        mapped = subprocess.run([*as_nobody, "cat", f"/proc/{proc.pid}/map_files/"
+                                 + open(f"/proc/{proc.pid}/maps").readline().split()[0]],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+        check(mapped != 0, "as nobody, /proc/PID/map_files cannot be opened (the fallback is what is tested)")
+        check(summary(p) == by_signal, f"attach as nobody (no map_files): the same groups: {summary(p)}")
+        proc.kill()
+        proc.wait()
+else:
+    print("skip attach as nobody: needs root to switch to user nobody (setpriv)")
+
 # Not a libleakrt program: nothing sent, the program lives on.
 other = subprocess.Popen(["sleep", "60"])
 p = leakscan_run("attach", str(other.pid))
