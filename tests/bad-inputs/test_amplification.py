@@ -73,11 +73,11 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import elfcore  # noqa: E402
+from outcome import ERROR, LOADS, judge  # noqa: E402
 
 TIMEOUT = 20
 MEMORY = 1 << 30                     # RLIMIT_AS, plain builds
 RSS_MB = 1536                        # hard_rss_limit_mb, sanitize builds
-ERROR, LOADS = "error", "loads"
 failures = []
 ran = 0
 
@@ -99,29 +99,7 @@ def outcome(name, path, kind, expect, status, err, seconds):
     global ran
     ran += 1
     lines = err.splitlines()
-    why = None
-    if status is None:
-        why = f"no answer in {TIMEOUT} s"
-    elif "Sanitizer" in err or "runtime error:" in err or status in (98, 99):
-        why = "a sanitizer report (or its memory limit)"
-    elif status < 0:
-        why = f"killed by signal {-status} (over the memory limit?)"
-    elif kind == ERROR:
-        if status != 2:
-            why = f"exit {status}, want 2"
-        elif len(lines) != 1:
-            why = f"{len(lines)} lines on stderr, want 1"
-        elif not lines[0].startswith(f"leakscan: {path}:"):
-            why = "the error does not name the file"
-        elif expect and expect not in lines[0]:
-            why = f"the error does not say {expect!r}"
-    else:
-        if status not in (0, 1):
-            why = f"exit {status}, want 0 or 1"
-        elif any(not l.startswith(f"leakscan: {path}: warning: ") for l in lines):
-            why = "stderr has a line that is not a warning about the file"
-        elif expect and expect not in err:
-            why = f"no warning saying {expect!r}"
+    why = f"no answer in {TIMEOUT} s" if status is None else judge(path, kind, expect, status, err)
     if why:
         failures.append(name)
         print(f"FAIL {name}: {why} ({seconds:.1f} s)\n     {err.strip()[:600]}")

@@ -8,17 +8,8 @@ The corrupted files are made here, at test time, from a real snapshot of
 `demo` taken with LEAKSCAN_AT_EXIT, one field at a time (elfcore.py);
 files the fuzzers found are kept in tests/bad-inputs/found/ and run too.
 
-Every case asserts: no timeout (60 s), no sanitizer report, and one of
-  ERROR  exit status exactly 2 and stderr exactly one line
-         "leakscan: FILE: ..." that names the problem (a substring);
-  LOADS  exit 0 or 1 (the file is still readable: issue 7 wants what can
-         be read reported), every stderr line a warning about FILE, and
-         the warning named by the case present (a substring, or none);
-  EITHER one of the two (only the fuzz-found files, whose right answer
-         was not known when they were saved: what matters is no crash);
-  PARTIAL LOADS, or — when none of the runtime's task slots is in the
-         file — ERROR saying so: with no task to look at, "no leaks"
-         would be a guess (issue 14: missing memory is never a verdict).
+Every case asserts: no timeout (60 s), no sanitizer report, and the
+outcome its kind names (outcome.py: ERROR, LOADS, EITHER, PARTIAL).
 
 usage: test_bad_inputs.py LEAKSCAN DEMO_PROGRAM [--only SUBSTRING]
 """
@@ -31,9 +22,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import elfcore  # noqa: E402
-
-ERROR, LOADS, EITHER, PARTIAL = "error", "loads", "either", "partial"
-NO_TASKS = "none of the runtime's task slots"
+from outcome import EITHER, ERROR, LOADS, PARTIAL, judge  # noqa: E402,F401
 failures = []
 ran = 0
 
@@ -51,29 +40,7 @@ def check(name, path, kind, expect, args=(), timeout=60):
         return
     err = p.stderr.decode("utf-8", "replace")
     lines = err.splitlines()
-    why = None
-    if "Sanitizer" in err or "runtime error:" in err:
-        why = "sanitizer report"
-    elif p.returncode < 0:
-        why = f"killed by signal {-p.returncode}"
-    elif kind == ERROR or (kind in (EITHER, PARTIAL) and p.returncode not in (0, 1)):
-        if p.returncode != 2:
-            why = f"exit {p.returncode}, want 2"
-        elif len(lines) != 1:
-            why = f"{len(lines)} lines on stderr, want 1"
-        elif not lines[0].startswith(f"leakscan: {path}: "):
-            why = "the error does not name the file"
-        elif kind == ERROR and expect and expect not in lines[0]:
-            why = f"the error does not say {expect!r}"
-        elif kind == PARTIAL and NO_TASKS not in lines[0]:
-            why = f"the error does not say {NO_TASKS!r}"
-    else:
-        if p.returncode not in (0, 1):
-            why = f"exit {p.returncode}, want 0 or 1 (the file is still readable)"
-        elif any(not l.startswith(f"leakscan: {path}: warning: ") for l in lines):
-            why = "stderr has a line that is not a warning about the file"
-        elif expect and expect not in err:
-            why = f"no warning saying {expect!r}"
+    why = judge(path, kind, expect, p.returncode, err)
     if why:
         failures.append(name)
         print(f"FAIL {name}: {why}\n     {err.strip()[:600]}")
