@@ -473,7 +473,8 @@ static void remember(ls_unwinder *u, size_t task, size_t first, size_t n)
         u->unwound_keys = grown;
         u->unwound_cap = cap;
     }
-    memcpy(&u->unwound_keys[u->unwound_len], &u->pcs[first], n * sizeof *u->pcs);
+    if (n)                               /* (no keys yet: unwound_keys is NULL) */
+        memcpy(&u->unwound_keys[u->unwound_len], &u->pcs[first], n * sizeof *u->pcs);
     u->unwound[task].at_plus_1 = (uint32_t)u->unwound_len + 1;
     u->unwound[task].n = (uint32_t)n;
     u->unwound_len += n;
