@@ -74,6 +74,17 @@ typedef struct ls_range {
     uint64_t end;            /* one past the last */
 } ls_range;
 
+/* ls_debug_root.flags: whose allocator served malloc. Without TRACED
+ * (older runtimes too) malloc's blocks were not heap objects: memory the
+ * analysis cannot see into, a root. */
+enum {
+    LS_ROOT_MALLOC_TRACED = 1u << 0,  /* malloc's blocks are tracked heap objects */
+    LS_ROOT_MALLOC_OFF    = 1u << 1,  /* LRT_MALLOC=off */
+    LS_ROOT_MALLOC_TOOL   = 1u << 2,  /* a sanitizer's or valgrind's allocator won */
+    LS_ROOT_MALLOC_OTHER  = 1u << 3,  /* another malloc came first in lookup order */
+    LS_ROOT_MALLOC_MASK   = 0xfu,
+};
+
 typedef struct ls_debug_root {
     uint64_t magic;                  /* LS_ROOT_MAGIC */
     uint32_t version;                /* LS_ROOT_VERSION */
@@ -81,7 +92,7 @@ typedef struct ls_debug_root {
     uint32_t pointer_size;           /* 8 */
     uint32_t elf_machine;            /* EM_X86_64, ... */
     uint32_t runtime_version;        /* (major << 16) | minor */
-    uint32_t flags;                  /* none defined yet */
+    uint32_t flags;                  /* LS_ROOT_MALLOC_* */
 
     /* Tasks: an array of task_count slots of task_stride bytes. Field
      * sizes: id, parent_id, create_pc, wait_since, wait_addrs, stack_lo,

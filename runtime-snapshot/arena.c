@@ -73,10 +73,25 @@ static void *reserve(size_t size)
     return p;
 }
 
+static _Atomic bool arena_ready;
+static lrt_lock init_lock;
+static int init_locked(void);
+
+/* Once: lrt_main and the first malloc of any thread may race here. */
 int lrt_arena_init(void)
 {
-    if (arena.base)
+    if (atomic_load_explicit(&arena_ready, memory_order_acquire))
         return 0;
+    lrt_lock_acquire(&init_lock);
+    int err = arena.base ? 0 : init_locked();
+    if (!err)
+        atomic_store_explicit(&arena_ready, true, memory_order_release);
+    lrt_lock_release(&init_lock);
+    return err;
+}
+
+static int init_locked(void)
+{
     lrt_debug_root_init();
     arena.base = reserve(ARENA_RESERVE);
     if (!arena.base)
@@ -165,6 +180,11 @@ void lrt_internal_free(void *p, size_t size)
     }
     lrt_lock_release(&arena.lock);
 }
+
+/* Around fork() (heap.c lrt_heap_fork_prepare): the child must not find
+ * the lock held by a thread it does not have. */
+void lrt_internal_fork_prepare(void) { lrt_lock_acquire(&arena.lock); }
+void lrt_internal_fork_done(void) { lrt_lock_release(&arena.lock); }
 
 /* ---------------------------------------------------------------------- */
 /* The task table                                                         */

@@ -8,15 +8,20 @@
  *     freed runs coalesced with free neighbours and reused first-fit;
  *   - central lists (per size class and scan kind, own lock): spans with
  *     slots nobody owns;
- *   - worker caches (no lock): a few free slots per class, so the common
- *     lrt_alloc/lrt_free is a pop or push and one atomic bit operation.
+ *   - caches (no lock): a few free slots per class for each worker, and
+ *     for each other thread that allocates (malloc.c puts the C library's
+ *     malloc here, called from any thread), so the common alloc/free is a
+ *     pop or push and one atomic bit operation.
  * A slot is zeroed when freed, so memory from a fresh span needs no memset.
  * All tables (span table, page map, bitmaps, caches) are internal memory.
+ * Nothing here calls malloc: this is what malloc calls.
  */
 
 #include "heap.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -56,13 +61,35 @@ static struct {
     central    centrals[2 * LRT_NCLASSES];           /* [class * 2 + noscan] */
 } heap;
 
+static void thread_cache_done(void *cache);
+
+static _Atomic bool heap_ready;
+static lrt_lock init_lock;
+static pthread_key_t cache_key;      /* runs thread_cache_done at thread exit */
+
+static int init_locked(void);
+
+/* Once, from whichever thread allocates first (malloc may come before
+ * lrt_main, from any thread). */
 int lrt_heap_init(void)
 {
-    if (heap.arena)
+    if (atomic_load_explicit(&heap_ready, memory_order_acquire))
         return 0;
+    lrt_lock_acquire(&init_lock);
+    int err = heap.arena ? 0 : init_locked();
+    if (!err)
+        atomic_store_explicit(&heap_ready, true, memory_order_release);
+    lrt_lock_release(&init_lock);
+    return err;
+}
+
+static int init_locked(void)
+{
     int err = lrt_arena_init();
     if (err)
         return err;
+    if (pthread_key_create(&cache_key, thread_cache_done) != 0)
+        return -EAGAIN;
     /* Address space only (MAP_NORESERVE); less where RLIMIT_AS or a tool
      * such as valgrind limits it. */
     void *p = MAP_FAILED;
@@ -154,6 +181,15 @@ static lrt_span *alloc_run(size_t npages, bool *dirty)
         if (s->npages < npages)
             continue;
         list_remove(&heap.free_runs, s);
+        /* A reused descriptor keeps only where and how long: the counts of
+         * the object it was (a large one's nowned of 1) must not carry
+         * over into a small span made of it. */
+        uintptr_t base = s->base;
+        uint32_t pages = s->npages;
+        memset(s, 0, sizeof *s);
+        s->base = base;
+        s->npages = pages;
+        s->state = LRT_SPAN_FREE;
         if (s->npages > npages) {     /* split: the rest stays free */
             lrt_span *rest = new_descriptor();
             if (rest) {
@@ -217,7 +253,7 @@ static void free_run(lrt_span *s)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Small objects                                                          */
+/* Spans and the central lists                                           */
 /* ---------------------------------------------------------------------- */
 
 static size_t span_pages_for(uint32_t size)
@@ -296,6 +332,7 @@ static uint32_t central_take(central *ce, int cls, bool noscan, void **out, uint
                 used |= 1ull << bit;
                 s->owned_bits[wi] |= 1ull << bit;
                 s->nowned++;
+                lrt_assert(s->nowned <= s->nelems);
                 out[got++] = (void *)(s->base + ((wi * 64) + (size_t)bit) * s->elem_size);
             }
             if (~used == 0)
@@ -313,6 +350,7 @@ static void central_give(central *ce, void *p)
 {
     lrt_span *s = &heap.spans[heap.page_map[page_of((uintptr_t)p)]];
     size_t idx = ((uintptr_t)p - s->base) / s->elem_size;
+    lrt_assert(s->owned_bits[idx / 64] & (1ull << (idx % 64)));   /* given back once */
     s->owned_bits[idx / 64] &= ~(1ull << (idx % 64));
     s->nowned--;
     if (idx / 64 < s->scan_hint)
@@ -352,14 +390,67 @@ static void set_in_use(void *p)
                              memory_order_release);
 }
 
-static void *alloc_small(size_t n, bool noscan)
+/* ---------------------------------------------------------------------- */
+/* Caches: a worker's, or the calling thread's                            */
+/* ---------------------------------------------------------------------- */
+
+/* Threads that are not workers (the main thread before lrt_main and after
+ * it, plain pthreads) get a cache of their own once they allocate, given
+ * back when they exit. Initial-exec TLS: no call into the dynamic linker
+ * (which may allocate) on the way to it. */
+enum { CACHE_NONE, CACHE_LIVE, CACHE_GONE };
+static __thread lrt_heap_cache *thread_cache __attribute__((tls_model("initial-exec")));
+static __thread uint8_t thread_cache_state __attribute__((tls_model("initial-exec")));
+
+static void thread_cache_done(void *cache)
 {
-    int cls = heap.small_class[(n + 15) / 16];
-    int bin = cls * 2 + noscan;
+    thread_cache = NULL;
+    thread_cache_state = CACHE_GONE;     /* its last frees go to the centrals */
+    lrt_heap_cache_flush(cache);
+    lrt_internal_free(cache, sizeof(lrt_heap_cache));
+}
+
+static lrt_heap_cache *current_cache(void)
+{
     lrt_worker *w = lrt_worker_current();
+    if (w && w->heap_cache)
+        return w->heap_cache;
+    if (thread_cache_state == CACHE_NONE) {
+        thread_cache_state = CACHE_GONE;     /* re-entered below: no cache */
+        lrt_heap_cache *c = lrt_internal_alloc(sizeof *c);
+        if (c && pthread_setspecific(cache_key, c) == 0) {
+            thread_cache = c;
+            thread_cache_state = CACHE_LIVE;
+        } else if (c) {
+            lrt_internal_free(c, sizeof *c);
+        }
+    }
+    return thread_cache;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Small objects                                                          */
+/* ---------------------------------------------------------------------- */
+
+/* The smallest class that holds n bytes at an address aligned to align (a
+ * slot's address is its span's page-aligned base plus a multiple of its
+ * size), or 0: none, a large object then. */
+static int class_for(size_t n, size_t align)
+{
+    if (n > LRT_SMALL_MAX || align > LRT_PAGE_SIZE)
+        return 0;
+    int cls = heap.small_class[(n + 15) / 16];
+    while (cls < LRT_NCLASSES && class_size[cls] % align)
+        cls++;
+    return cls < LRT_NCLASSES ? cls : 0;
+}
+
+static void *alloc_small(int cls, bool noscan)
+{
+    int bin = cls * 2 + noscan;
+    lrt_heap_cache *cache = current_cache();
     void *p = NULL;
-    if (w && w->heap_cache) {
-        lrt_heap_cache *cache = w->heap_cache;
+    if (cache) {
         if (cache->bins[bin].n == 0) {
             uint32_t want = class_size[cls] <= 1024 ? CACHE_MAX : 4;
             central *ce = &heap.centrals[bin];
@@ -384,12 +475,60 @@ static void *alloc_small(size_t n, bool noscan)
 /* Large objects                                                          */
 /* ---------------------------------------------------------------------- */
 
-static void *alloc_large(size_t n, bool noscan)
+/* Splits the first `pages` pages off run s as a free run (heap.lock
+ * held). False when no descriptor is left. */
+static bool give_back_front(lrt_span *s, size_t pages)
+{
+    lrt_span *front = new_descriptor();
+    if (!front)
+        return false;
+    front->base = s->base;
+    front->npages = (uint32_t)pages;
+    front->state = LRT_SPAN_FREE;
+    map_pages(front);
+    list_push(&heap.free_runs, front);
+    s->base += pages * LRT_PAGE_SIZE;
+    s->npages -= (uint32_t)pages;
+    return true;
+}
+
+/* A zeroed run of npages pages whose base is aligned to align (a power of
+ * two above the page size): a longer run, its ends given back. */
+static lrt_span *new_aligned_run(size_t npages, size_t align)
+{
+    size_t extra = align / LRT_PAGE_SIZE - 1;
+    bool dirty;
+    lrt_lock_acquire(&heap.lock);
+    lrt_span *s = alloc_run(npages + extra, &dirty);
+    if (s) {
+        size_t lead = ((align - (s->base & (align - 1))) & (align - 1)) / LRT_PAGE_SIZE;
+        if (lead && !give_back_front(s, lead)) {
+            free_run(s);
+            s = NULL;
+        } else if (s->npages > npages) {
+            lrt_span *rest = new_descriptor();   /* without one, the tail stays ours */
+            if (rest) {
+                rest->base = s->base + npages * LRT_PAGE_SIZE;
+                rest->npages = s->npages - (uint32_t)npages;
+                rest->state = LRT_SPAN_FREE;
+                map_pages(rest);
+                list_push(&heap.free_runs, rest);
+                s->npages = (uint32_t)npages;
+            }
+        }
+    }
+    lrt_lock_release(&heap.lock);
+    if (s && dirty)
+        memset((void *)s->base, 0, (size_t)s->npages * LRT_PAGE_SIZE);
+    return s;
+}
+
+static void *alloc_large(size_t n, size_t align, bool noscan)
 {
     size_t npages = (n + LRT_PAGE_SIZE - 1) >> LRT_PAGE_SHIFT;
-    if (npages > UINT32_MAX)
+    if (npages > UINT32_MAX / 2)
         return NULL;
-    lrt_span *s = new_run(npages);
+    lrt_span *s = align > LRT_PAGE_SIZE ? new_aligned_run(npages, align) : new_run(npages);
     if (!s)
         return NULL;
     s->alloc_bits = (_Atomic uint64_t *)&s->inline_bits[0];
@@ -397,7 +536,10 @@ static void *alloc_large(size_t n, bool noscan)
     s->inline_bits[0] = 1;
     s->inline_bits[1] = 1;
     s->size_class = 0;
-    s->elem_size = n > UINT32_MAX ? UINT32_MAX : (uint32_t)((n + 15) & ~(size_t)15);
+    /* The object is the whole run: what malloc_usable_size promises is what
+     * the analysis scans (up to the field's 4 GiB). */
+    size_t bytes = (size_t)s->npages * LRT_PAGE_SIZE;
+    s->elem_size = bytes > UINT32_MAX ? UINT32_MAX & ~(uint32_t)15 : (uint32_t)bytes;
     s->nelems = 1;
     s->nowned = 1;
     s->noscan = noscan;
@@ -409,14 +551,26 @@ static void *alloc_large(size_t n, bool noscan)
 /* The API                                                                */
 /* ---------------------------------------------------------------------- */
 
-static void *alloc(size_t n, bool noscan, const char *call)
+void *lrt_heap_alloc(size_t n, size_t align, bool noscan)
 {
-    lrt_heap_init();
-    if (!heap.arena)
-        lrt_panic(call, "cannot reserve the heap arena");
+    assert(align && (align & (align - 1)) == 0);
+    if (lrt_heap_init() != 0 || !heap.arena)
+        return NULL;
     if (n == 0)
         n = 1;
-    void *p = n <= LRT_SMALL_MAX ? alloc_small(n, noscan) : alloc_large(n, noscan);
+    if (align < 16)
+        align = 16;
+    if (n > heap.reserved)
+        return NULL;
+    int cls = class_for(n, align);
+    return cls ? alloc_small(cls, noscan) : alloc_large(n, align, noscan);
+}
+
+static void *alloc(size_t n, bool noscan, const char *call)
+{
+    if (lrt_heap_init() != 0 || !heap.arena)
+        lrt_panic(call, "cannot reserve the heap arena");
+    void *p = lrt_heap_alloc(n, 16, noscan);
     if (!p)
         lrt_panic(call, "out of memory (%zu bytes requested)", n);
     return p;
@@ -425,24 +579,46 @@ static void *alloc(size_t n, bool noscan, const char *call)
 void *lrt_alloc(size_t n) { return alloc(n, false, "lrt_alloc"); }
 void *lrt_alloc_noscan(size_t n) { return alloc(n, true, "lrt_alloc_noscan"); }
 
-void lrt_free(void *p)
+bool lrt_heap_owns(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    return heap.arena && a >= (uintptr_t)heap.arena && a < (uintptr_t)heap.arena + heap.reserved;
+}
+
+/* The span of the object that starts at p, or a panic naming call. */
+static lrt_span *span_of_object(void *p, const char *call)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (!heap.arena || a < (uintptr_t)heap.arena || a >= (uintptr_t)heap.arena + heap.used)
+        lrt_panic(call, "%p was not allocated by %s", p,
+                  strcmp(call, "lrt_free") == 0 ? "lrt_alloc" : "malloc");
+    lrt_span *s = &heap.spans[heap.page_map[page_of(a)]];
+    if (s->state != LRT_SPAN_SMALL && s->state != LRT_SPAN_LARGE)
+        lrt_panic(call, "%p is not an allocated object (double free?)", p);
+    size_t idx = (a - s->base) / s->elem_size;
+    if (a != s->base + idx * s->elem_size)
+        lrt_panic(call, "%p is inside an object, not at its start", p);
+    return s;
+}
+
+size_t lrt_heap_usable(void *p, const char *call)
+{
+    lrt_span *s = span_of_object(p, call);
+    return s->state == LRT_SPAN_LARGE ? (size_t)s->npages * LRT_PAGE_SIZE : s->elem_size;
+}
+
+void lrt_heap_free(void *p, const char *call)
 {
     if (!p)
         return;
+    lrt_span *s = span_of_object(p, call);
     uintptr_t a = (uintptr_t)p;
-    if (!heap.arena || a < (uintptr_t)heap.arena || a >= (uintptr_t)heap.arena + heap.used)
-        lrt_panic("lrt_free", "%p was not allocated by lrt_alloc", p);
-    lrt_span *s = &heap.spans[heap.page_map[page_of(a)]];
-    if (s->state != LRT_SPAN_SMALL && s->state != LRT_SPAN_LARGE)
-        lrt_panic("lrt_free", "%p is not an allocated object (double free?)", p);
     size_t idx = (a - s->base) / s->elem_size;
-    if (a != s->base + idx * s->elem_size)
-        lrt_panic("lrt_free", "%p is inside an object, not at its start", p);
     uint64_t bit = 1ull << (idx % 64);
     uint64_t old = atomic_fetch_and_explicit(&s->alloc_bits[idx / 64], ~bit,
                                              memory_order_acq_rel);
     if (!(old & bit))
-        lrt_panic("lrt_free", "double free of %p", p);
+        lrt_panic(call, "double free of %p", p);
 
     if (s->state == LRT_SPAN_LARGE) {
         lrt_lock_acquire(&heap.lock);
@@ -452,9 +628,8 @@ void lrt_free(void *p)
     }
     memset(p, 0, s->elem_size);      /* slots are handed out zeroed */
     int bin = s->size_class * 2 + s->noscan;
-    lrt_worker *w = lrt_worker_current();
-    if (w && w->heap_cache) {
-        lrt_heap_cache *cache = w->heap_cache;
+    lrt_heap_cache *cache = current_cache();
+    if (cache) {
         if (cache->bins[bin].n == CACHE_MAX) {
             central *ce = &heap.centrals[bin];
             lrt_lock_acquire(&ce->lock);
@@ -469,4 +644,25 @@ void lrt_free(void *p)
     lrt_lock_acquire(&ce->lock);
     central_give(ce, p);
     lrt_lock_release(&ce->lock);
+}
+
+void lrt_free(void *p) { lrt_heap_free(p, "lrt_free"); }
+
+/* Around fork(): every heap lock taken in one order (centrals, then the
+ * page heap, then internal memory), so the child finds none held by a
+ * thread it does not have. */
+void lrt_heap_fork_prepare(void)
+{
+    for (int b = 0; b < 2 * LRT_NCLASSES; b++)
+        lrt_lock_acquire(&heap.centrals[b].lock);
+    lrt_lock_acquire(&heap.lock);
+    lrt_internal_fork_prepare();
+}
+
+void lrt_heap_fork_done(void)
+{
+    lrt_internal_fork_done();
+    lrt_lock_release(&heap.lock);
+    for (int b = 2 * LRT_NCLASSES - 1; b >= 0; b--)
+        lrt_lock_release(&heap.centrals[b].lock);
 }

@@ -491,6 +491,21 @@ void  lrt_stack_chunks_fork(bool include);       /* MADV_DOFORK / MADV_DONTFORK 
 int   lrt_heap_init(void);
 lrt_heap_cache *lrt_heap_cache_create(void);
 void  lrt_heap_cache_flush(lrt_heap_cache *cache);
+/* For malloc.c: n bytes aligned to align (a power of two), zeroed, from
+ * any thread; NULL when out of memory (never a panic). */
+void *lrt_heap_alloc(size_t n, size_t align, bool noscan);
+bool  lrt_heap_owns(const void *p);                 /* in the arena's reservation */
+/* The object at p (its start, or a panic naming call): bytes it holds;
+ * free it. */
+size_t lrt_heap_usable(void *p, const char *call);
+void  lrt_heap_free(void *p, const char *call);
+void  lrt_heap_fork_prepare(void);                  /* every heap lock taken */
+void  lrt_heap_fork_done(void);
+/* malloc.c: decides whose allocator serves malloc (if nothing has yet)
+ * and writes it into the debug root's flags (at lrt_main). */
+void  lrt_malloc_record(void);
+void  lrt_internal_fork_prepare(void);
+void  lrt_internal_fork_done(void);
 
 /* ---------------------------------------------------------------------- */
 /* Timers and the poller (timer.c, poll.c)                                */

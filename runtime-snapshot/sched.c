@@ -932,6 +932,7 @@ static int init_once(void)
     if ((err = lrt_arena_init()) || (err = lrt_stack_init()) || (err = lrt_heap_init()))
         return err;
     install_segv_handler();
+    lrt_malloc_record();
     lrt_snapshot_init();
     atomic_store(&sched.next_id, 1);
     sched.initialised = true;

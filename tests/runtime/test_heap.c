@@ -111,12 +111,55 @@ static void test_bad_frees_abort(void **state)
     rt_expect_abort(foreign_free, "lrt_free", "not allocated by lrt_alloc", NULL);
 }
 
+/* The pages of a freed large object become a span of small ones: that
+ * span starts empty. It once kept the large object's count of one slot in
+ * use; with its bitmaps out of line (more than 64 slots) nothing matched
+ * that count, so filling the span never ended: the class's list kept a
+ * span with no room and the next allocation spun (malloc made it common). */
+static struct { bool distinct, filled, in_run; } reuse;
+
+static void reuse_body(void *arg)
+{
+    (void)arg;
+    enum { N = 300, SIZE = 600 };                  /* the 640-byte class: 102 a span */
+    /* Between two live large objects, so that the freed run stays itself
+     * (not merged into a neighbour) and is the run the new span takes. */
+    void *before = lrt_alloc(64 * 1024), *large = lrt_alloc(64 * 1024), *after = lrt_alloc(64 * 1024);
+    lrt_free(large);                               /* 8 pages, a small span's size */
+    static unsigned char *objs[N];
+    reuse.distinct = reuse.filled = true;
+    for (int i = 0; i < N; i++) {
+        objs[i] = lrt_alloc(SIZE);
+        memset(objs[i], i & 0xff, SIZE);
+        if ((char *)objs[i] >= (char *)large && (char *)objs[i] < (char *)large + 64 * 1024)
+            reuse.in_run = true;
+    }
+    for (int i = 0; i < N; i++) {
+        if (objs[i][0] != (i & 0xff) || objs[i][SIZE - 1] != (i & 0xff))
+            reuse.distinct = false;
+        lrt_free(objs[i]);
+    }
+    lrt_free(before);
+    lrt_free(after);
+}
+
+static void test_a_large_objects_pages_make_a_fresh_small_span(void **state)
+{
+    (void)state;
+    rt_run(reuse_body, NULL);
+    assert_true(reuse.distinct);
+    assert_true(reuse.filled);
+    assert_true(reuse.in_run);                     /* the case is the one meant */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         /* The death test first: it forks, and a fork from a process whose
          * earlier tests ran threads confuses ThreadSanitizer (-Dtsan). */
         cmocka_unit_test(test_bad_frees_abort),
+        /* In a heap with no free run yet (its pages must be the ones reused). */
+        cmocka_unit_test(test_a_large_objects_pages_make_a_fresh_small_span),
         cmocka_unit_test(test_alloc_is_zeroed_sized_and_reused),
         cmocka_unit_test(test_concurrent_alloc_and_free),
     };
