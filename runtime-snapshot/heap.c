@@ -174,6 +174,23 @@ static void list_push(lrt_span **head, lrt_span *s)
     *head = s;
 }
 
+/* Shortens run s to npages, its tail a free run of its own (without a
+ * descriptor left, the tail stays in s: wasted, never lost). */
+static void keep_pages(lrt_span *s, size_t npages)
+{
+    if (s->npages <= npages)
+        return;
+    lrt_span *rest = new_descriptor();
+    if (!rest)
+        return;
+    rest->base = s->base + npages * LRT_PAGE_SIZE;
+    rest->npages = s->npages - (uint32_t)npages;
+    rest->state = LRT_SPAN_FREE;
+    map_pages(rest);
+    list_push(&heap.free_runs, rest);
+    s->npages = (uint32_t)npages;
+}
+
 /* A run of npages pages; zero-filled unless *dirty says otherwise. */
 static lrt_span *alloc_run(size_t npages, bool *dirty)
 {
@@ -190,17 +207,7 @@ static lrt_span *alloc_run(size_t npages, bool *dirty)
         s->base = base;
         s->npages = pages;
         s->state = LRT_SPAN_FREE;
-        if (s->npages > npages) {     /* split: the rest stays free */
-            lrt_span *rest = new_descriptor();
-            if (rest) {
-                rest->base = s->base + npages * LRT_PAGE_SIZE;
-                rest->npages = s->npages - (uint32_t)npages;
-                rest->state = LRT_SPAN_FREE;
-                map_pages(rest);
-                list_push(&heap.free_runs, rest);
-                s->npages = (uint32_t)npages;
-            }
-        }
+        keep_pages(s, npages);        /* split: the rest stays free */
         *dirty = true;
         return s;
     }
@@ -505,16 +512,8 @@ static lrt_span *new_aligned_run(size_t npages, size_t align)
         if (lead && !give_back_front(s, lead)) {
             free_run(s);
             s = NULL;
-        } else if (s->npages > npages) {
-            lrt_span *rest = new_descriptor();   /* without one, the tail stays ours */
-            if (rest) {
-                rest->base = s->base + npages * LRT_PAGE_SIZE;
-                rest->npages = s->npages - (uint32_t)npages;
-                rest->state = LRT_SPAN_FREE;
-                map_pages(rest);
-                list_push(&heap.free_runs, rest);
-                s->npages = (uint32_t)npages;
-            }
+        } else {
+            keep_pages(s, npages);
         }
     }
     lrt_lock_release(&heap.lock);
