@@ -250,6 +250,7 @@ int ls_saved_load_text(const char *path, char *text, ls_saved **out, ls_snapshot
     const char *missing = string_of(sv->doc, "missing");
     sv->analysis.missing = missing && sv->analysis.unknown ? missing : NULL;
     sv->analysis.main_blocked = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sv->doc, "main_blocked"));
+    sv->runtime.roots_note = string_of(sv->doc, "roots_note");
 
     sv->core.path = (char *)path;
     sv->core.has_note = true;

@@ -224,6 +224,11 @@ int ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
         escape(out, unknown);
     }
     fprintf(out, ".</p>\n");
+    if (s->rt->roots_note) {
+        fprintf(out, "<p class=\"note\">Note: ");
+        escape(out, s->rt->roots_note);
+        fprintf(out, ".</p>\n");
+    }
     if (root->count) {
         fprintf(out, "<h2>Flame graph of the leaked stacks</h2>\n"
                      "<svg id=\"flamegraph\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%d\">\n",

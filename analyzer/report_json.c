@@ -60,6 +60,8 @@ int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
     cJSON_AddNumberToObject(root, "retained_bytes", (double)r->retained_bytes);
     cJSON_AddNumberToObject(root, "retained_objects", (double)r->retained_objects);
     cJSON_AddBoolToObject(root, "main_blocked", a->main_blocked);
+    if (s->rt->roots_note)
+        cJSON_AddStringToObject(root, "roots_note", s->rt->roots_note);
     if (r->crash.crashed) {
         cJSON *crash = cJSON_AddObjectToObject(root, "crash");
         cJSON_AddNumberToObject(crash, "signal", r->crash.signal);

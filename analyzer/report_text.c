@@ -112,7 +112,10 @@ void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
     if (r->retained_objects)
         fprintf(out, ", holding %" PRIu64 " bytes in %" PRIu64 " objects",
                 r->retained_bytes, r->retained_objects);
-    fprintf(out, "\n\n");
+    fprintf(out, "\n");
+    if (s->rt->roots_note)
+        fprintf(out, "note: %s\n", s->rt->roots_note);
+    fprintf(out, "\n");
     print_crash(out, s, &r->crash);
     for (size_t i = 0; i < r->ngroups; i++) {
         const ls_group *g = &r->groups[i];

@@ -1046,6 +1046,25 @@ static bool room_for_a_task(ls_runtime *rt, uint32_t reg_count, size_t *tasks_ca
     return true;
 }
 
+/* What the report says when malloc's blocks were not heap objects (the
+ * analysis then scans them as roots, which can only hide a leak). */
+static const char *malloc_note(uint32_t flags)
+{
+    if (flags & LS_ROOT_MALLOC_TRACED)
+        return NULL;
+    if (flags & LS_ROOT_MALLOC_OFF)
+        return "malloc memory was scanned as a root (LRT_MALLOC=off): a task reachable only "
+               "through malloc'd blocks is not reported";
+    if (flags & LS_ROOT_MALLOC_TOOL)
+        return "malloc memory was scanned as a root (a sanitizer's or valgrind's allocator served "
+               "malloc): a task reachable only through malloc'd blocks is not reported";
+    if (flags & LS_ROOT_MALLOC_OTHER)
+        return "malloc memory was scanned as a root (another malloc came first in lookup order, "
+               "e.g. a preloaded allocator): a task reachable only through malloc'd blocks is not reported";
+    return "malloc memory was scanned as a root (this libleakrt does not track malloc): a task "
+           "reachable only through malloc'd blocks is not reported";
+}
+
 int ls_runtime_read(const ls_core *core, uint64_t root_addr, ls_runtime **out, ls_error *err)
 {
     *out = NULL;
@@ -1058,6 +1077,7 @@ int ls_runtime_read(const ls_core *core, uint64_t root_addr, ls_runtime **out, l
     }
     rt->root_addr = root_addr;
     const ls_debug_root *r = &rt->root;
+    rt->roots_note = malloc_note(r->flags);
 
     /* Tasks. The table grows with the live slots found, not with the
      * task_count the root claims: a small hostile file can claim 2^26

@@ -12,6 +12,9 @@ import sys
 CASES = {
     # mode: (leaked, groups as sorted [(count, reason)], main blocked)
     "malloc": (0, [], False),
+    "malloc-chain": (0, [], False),
+    "malloc-stack": (0, [], False),
+    "malloc-lost": (1, [(1, "chan receive")], False),     # (0 when malloc is a root: UNTRACKED)
     "global": (0, [], False),
     "running-stack": (0, [], False),
     "leaked-stack": (2, [(1, "chan receive"), (1, "mutex lock")], False),
@@ -23,6 +26,12 @@ CASES = {
 }
 
 
+# Where the program's malloc is not libleakrt's (a sanitizer build: the
+# sanitizer's allocator serves, and the report's roots_note says so), its
+# blocks are roots: the lost block keeps its receiver off the report.
+UNTRACKED = {"malloc-lost": (0, [], False)}
+
+
 def main():
     leakscan, program = sys.argv[1], sys.argv[2]
     failures = []
@@ -32,6 +41,9 @@ def main():
                            env=dict(os.environ, LRT_PROCS="2"), timeout=120)
         try:
             got = json.loads(p.stdout)
+            if "roots_note" in got and mode in UNTRACKED:
+                leaked, groups, main_blocked = UNTRACKED[mode]
+                print(f"note: {mode}: {got['roots_note']}")
             have = sorted((g["count"], g["wait_reason"]) for g in got["groups"])
             ok = (got["leaked"] == leaked and have == sorted(groups) and
                   got["main_blocked"] == main_blocked and
