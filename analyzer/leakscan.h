@@ -146,6 +146,7 @@ enum {
     LS_FROM_TASK,       /* value: index of the root task (its stack, registers) */
     LS_FROM_WAKE,       /* a woken task's stack; value: the object that woke it */
     LS_FROM_TIMER,      /* a pending context timer's target */
+    LS_FROM_PIN,        /* pinned by the program (lrt_pin) */
 };
 #define LS_PARENT(kind, value) (((uint64_t)(kind) << 60) | ((uint64_t)(value) & ((UINT64_C(1) << 60) - 1)))
 #define LS_PARENT_KIND(p)      ((int)((p) >> 60))

@@ -936,6 +936,9 @@ int ls_analyze_explained(const ls_snapshot *s, bool parents, ls_analysis **out, 
     m.src = LS_PARENT(LS_FROM_TIMER, 0);
     for (size_t i = 0; i < rt->ntimer_targets; i++)
         mark_value(&m, rt->timer_targets[i]);
+    m.src = LS_PARENT(LS_FROM_PIN, 0);
+    for (size_t i = 0; i < rt->npinned; i++)
+        mark_value(&m, rt->pinned[i]);
     m.src = LS_PARENT(LS_FROM_MEMORY, 0);
     if (scan_root_memory(&m, err) != 0)
         goto fail;

@@ -100,6 +100,9 @@ static void describe_root(FILE *out, const ls_snapshot *s, ls_unwinder *u, uint6
     case LS_FROM_TIMER:
         fprintf(out, "a pending timer (it will cancel a context)");
         break;
+    case LS_FROM_PIN:
+        fprintf(out, "the program's lrt_pin (a pointer kept where no scan sees it)");
+        break;
     default:
         fprintf(out, "?");
     }

@@ -195,6 +195,11 @@ typedef struct ls_debug_root {
     uint32_t off_labels_count;
     uint32_t off_labels_pairs;
     uint32_t pad2;
+    /* Pinned objects (lrt_pin, issue 16): pin_count addresses at `pins`,
+     * each a root: the program keeps a pointer to it where no scan sees
+     * (the kernel, a file, a disguised pointer). */
+    uint64_t pins;
+    uint64_t pin_count;
 } ls_debug_root;
 
 /* The root's size before the fields added after the first release. */

@@ -1046,6 +1046,48 @@ static bool room_for_a_task(ls_runtime *rt, uint32_t reg_count, size_t *tasks_ca
     return true;
 }
 
+/* Appends v to *arr (n, cap). 0 or -1 (out of memory). */
+static int push_u64(uint64_t **arr, size_t *n, size_t *cap, uint64_t v)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 16;
+        uint64_t *grown = realloc(*arr, c * sizeof *grown);
+        if (!grown)
+            return -1;
+        *arr = grown;
+        *cap = c;
+    }
+    (*arr)[(*n)++] = v;
+    return 0;
+}
+
+static int read_roots(const ls_core *core, const ls_debug_root *r, ls_runtime *rt)
+{
+    size_t cap = 0;
+    for (uint64_t i = 0; i < r->timer_count; i++) {
+        uint64_t timer, target;
+        uint8_t kind, state;
+        if (!ls_core_read_u64(core, r->timers + i * 8, &timer))
+            break;                       /* past the array the file holds */
+        if (!ls_core_read(core, timer + r->off_timer_kind, &kind, 1) ||
+            !ls_core_read(core, timer + r->off_timer_state, &state, 1) ||
+            !ls_core_read_u64(core, timer + r->off_timer_target, &target))
+            continue;
+        if (kind == LS_TIMER_CTX && state == LS_TIMER_PENDING &&
+            push_u64(&rt->timer_targets, &rt->ntimer_targets, &cap, target) != 0)
+            return -1;
+    }
+    cap = 0;
+    for (uint64_t i = 0; i < r->pin_count; i++) {
+        uint64_t addr;
+        if (!ls_core_read_u64(core, r->pins + i * 8, &addr))
+            break;
+        if (push_u64(&rt->pinned, &rt->npinned, &cap, addr) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* What the report says when malloc's blocks were not heap objects (the
  * analysis then scans them as roots, which can only hide a leak). */
 static const char *malloc_note(uint32_t flags)
@@ -1238,24 +1280,12 @@ int ls_runtime_read(const ls_core *core, uint64_t root_addr, ls_runtime **out, l
         return ls_error_set(err, core->path, "out of memory");
     }
 
-    /* Pending context timers: their targets are roots. */
-    if (r->timer_count) {
-        rt->timer_targets = calloc(r->timer_count, sizeof *rt->timer_targets);
-        if (!rt->timer_targets) {
-            ls_runtime_free(rt);
-            return ls_error_set(err, core->path, "out of memory");
-        }
-        for (uint64_t i = 0; i < r->timer_count; i++) {
-            uint64_t timer, target;
-            uint8_t kind, state;
-            if (!ls_core_read_u64(core, r->timers + i * 8, &timer) ||
-                !ls_core_read(core, timer + r->off_timer_kind, &kind, 1) ||
-                !ls_core_read(core, timer + r->off_timer_state, &state, 1) ||
-                !ls_core_read_u64(core, timer + r->off_timer_target, &target))
-                continue;
-            if (kind == LS_TIMER_CTX && state == LS_TIMER_PENDING)
-                rt->timer_targets[rt->ntimer_targets++] = target;
-        }
+    /* Pending context timers' targets and pinned objects: roots. Both
+     * arrays grow with what the file holds, not with the counts the root
+     * claims (an unreadable entry ends them). */
+    if (read_roots(core, r, rt) != 0) {
+        ls_runtime_free(rt);
+        return ls_error_set(err, core->path, "out of memory");
     }
     *out = rt;
     return 0;
@@ -1272,6 +1302,7 @@ void ls_runtime_free(ls_runtime *rt)
     free(rt->ancestors);
     free(rt->spans);
     free(rt->timer_targets);
+    free(rt->pinned);
     for (size_t i = 0; i < rt->nlabel_sets; i++)
         free_label_set(&rt->label_sets[i]);
     free(rt->label_sets);

@@ -264,6 +264,8 @@ typedef struct ls_runtime {
     size_t        unread_label_sets;  /* past the labels the file can hold (reader.c) */
     uint64_t     *timer_targets; /* targets of pending context timers: roots */
     size_t        ntimer_targets;
+    uint64_t     *pinned;        /* objects the program pinned (lrt_pin): roots */
+    size_t        npinned;
     /* Memory scanned as a root that the analysis could not judge by
      * reachability (malloc's blocks, when the runtime did not serve malloc
      * from its heap), for the report's header; NULL when none. Static

@@ -214,6 +214,17 @@ enum { LRT_READ = 1, LRT_WRITE = 2 };
  * timeout_ns (-1: none) passed first, or -errno (e.g. -EBADF). */
 int lrt_fd_wait(int fd, int events, int64_t timeout_ns);
 
+/* The analysis finds what is reachable by scanning the program's memory,
+ * as a garbage collector would: an object whose only pointer is kept
+ * where no scan sees it — in the kernel (epoll_event.data.ptr, io_uring's
+ * user_data, sigev_value), on disk, or disguised (XOR-linked lists, tag
+ * bits) — looks unreachable, and so may a task that waits on something it
+ * holds. Pin such an object while that is so: a pinned object is a root.
+ * Pins nest (each lrt_pin wants its lrt_unpin); NULL does nothing. Tasks
+ * parked in lrt_fd_wait need none of this: the runtime keeps them. */
+void lrt_pin(const void *p);
+void lrt_unpin(const void *p);
+
 /* ------------------------------------------------------------------------ */
 /* Snapshots                                                                */
 /* ------------------------------------------------------------------------ */

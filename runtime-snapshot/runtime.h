@@ -504,6 +504,7 @@ void  lrt_heap_fork_done(void);
 /* malloc.c: decides whose allocator serves malloc (if nothing has yet)
  * and writes it into the debug root's flags (at lrt_main). */
 void  lrt_malloc_record(void);
+size_t lrt_debug_pin_count(void);                  /* pin.c: for tests */
 void  lrt_internal_fork_prepare(void);
 void  lrt_internal_fork_done(void);
 

@@ -10,6 +10,10 @@
  *   malloc-lost     a malloc'd block holding a channel that nothing points
  *                   to any more (freed by nobody): its receiver is leaked,
  *                   as for any heap object (malloc is not a root)
+ *   epoll-unpinned  a malloc'd block holding a channel, kept only by the
+ *                   kernel (epoll_event.data.ptr): no scan sees it, so its
+ *                   receiver is leaked — the caveat lrt_pin answers
+ *   epoll-pinned    the same block pinned with lrt_pin: not leaked
  *   global          a channel reachable only from a global: not leaked
  *   running-stack   a mutex on the stack of a task that still runs (sleeps
  *                   in a loop): its waiter is not leaked
@@ -43,6 +47,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 
 static const char *mode = "";
 static bool wait_for_core;             /* MODE wait: stay alive once set up */
@@ -109,6 +115,23 @@ static void malloc_lost_setup(void *arg)
     lrt_chan **block = malloc(2 * sizeof *block);
     block[1] = lrt_chan_make(0, 0);
     lrt_go(receiver, block[1]);
+}
+
+/* Registers a malloc'd block holding a channel with epoll (its only
+ * pointer then is in the kernel), pinned or not, and returns. */
+int soundness_epoll_fd = -1;
+
+static void epoll_setup(void *pin)
+{
+    lrt_chan **block = malloc(2 * sizeof *block);
+    block[1] = lrt_chan_make(0, 0);
+    lrt_go(receiver, block[1]);
+    soundness_epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = block };
+    if (epoll_ctl(soundness_epoll_fd, EPOLL_CTL_ADD, eventfd(0, EFD_CLOEXEC), &ev) != 0)
+        abort();
+    if (pin)
+        lrt_pin(block);
 }
 
 /* A running task whose stack alone holds a malloc'd block with a channel. */
@@ -218,6 +241,8 @@ static void run(void *arg)
         lrt_go(malloc_keeper, NULL);
     } else if (strcmp(mode, "malloc-lost") == 0) {
         lrt_go(malloc_lost_setup, NULL);           /* main keeps no references */
+    } else if (strcmp(mode, "epoll-unpinned") == 0 || strcmp(mode, "epoll-pinned") == 0) {
+        lrt_go(epoll_setup, mode[6] == 'p' ? (void *)1 : NULL);
     } else if (strcmp(mode, "global") == 0) {
         soundness_global_chan = lrt_chan_make(0, 0);
         lrt_go(receiver, soundness_global_chan);

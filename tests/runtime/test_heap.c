@@ -6,6 +6,9 @@
 
 #include <string.h>
 
+/* The debug root's pin count (runtime-internal, for this test). */
+size_t lrt_debug_pin_count(void);
+
 static struct {
     bool zeroed, distinct, large_ok, reused;
 } r;
@@ -103,6 +106,52 @@ static void foreign_free(void *arg)
     lrt_free(not_ours);
 }
 
+static void unpin_unpinned(void *arg)
+{
+    (void)arg;
+    static char x;
+    lrt_unpin(&x);
+}
+
+static void test_unpinning_what_is_not_pinned_aborts(void **state)
+{
+    (void)state;
+    rt_expect_abort(unpin_unpinned, "lrt_unpin", "is not pinned", NULL);
+}
+
+/* Pins nest and are published in the debug root, whatever their order. */
+static size_t pins_seen[4];
+
+static void pin_body(void *arg)
+{
+    (void)arg;
+    void *a = lrt_alloc(32), *b = lrt_alloc(32);
+    lrt_pin(a);
+    lrt_pin(b);
+    lrt_pin(a);
+    pins_seen[0] = lrt_debug_pin_count();
+    lrt_unpin(a);
+    pins_seen[1] = lrt_debug_pin_count();
+    lrt_unpin(b);
+    lrt_unpin(a);
+    pins_seen[2] = lrt_debug_pin_count();
+    lrt_pin(NULL);
+    lrt_unpin(NULL);
+    pins_seen[3] = lrt_debug_pin_count();
+    lrt_free(a);
+    lrt_free(b);
+}
+
+static void test_pins_nest_and_are_counted(void **state)
+{
+    (void)state;
+    rt_run(pin_body, NULL);
+    assert_int_equal(pins_seen[0], 3);
+    assert_int_equal(pins_seen[1], 2);
+    assert_int_equal(pins_seen[2], 0);
+    assert_int_equal(pins_seen[3], 0);
+}
+
 static void test_bad_frees_abort(void **state)
 {
     (void)state;
@@ -158,10 +207,12 @@ int main(void)
         /* The death test first: it forks, and a fork from a process whose
          * earlier tests ran threads confuses ThreadSanitizer (-Dtsan). */
         cmocka_unit_test(test_bad_frees_abort),
+        cmocka_unit_test(test_unpinning_what_is_not_pinned_aborts),
         /* In a heap with no free run yet (its pages must be the ones reused). */
         cmocka_unit_test(test_a_large_objects_pages_make_a_fresh_small_span),
         cmocka_unit_test(test_alloc_is_zeroed_sized_and_reused),
         cmocka_unit_test(test_concurrent_alloc_and_free),
+        cmocka_unit_test(test_pins_nest_and_are_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
