@@ -3,10 +3,12 @@
  * run twice in one go: with libleakrt serving malloc (the default) and
  * with glibc's (LRT_MALLOC=off), the same binary, the same work.
  *
- *   bench-malloc mixed THREADS N   each thread keeps a window of 1,024
- *                                  live blocks of 8 B to 4 KiB (mostly
- *                                  small, as programs allocate) and
- *                                  replaces a random one N times
+ *   bench-malloc mixed THREADS N [LIVE]
+ *                                  each thread keeps LIVE blocks (default
+ *                                  65,536: about 38 MB) of 8 B to 4 KiB
+ *                                  (three in four below 128 B, as
+ *                                  programs allocate) and replaces a
+ *                                  random one N times
  *   bench-malloc handoff N         a producer thread mallocs N blocks and
  *                                  hands them through a ring to a consumer
  *                                  thread that frees them
@@ -23,7 +25,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#define WINDOW 1024
+static size_t window = 65536;
 
 static int64_t now_ns(void)
 {
@@ -52,20 +54,20 @@ static long ops;
 static void *mixed(void *arg)
 {
     uint64_t rng = 0x9e3779b97f4a7c15ull ^ (uintptr_t)arg;
-    char **live = calloc(WINDOW, sizeof *live);
-    for (int i = 0; i < WINDOW; i++) {
+    char **live = calloc(window, sizeof *live);
+    for (size_t i = 0; i < window; i++) {
         size_t n = pick_size(&rng);
         live[i] = malloc(n);
         live[i][0] = live[i][n - 1] = 1;
     }
     for (long k = 0; k < ops; k++) {
-        size_t slot = next(&rng) % WINDOW;
+        size_t slot = next(&rng) % window;
         free(live[slot]);
         size_t n = pick_size(&rng);
         live[slot] = malloc(n);
         live[slot][0] = live[slot][n - 1] = 1;       /* touch it, as users do */
     }
-    for (int i = 0; i < WINDOW; i++)
+    for (size_t i = 0; i < window; i++)
         free(live[i]);
     free(live);
     return NULL;
@@ -110,9 +112,13 @@ static long peak_rss_kib(void)
 
 int main(int argc, char **argv)
 {
-    if (argc == 4 && strcmp(argv[1], "mixed") == 0) {
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "mixed") == 0) {
         int threads = atoi(argv[2]);
         ops = atol(argv[3]);
+        if (argc == 5)
+            window = (size_t)atol(argv[4]);
+        if (window < 1)
+            return 2;
         if (threads < 1 || threads > 64 || ops < 1)
             return 2;
         pthread_t th[64];
@@ -139,6 +145,6 @@ int main(int argc, char **argv)
         printf("handoff ns_per_op=%.1f rss_kib=%ld\n", (double)dt / (double)ops, peak_rss_kib());
         return 0;
     }
-    fprintf(stderr, "usage: bench-malloc mixed THREADS N | handoff N\n");
+    fprintf(stderr, "usage: bench-malloc mixed THREADS N [LIVE] | handoff N\n");
     return 2;
 }
