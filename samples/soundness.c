@@ -10,6 +10,10 @@
  *   malloc-lost     a malloc'd block holding a channel that nothing points
  *                   to any more (freed by nobody): its receiver is leaked,
  *                   as for any heap object (malloc is not a root)
+ *   libc-keeps      a malloc'd block holding a channel, kept only by the C
+ *                   library: the 41st on_exit() argument, in a list node
+ *                   glibc mallocs and reaches from its own globals: not
+ *                   leaked (libc's globals are roots, its blocks judged)
  *   epoll-unpinned  a malloc'd block holding a channel, kept only by the
  *                   kernel (epoll_event.data.ptr): no scan sees it, so its
  *                   receiver is leaked — the caveat lrt_pin answers
@@ -115,6 +119,22 @@ static void malloc_lost_setup(void *arg)
     lrt_chan **block = malloc(2 * sizeof *block);
     block[1] = lrt_chan_make(0, 0);
     lrt_go(receiver, block[1]);
+}
+
+static void exit_noop(int status, void *arg) { (void)status; (void)arg; }
+
+/* Hands a malloc'd block holding a channel to on_exit past the 32 entries
+ * glibc keeps in its own static list: the block's pointer then lives only
+ * in a list node glibc malloc'd. Returns (keeps nothing itself). */
+static void libc_keeps_setup(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 40; i++)
+        on_exit(exit_noop, NULL);
+    lrt_chan **block = malloc(3 * sizeof *block);
+    block[2] = lrt_chan_make(0, 0);
+    lrt_go(receiver, block[2]);
+    on_exit(exit_noop, block);
 }
 
 /* Registers a malloc'd block holding a channel with epoll (its only
@@ -241,6 +261,8 @@ static void run(void *arg)
         lrt_go(malloc_keeper, NULL);
     } else if (strcmp(mode, "malloc-lost") == 0) {
         lrt_go(malloc_lost_setup, NULL);           /* main keeps no references */
+    } else if (strcmp(mode, "libc-keeps") == 0) {
+        lrt_go(libc_keeps_setup, NULL);
     } else if (strcmp(mode, "epoll-unpinned") == 0 || strcmp(mode, "epoll-pinned") == 0) {
         lrt_go(epoll_setup, mode[6] == 'p' ? (void *)1 : NULL);
     } else if (strcmp(mode, "global") == 0) {

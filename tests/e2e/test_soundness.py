@@ -15,6 +15,7 @@ CASES = {
     "malloc-chain": (0, [], False),
     "malloc-stack": (0, [], False),
     "malloc-lost": (1, [(1, "chan receive")], False),     # (0 when malloc is a root: UNTRACKED)
+    "libc-keeps": (0, [], False),
     "epoll-unpinned": (1, [(1, "chan receive")], False),  # (0 when malloc is a root: UNTRACKED)
     "epoll-pinned": (0, [], False),
     "global": (0, [], False),
