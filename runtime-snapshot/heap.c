@@ -12,7 +12,11 @@
  *     for each other thread that allocates (malloc.c puts the C library's
  *     malloc here, called from any thread), so the common alloc/free is a
  *     pop or push and one atomic bit operation.
- * A slot is zeroed when freed, so memory from a fresh span needs no memset.
+ * Memory is zeroed when it is handed out and zero is asked for (lrt_alloc,
+ * calloc), not when freed: malloc pays nothing for it, as glibc's does. A
+ * freed slot's stale bytes are never scanned (its allocation bit is
+ * clear); a malloc'd block may show its previous occupant's words until
+ * written, which can only keep something alive, never report a leak.
  * All tables (span table, page map, bitmaps, caches) are internal memory.
  * Nothing here calls malloc: this is what malloc calls.
  */
@@ -30,11 +34,14 @@
 #define GROW_STEP       ((size_t)2 << 20)      /* huge-page granularity */
 #define CACHE_MAX       32
 
+/* Steps of at most an eighth of the size above 128 bytes: a block wastes
+ * at most 12.5% of its class (malloc's sizes are whatever programs ask). */
 static const uint32_t class_size[LRT_NCLASSES] = {
-    0, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256,
-    320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048,
-    2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
-    10240, 12288, 14336, 16384, 20480, 24576, 32768,
+    0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256,
+    288, 320, 352, 384, 448, 512, 576, 640, 704, 768, 896, 1024,
+    1152, 1280, 1408, 1536, 1792, 2048, 2304, 2560, 2816, 3072, 3584, 4096,
+    4608, 5120, 5632, 6144, 7168, 8192, 9216, 10240, 11264, 12288, 14336, 16384,
+    18432, 20480, 22528, 24576, 28672, 32768,
 };
 
 typedef struct central {
@@ -62,6 +69,17 @@ static struct {
 } heap;
 
 static void thread_cache_done(void *cache);
+
+/* The span table and page map are sized for the whole reservation and
+ * touched in proportion to the heap in use: in small pages, or every
+ * process that mallocs a little would hold a huge page of each (internal
+ * memory asks for huge pages, for the snapshot's fork). */
+static void small_pages(void *p, size_t n)
+{
+    uintptr_t lo = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, hi = ((uintptr_t)p + n) & ~(uintptr_t)4095;
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_NOHUGEPAGE);
+}
 
 static _Atomic bool heap_ready;
 static lrt_lock init_lock;
@@ -107,6 +125,8 @@ static int init_locked(void)
     heap.reserved = size;
     heap.page_map = lrt_internal_alloc((size >> LRT_PAGE_SHIFT) * sizeof *heap.page_map);
     heap.spans = lrt_internal_alloc((size >> LRT_PAGE_SHIFT) * sizeof *heap.spans);
+    small_pages(heap.page_map, (size >> LRT_PAGE_SHIFT) * sizeof *heap.page_map);
+    small_pages(heap.spans, (size >> LRT_PAGE_SHIFT) * sizeof *heap.spans);
     heap.span_count = 1;
     /* The first page is never handed out: runtime globals hold the arena's
      * base address (this struct, the debug root), and a global is a root —
@@ -269,15 +289,12 @@ static size_t span_pages_for(uint32_t size)
     return (bytes + LRT_PAGE_SIZE - 1) >> LRT_PAGE_SHIFT;
 }
 
-/* A run of npages zeroed pages for a new span, or NULL. */
-static lrt_span *new_run(size_t npages)
+/* A run of npages pages for a new span, or NULL; *dirty: not all zero. */
+static lrt_span *new_run(size_t npages, bool *dirty)
 {
-    bool dirty;
     lrt_lock_acquire(&heap.lock);
-    lrt_span *s = alloc_run(npages, &dirty);
+    lrt_span *s = alloc_run(npages, dirty);
     lrt_lock_release(&heap.lock);
-    if (s && dirty)
-        memset((void *)s->base, 0, npages * LRT_PAGE_SIZE);
     return s;
 }
 
@@ -294,7 +311,8 @@ static lrt_span *new_small_span(int cls, bool noscan)
 {
     uint32_t size = class_size[cls];
     size_t npages = span_pages_for(size);
-    lrt_span *s = new_run(npages);
+    bool dirty;                          /* slots are zeroed on demand */
+    lrt_span *s = new_run(npages, &dirty);
     if (!s)
         return NULL;
     uint32_t nelems = (uint32_t)(npages * LRT_PAGE_SIZE / size);
@@ -452,7 +470,7 @@ static int class_for(size_t n, size_t align)
     return cls < LRT_NCLASSES ? cls : 0;
 }
 
-static void *alloc_small(int cls, bool noscan)
+static void *alloc_small(int cls, bool noscan, bool zero)
 {
     int bin = cls * 2 + noscan;
     lrt_heap_cache *cache = current_cache();
@@ -473,8 +491,11 @@ static void *alloc_small(int cls, bool noscan)
         central_take(ce, cls, noscan, &p, 1);
         lrt_lock_release(&ce->lock);
     }
-    if (p)
+    if (p) {
+        if (zero)
+            memset(p, 0, class_size[cls]);
         set_in_use(p);
+    }
     return p;
 }
 
@@ -499,14 +520,13 @@ static bool give_back_front(lrt_span *s, size_t pages)
     return true;
 }
 
-/* A zeroed run of npages pages whose base is aligned to align (a power of
- * two above the page size): a longer run, its ends given back. */
-static lrt_span *new_aligned_run(size_t npages, size_t align)
+/* A run of npages pages whose base is aligned to align (a power of two
+ * above the page size): a longer run, its ends given back. */
+static lrt_span *new_aligned_run(size_t npages, size_t align, bool *dirty)
 {
     size_t extra = align / LRT_PAGE_SIZE - 1;
-    bool dirty;
     lrt_lock_acquire(&heap.lock);
-    lrt_span *s = alloc_run(npages + extra, &dirty);
+    lrt_span *s = alloc_run(npages + extra, dirty);
     if (s) {
         size_t lead = ((align - (s->base & (align - 1))) & (align - 1)) / LRT_PAGE_SIZE;
         if (lead && !give_back_front(s, lead)) {
@@ -517,19 +537,20 @@ static lrt_span *new_aligned_run(size_t npages, size_t align)
         }
     }
     lrt_lock_release(&heap.lock);
-    if (s && dirty)
-        memset((void *)s->base, 0, (size_t)s->npages * LRT_PAGE_SIZE);
     return s;
 }
 
-static void *alloc_large(size_t n, size_t align, bool noscan)
+static void *alloc_large(size_t n, size_t align, bool noscan, bool zero)
 {
     size_t npages = (n + LRT_PAGE_SIZE - 1) >> LRT_PAGE_SHIFT;
     if (npages > UINT32_MAX / 2)
         return NULL;
-    lrt_span *s = align > LRT_PAGE_SIZE ? new_aligned_run(npages, align) : new_run(npages);
+    bool dirty;
+    lrt_span *s = align > LRT_PAGE_SIZE ? new_aligned_run(npages, align, &dirty) : new_run(npages, &dirty);
     if (!s)
         return NULL;
+    if (zero && dirty)                   /* fresh arena pages are zero already */
+        memset((void *)s->base, 0, (size_t)s->npages * LRT_PAGE_SIZE);
     s->alloc_bits = (_Atomic uint64_t *)&s->inline_bits[0];
     s->owned_bits = &s->inline_bits[1];
     s->inline_bits[0] = 1;
@@ -550,7 +571,7 @@ static void *alloc_large(size_t n, size_t align, bool noscan)
 /* The API                                                                */
 /* ---------------------------------------------------------------------- */
 
-void *lrt_heap_alloc(size_t n, size_t align, bool noscan)
+void *lrt_heap_alloc(size_t n, size_t align, bool noscan, bool zero)
 {
     assert(align && (align & (align - 1)) == 0);
     if (lrt_heap_init() != 0 || !heap.arena)
@@ -562,14 +583,14 @@ void *lrt_heap_alloc(size_t n, size_t align, bool noscan)
     if (n > heap.reserved)
         return NULL;
     int cls = class_for(n, align);
-    return cls ? alloc_small(cls, noscan) : alloc_large(n, align, noscan);
+    return cls ? alloc_small(cls, noscan, zero) : alloc_large(n, align, noscan, zero);
 }
 
 static void *alloc(size_t n, bool noscan, const char *call)
 {
     if (lrt_heap_init() != 0 || !heap.arena)
         lrt_panic(call, "cannot reserve the heap arena");
-    void *p = lrt_heap_alloc(n, 16, noscan);
+    void *p = lrt_heap_alloc(n, 16, noscan, true);
     if (!p)
         lrt_panic(call, "out of memory (%zu bytes requested)", n);
     return p;
@@ -625,7 +646,6 @@ void lrt_heap_free(void *p, const char *call)
         lrt_lock_release(&heap.lock);
         return;
     }
-    memset(p, 0, s->elem_size);      /* slots are handed out zeroed */
     int bin = s->size_class * 2 + s->noscan;
     lrt_heap_cache *cache = current_cache();
     if (cache) {

@@ -16,7 +16,7 @@
 
 #define LRT_PAGE_SHIFT 13
 #define LRT_PAGE_SIZE  ((size_t)1 << LRT_PAGE_SHIFT)
-#define LRT_NCLASSES   40          /* size classes 1..39; 0 means large */
+#define LRT_NCLASSES   57          /* size classes 1..56; 0 means large */
 #define LRT_SMALL_MAX  32768
 
 enum lrt_span_state {              /* the snapshot format's values */

@@ -225,9 +225,9 @@ static int decide(void)
 /* The tracked heap's side                                                 */
 /* ---------------------------------------------------------------------- */
 
-static void *ours(size_t n, size_t align)
+static void *ours(size_t n, size_t align, bool zero)
 {
-    void *p = lrt_heap_alloc(n, align, false);
+    void *p = lrt_heap_alloc(n, align, false, zero);
     if (!p)
         errno = ENOMEM;
     return p;
@@ -264,7 +264,7 @@ static void release(void *p)
 static void *aligned(size_t align, size_t n)
 {
     switch (decide()) {
-    case OURS: return ours(n, align);
+    case OURS: return ours(n, align, false);
     case NEXT: return next.memalign(align, n);
     case LIBC: return __libc_memalign(align, n);
     default:   return boot_alloc(n, align);
@@ -280,7 +280,7 @@ static void *aligned(size_t align, size_t n)
 LRT_MALLOC_API void *malloc(size_t n)
 {
     switch (decide()) {
-    case OURS: return ours(n, 16);
+    case OURS: return ours(n, 16, false);
     case NEXT: return next.malloc(n);
     case LIBC: return __libc_malloc(n);
     default:   return boot_alloc(n, 16);
@@ -300,7 +300,7 @@ LRT_MALLOC_API void *calloc(size_t count, size_t size)
         return NULL;
     }
     switch (decide()) {
-    case OURS: return ours(n, 16);                 /* slots are zeroed */
+    case OURS: return ours(n, 16, true);
     case NEXT: return next.calloc(count, size);
     case LIBC: return __libc_calloc(count, size);
     default:   return boot_alloc(n, 16);           /* static: zero, never reused */

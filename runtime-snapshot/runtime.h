@@ -491,9 +491,9 @@ void  lrt_stack_chunks_fork(bool include);       /* MADV_DOFORK / MADV_DONTFORK 
 int   lrt_heap_init(void);
 lrt_heap_cache *lrt_heap_cache_create(void);
 void  lrt_heap_cache_flush(lrt_heap_cache *cache);
-/* For malloc.c: n bytes aligned to align (a power of two), zeroed, from
- * any thread; NULL when out of memory (never a panic). */
-void *lrt_heap_alloc(size_t n, size_t align, bool noscan);
+/* For malloc.c: n bytes aligned to align (a power of two), zeroed if
+ * asked, from any thread; NULL when out of memory (never a panic). */
+void *lrt_heap_alloc(size_t n, size_t align, bool noscan, bool zero);
 bool  lrt_heap_owns(const void *p);                 /* in the arena's reservation */
 /* The object at p (its start, or a panic naming call): bytes it holds;
  * free it. */
