@@ -46,6 +46,19 @@ static struct {
     lrt_task   *task_free;   /* free slots (with their stacks) */
 } arena;
 
+/* Every process that links libleakrt has these reservations (malloc comes
+ * here), most of them small: in huge pages from the start, each touched
+ * table or first span held 2 MiB, and a small program's resident set was
+ * three times glibc's. The first SMALL_PART stays in 4 KiB pages (a fork
+ * copies 2,048 entries for it, microseconds); the rest asks for huge. */
+#define SMALL_PART ((size_t)8 << 20)
+
+void lrt_huge_pages_past(void *base, size_t reserved)
+{
+    if (reserved > SMALL_PART)
+        madvise((char *)base + SMALL_PART, reserved - SMALL_PART, MADV_HUGEPAGE);
+}
+
 /* Reservations are MADV_DONTDUMP past the part in use, in steps of
  * DUMP_STEP: a core writer that reads every mapping whole (gdb's gcore)
  * would otherwise write tens of GiB of zeros, and the kernel's cores leave
@@ -105,8 +118,8 @@ static int init_locked(void)
         return -ENOMEM;
     }
     /* Huge pages: a fork (the snapshot's pause) copies one entry per 2 MiB
-     * instead of 512. */
-    madvise(arena.base, ARENA_RESERVE, MADV_HUGEPAGE);
+     * instead of 512. Past the first few MiB only (lrt_huge_pages_past). */
+    lrt_huge_pages_past(arena.base, ARENA_RESERVE);
     madvise(arena.tasks, arena.task_max * sizeof(lrt_task), MADV_HUGEPAGE);
     lrt_debug_root_add_internal(arena.base, ARENA_RESERVE);
     lrt_debug_root_add_internal(arena.tasks, arena.task_max * sizeof(lrt_task));

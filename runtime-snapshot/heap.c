@@ -119,7 +119,7 @@ static int init_locked(void)
         return -errno;
     size *= 2;
     /* Huge pages: fewer page-table entries make the snapshot's fork fast. */
-    madvise(p, size, MADV_HUGEPAGE);
+    lrt_huge_pages_past(p, size);
     madvise(p, size, MADV_DONTDUMP);         /* until used: lrt_dump_extend */
     heap.arena = p;
     heap.reserved = size;
@@ -226,7 +226,9 @@ static lrt_span *alloc_run(size_t npages, bool *dirty)
         memset(s, 0, sizeof *s);
         s->base = base;
         s->npages = pages;
-        s->state = LRT_SPAN_FREE;
+        /* Claimed, not free: until it is published as a span, a neighbour
+         * being freed must not take it for free pages and merge it. */
+        s->state = LRT_SPAN_UNUSED;
         keep_pages(s, npages);        /* split: the rest stays free */
         *dirty = true;
         return s;
@@ -383,6 +385,22 @@ static void central_give(central *ce, void *p)
     if (!s->in_partial) {
         s->in_partial = 1;
         list_push(&ce->partial, s);
+    }
+    /* A span with nothing in use goes back to the page heap, for any class,
+     * unless it is its class's only one with room: without that, a class's
+     * spans never shrank below its peak, and a program whose mix of sizes
+     * drifts kept every class's high-water mark resident. */
+    if (s->nowned == 0 && (ce->partial != s || s->next)) {
+        list_remove(&ce->partial, s);
+        s->in_partial = 0;
+        size_t words = (s->nelems + 63) / 64;
+        if (words > 1) {
+            lrt_internal_free((void *)s->alloc_bits, words * sizeof(uint64_t));
+            lrt_internal_free(s->owned_bits, words * sizeof(uint64_t));
+        }
+        lrt_lock_acquire(&heap.lock);
+        free_run(s);
+        lrt_lock_release(&heap.lock);
     }
 }
 

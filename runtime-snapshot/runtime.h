@@ -472,6 +472,8 @@ int   lrt_arena_init(void);
 void *lrt_internal_alloc(size_t size);          /* zeroed; aborts when out */
 /* Makes a reservation dumpable up to `used` (see arena.c). */
 void  lrt_dump_extend(void *base, size_t reserved, size_t *dumpable, size_t used);
+/* MADV_HUGEPAGE for a reservation past its first few MiB (arena.c). */
+void  lrt_huge_pages_past(void *base, size_t reserved);
 void  lrt_internal_free(void *p, size_t size);
 void *lrt_arena_base(void);
 size_t lrt_arena_used(void);                   /* bytes handed out so far */

@@ -123,6 +123,51 @@ static void test_plain_threads_allocate_and_free_each_others_blocks(void **state
         pthread_join(th[t], NULL);
 }
 
+/* Two threads whose blocks come and go in every class and as large
+ * objects, so that spans are freed back to the page heap while the other
+ * thread claims runs for new ones: every block keeps its own bytes (a run
+ * being claimed was once merged into a neighbour being freed, and two
+ * spans shared pages). */
+enum { CHURN_ROUNDS = 60000, CHURN_LIVE = 64 };
+
+static void *churn_and_check(void *arg)
+{
+    uint64_t x = (uintptr_t)arg * 0x9e3779b97f4a7c15ull + 1;
+    unsigned char *live[CHURN_LIVE] = { 0 };
+    size_t size[CHURN_LIVE] = { 0 };
+    for (int round = 0; round < CHURN_ROUNDS; round++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        int k = (int)(x % CHURN_LIVE);
+        if (live[k]) {
+            unsigned char tag = (unsigned char)(k + 1);
+            if (live[k][0] != tag || live[k][size[k] / 2] != tag || live[k][size[k] - 1] != tag)
+                return (void *)1;                /* someone else's bytes */
+            free(live[k]);
+        }
+        size[k] = (x >> 20) % 8 == 0 ? 40000 + (x >> 24) % 100000 : 16 + (x >> 24) % 5000;
+        live[k] = malloc(size[k]);
+        if (!live[k])
+            return (void *)2;
+        memset(live[k], k + 1, size[k]);
+    }
+    for (int k = 0; k < CHURN_LIVE; k++)
+        free(live[k]);
+    return NULL;
+}
+
+static void test_spans_freed_and_claimed_at_once_stay_apart(void **state)
+{
+    (void)state;
+    pthread_t th[2];
+    for (intptr_t t = 0; t < 2; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, churn_and_check, (void *)(t + 1)), 0);
+    for (int t = 0; t < 2; t++) {
+        void *ret;
+        pthread_join(th[t], &ret);
+        assert_null(ret);
+    }
+}
+
 static void test_realloc_keeps_the_bytes_across_size_classes(void **state)
 {
     (void)state;
@@ -286,6 +331,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fork_while_threads_allocate_leaves_a_child_that_can),
         cmocka_unit_test(test_the_debug_root_records_whose_malloc_served),
         cmocka_unit_test(test_plain_threads_allocate_and_free_each_others_blocks),
+        cmocka_unit_test(test_spans_freed_and_claimed_at_once_stay_apart),
         cmocka_unit_test(test_realloc_keeps_the_bytes_across_size_classes),
         cmocka_unit_test(test_every_aligned_variant_aligns),
         cmocka_unit_test(test_calloc_zeroes_and_refuses_an_overflowing_count),
