@@ -907,7 +907,16 @@ int ls_analyze_explained(const ls_snapshot *s, bool parents, ls_analysis **out, 
             int kind;
             uint64_t obj = ls_object_of(s, t->wait_addrs[w], &kind);
             if (obj == LS_NO_OBJECT) {
-                /* In a global or malloc memory: reachable, as in Go. */
+                /* Inside the heap arena but in no span the file gave: the
+                 * object is in memory the loader could not read, and what
+                 * holds it is unknown (the task ends unknown, below). Any
+                 * other address is a global's or foreign memory: a root,
+                 * reachable, as in Go. */
+                uint64_t a0 = t->wait_addrs[w];
+                if (rt->skipped_spans && a0 >= r->arena && a0 - r->arena < r->arena_size) {
+                    note_missing(&m, "heap spans that failed validation");
+                    continue;
+                }
                 roots[nroots++] = (uint32_t)i;
                 break;
             }
