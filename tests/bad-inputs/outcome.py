@@ -1,5 +1,6 @@
 """outcome.py — how every bad-inputs test judges one leakscan run on a
-hostile input, so that the error contract is stated once.
+hostile input, so that the error contract is stated once; and the two
+chores the file-making tests share (their command line, writing a case).
 
   ERROR   exit status exactly 2 and stderr exactly one line
           "leakscan: FILE: ..." that names the problem (a substring);
@@ -14,6 +15,9 @@ hostile input, so that the error contract is stated once.
 Always wrong: no answer in time, a sanitizer report (or the suite's
 sanitizer exit codes 98 and 99), death by a signal.
 """
+
+import os
+import sys
 
 ERROR, LOADS, EITHER, PARTIAL = "error", "loads", "either", "partial"
 NO_TASKS = "none of the runtime's task slots"
@@ -48,3 +52,27 @@ def judge(path, kind, expect, status, err):
     if expect and expect not in err:
         return f"no warning saying {expect!r}"
     return None
+
+
+def arguments(doc):
+    """(LEAKSCAN, DEMO_PROGRAM, SUBSTRING or None) from `LEAKSCAN
+    DEMO_PROGRAM [--only SUBSTRING]`, absolute paths; else exit with doc."""
+    args = sys.argv[1:]
+    only = None
+    if "--only" in args:
+        i = args.index("--only")
+        if i + 1 >= len(args):
+            sys.exit(doc)
+        only = args[i + 1]
+        del args[i:i + 2]
+    if len(args) != 2:
+        sys.exit(doc)
+    return os.path.abspath(args[0]), os.path.abspath(args[1]), only
+
+
+def write(tmp, name, data):
+    """Writes data to tmp/name; its path."""
+    path = os.path.join(tmp, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path

@@ -73,7 +73,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import elfcore  # noqa: E402
-from outcome import ERROR, LOADS, judge  # noqa: E402
+from outcome import ERROR, LOADS, arguments, judge, write  # noqa: E402
 
 TIMEOUT = 20
 MEMORY = 1 << 30                     # RLIMIT_AS, plain builds
@@ -192,13 +192,6 @@ def check_tty(name, path, home, rss_mb):
     else:
         said = [l for l in text.splitlines() if l.startswith("leakscan: ")]
         print(f"ok   {name}: exit {status} in {seconds:.1f} s, {rss} MiB: {said[0] if said else '(no message)'}")
-
-
-def write(tmp, name, data):
-    path = os.path.join(tmp, name)
-    with open(path, "wb") as f:
-        f.write(data)
-    return path
 
 
 # -- snapshots ----------------------------------------------------------------
@@ -455,15 +448,7 @@ def rules_cases(tmp):
 
 def main():
     global leakscan, sanitized
-    args = sys.argv[1:]
-    only = None
-    if "--only" in args:
-        i = args.index("--only")
-        only = args[i + 1]
-        del args[i:i + 2]
-    if len(args) != 2:
-        sys.exit(__doc__)
-    leakscan, demo = (os.path.abspath(a) for a in args)
+    leakscan, demo, only = arguments(__doc__)
     with open(leakscan, "rb") as f:
         sanitized = b"__asan_init" in f.read()
     with tempfile.TemporaryDirectory(dir=os.environ.get("AMP_TMP")) as tmp:

@@ -22,7 +22,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import elfcore  # noqa: E402
-from outcome import EITHER, ERROR, LOADS, PARTIAL, judge  # noqa: E402,F401
+from outcome import EITHER, ERROR, LOADS, PARTIAL, arguments, judge, write  # noqa: E402,F401
 failures = []
 ran = 0
 
@@ -48,24 +48,9 @@ def check(name, path, kind, expect, args=(), timeout=60):
         print(f"ok   {name}: exit {p.returncode}: {lines[0][:140] if lines else '(no message)'}")
 
 
-def write(tmp, name, data):
-    path = os.path.join(tmp, name)
-    with open(path, "wb") as f:
-        f.write(data)
-    return path
-
-
 def main():
     global leakscan
-    args = sys.argv[1:]
-    only = None
-    if "--only" in args:
-        i = args.index("--only")
-        only = args[i + 1]
-        del args[i:i + 2]
-    if len(args) != 2:
-        sys.exit(__doc__)
-    leakscan, demo = (os.path.abspath(a) for a in args)
+    leakscan, demo, only = arguments(__doc__)
 
     with tempfile.TemporaryDirectory() as tmp:
         snap = os.path.join(tmp, "demo.snap")

@@ -47,22 +47,28 @@ def summary(path):
 with tempfile.TemporaryDirectory() as tmp:
     def unlimited_core():
         resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-    proc = subprocess.Popen([program, "wait-for-core"], cwd=tmp, stdout=subprocess.PIPE, text=True,
-                            env=dict(os.environ, LEAKSCAN_DIR=tmp, LRT_PROCS="2"),
-                            preexec_fn=unlimited_core)
-    check(proc.stdout.readline().strip() == "ready", "the program reached its leaking state")
-    proc.send_signal(signal.SIGUSR2)
-    snap = None
-    for _ in range(200):
-        found = glob.glob(os.path.join(tmp, "leakscan-*.snap"))
-        if found:
-            snap = found[0]
-            break
-        time.sleep(0.05)
-    check(snap is not None, "the signal wrote a snapshot")
-    proc.send_signal(signal.SIGABRT)
-    proc.wait(timeout=120)
-    cores = [c for c in glob.glob(os.path.join(tmp, "core*")) if os.path.isfile(c)]
+    def snapshot_then_core(where, *args):
+        """Runs the program with args in where until it is ready, takes a
+        snapshot by signal, then kills it with SIGABRT for the kernel's
+        core: (the snapshot or None, the core files)."""
+        proc = subprocess.Popen([program, *args], cwd=where, stdout=subprocess.PIPE, text=True,
+                                env=dict(os.environ, LEAKSCAN_DIR=where, LRT_PROCS="2"),
+                                preexec_fn=unlimited_core)
+        check(proc.stdout.readline().strip() == "ready", f"{' '.join(args)}: the program reached its leaking state")
+        proc.send_signal(signal.SIGUSR2)
+        snap = None
+        for _ in range(200):
+            found = glob.glob(os.path.join(where, "leakscan-*.snap"))
+            if found:
+                snap = found[0]
+                break
+            time.sleep(0.05)
+        check(snap is not None, f"{' '.join(args)}: the signal wrote a snapshot")
+        proc.send_signal(signal.SIGABRT)
+        proc.wait(timeout=120)
+        return snap, [c for c in glob.glob(os.path.join(where, "core*")) if os.path.isfile(c)]
+
+    snap, cores = snapshot_then_core(tmp, "wait-for-core")
     if not cores:
         print(f"SKIP: no core file appeared (core_pattern {pattern!r}; a program built "
               "with AddressSanitizer turns its own core dumps off)")
@@ -81,20 +87,7 @@ with tempfile.TemporaryDirectory() as tmp:
     # malloc served, else 0 and the same roots note).
     mdir = os.path.join(tmp, "malloc")
     os.mkdir(mdir)
-    mproc = subprocess.Popen([program, "malloc-lost", "wait"], cwd=mdir, stdout=subprocess.PIPE, text=True,
-                             env=dict(os.environ, LEAKSCAN_DIR=mdir, LRT_PROCS="2"), preexec_fn=unlimited_core)
-    check(mproc.stdout.readline().strip() == "ready", "malloc-lost: the program reached its leaking state")
-    mproc.send_signal(signal.SIGUSR2)
-    msnap = None
-    for _ in range(200):
-        found = glob.glob(os.path.join(mdir, "leakscan-*.snap"))
-        if found:
-            msnap = found[0]
-            break
-        time.sleep(0.05)
-    mproc.send_signal(signal.SIGABRT)
-    mproc.wait(timeout=120)
-    mcores = [c for c in glob.glob(os.path.join(mdir, "core*")) if os.path.isfile(c)]
+    msnap, mcores = snapshot_then_core(mdir, "malloc-lost", "wait")
     if check(msnap is not None and len(mcores) == 1, "malloc-lost: a snapshot and a kernel core"):
         docs = []
         for path in (msnap, mcores[0]):
