@@ -178,11 +178,10 @@ def at_exit_of(pid):
     return None
 
 
-# Killing leakscan run: the program goes with it, and so does the private
-# temporary directory (this run's own, read from the program's environment:
-# other tests run `leakscan run` at the same time).
-for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-    name = signal.Signals(sig).name
+def start_waiting_run():
+    """`leakscan run` of a program that waits: (the leakscan process, whether
+    the program got ready, leakscan's children, the program's pid or None,
+    its at-exit snapshot path or None)."""
     p = subprocess.Popen([leakscan, "run", "--", soundness, "stack-keeper", "wait"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env=env)
     ready = p.stdout.readline().strip() == "ready"
@@ -192,7 +191,15 @@ for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
     except OSError:
         kids = []
     program = kids[0] if len(kids) == 1 else None
-    temporary = at_exit_of(program) if program else None
+    return p, ready, kids, program, (at_exit_of(program) if program else None)
+
+
+# Killing leakscan run: the program goes with it, and so does the private
+# temporary directory (this run's own, read from the program's environment:
+# other tests run `leakscan run` at the same time).
+for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+    name = signal.Signals(sig).name
+    p, ready, kids, program, temporary = start_waiting_run()
     check(ready and program and temporary and temporary.startswith("/tmp/leakscan-run-"),
           f"{name}: the program runs under leakscan run, its snapshot due in /tmp/leakscan-run-* "
           f"({ready}, {kids}, {temporary})")
@@ -221,16 +228,7 @@ for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
 # SIGKILL cannot be caught: the program is still ended (the kernel's
 # parent-death signal); only the directory, which nothing can remove then,
 # is left (removed here).
-p = subprocess.Popen([leakscan, "run", "--", soundness, "stack-keeper", "wait"], stdout=subprocess.PIPE,
-                     stderr=subprocess.PIPE, text=True, env=env)
-ready = p.stdout.readline().strip() == "ready"
-try:
-    with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
-        kids = [int(k) for k in f.read().split()]
-except OSError:
-    kids = []
-program = kids[0] if len(kids) == 1 else None
-temporary = at_exit_of(program) if program else None
+p, ready, kids, program, temporary = start_waiting_run()
 p.kill()
 p.wait()                                     # its pipes stay open: the program is not told by them
 deadline = time.monotonic() + 5
