@@ -178,11 +178,23 @@ if os.geteuid() == 0 and setpriv:
         nobody_dir = os.path.join(tmp, "nobody")
         os.mkdir(nobody_dir)
         os.chmod(nobody_dir, 0o777)
-        proc = subprocess.Popen([*as_nobody, program, "wait-for-core"], cwd=nobody_dir, stdout=subprocess.PIPE,
-                                text=True, env=dict(os.environ, LEAKSCAN_DIR=nobody_dir, LRT_PROCS="2"))
+        # The build tree may be private to root (a clone in a mktemp
+        # directory): nobody runs copies of the program, of libleakrt.so
+        # when it is linked so (found first through LD_LIBRARY_PATH) and of
+        # leakscan, in a directory it can read.
+        copies = {}
+        for path in (program, leakscan):
+            copies[path] = shutil.copy2(path, os.path.join(tmp, os.path.basename(path)))
+        for line in subprocess.run(["ldd", program], stdout=subprocess.PIPE, text=True).stdout.splitlines():
+            if "libleakrt" in line and "=>" in line:
+                lib = line.split("=>")[1].split()[0]
+                shutil.copy2(lib, os.path.join(tmp, os.path.basename(lib)))
+        nobody_env = dict(os.environ, LEAKSCAN_DIR=nobody_dir, LRT_PROCS="2", LD_LIBRARY_PATH=tmp)
+        proc = subprocess.Popen([*as_nobody, copies[program], "wait-for-core"], cwd=nobody_dir,
+                                stdout=subprocess.PIPE, text=True, env=nobody_env)
         check(proc.stdout.readline().strip() == "ready", "as nobody: the program reached its leaking state")
-        p = subprocess.run([*as_nobody, leakscan, "attach", "--json", "-q", str(proc.pid)], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, timeout=300)
+        p = subprocess.run([*as_nobody, copies[leakscan], "attach", "--json", "-q", str(proc.pid)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300, env=nobody_env)
         mapped = subprocess.run([*as_nobody, "cat", f"/proc/{proc.pid}/map_files/"
                                  + open(f"/proc/{proc.pid}/maps").readline().split()[0]],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
