@@ -41,6 +41,8 @@
  *                   SOUNDNESS_KEEPER_TAG (tests find that stack by it): its 3
  *                   receivers are not leaked; a receiver on a channel nobody
  *                   holds and one on a nil channel are (2 leaked)
+ *   stack-keeper-running  the same, the keeper never parking (it spins, so
+ *                   it is running whenever a core is taken; needs LRT_PROCS=2)
  *   first-object    the very first object of the heap, a channel nothing
  *                   references: its receiver is leaked (the runtime's own
  *                   globals hold the heap's base address, which must not
@@ -109,6 +111,18 @@ static void keeper(void *arg)
     for (;;)
         lrt_sleep(LRT_MILLISECOND);                /* alive: wakes by itself */
     (void)tag;
+}
+
+/* The keeper that never parks: always running, on a worker of its own. */
+static void running_keeper(void *arg)
+{
+    (void)arg;
+    lrt_chan *volatile c = lrt_chan_make(0, 0);
+    volatile uint64_t tag = SOUNDNESS_KEEPER_TAG;
+    for (int i = 0; i < 3; i++)
+        lrt_go(receiver, c);
+    while (tag == SOUNDNESS_KEEPER_TAG)
+        ;                                          /* alive: it runs */
 }
 
 /* Mallocs a block holding a channel, starts its receiver, and returns:
@@ -281,8 +295,8 @@ static void run(void *arg)
         two[0] = soundness_global_chan;
         two[1] = lrt_chan_make(0, 0);           /* not */
         lrt_go(selector, two);
-    } else if (strcmp(mode, "stack-keeper") == 0) {
-        lrt_go(keeper, NULL);
+    } else if (strcmp(mode, "stack-keeper") == 0 || strcmp(mode, "stack-keeper-running") == 0) {
+        lrt_go(mode[12] ? running_keeper : keeper, NULL);
         lrt_go(lone_receiver, lrt_chan_make(0, 0));
         lrt_go(nil_receiver, NULL);
     } else if (strcmp(mode, "retain") == 0) {
