@@ -235,9 +235,10 @@ static void retain_setup(void *arg)
     first_holder_head = NULL;                      /* only the tasks know them now */
 }
 
-/* Not static, and not inlined: the crash report names it. */
+/* Not static, and not inlined: the crash report names it. The null store
+ * is the point: UBSan (sanitize builds) must let it reach the kernel. */
 void soundness_crashing_task(void *arg);
-__attribute__((noinline)) void soundness_crashing_task(void *arg)
+__attribute__((noinline, no_sanitize("undefined"))) void soundness_crashing_task(void *arg)
 {
     volatile int *nowhere = arg;
     lrt_sleep(20 * LRT_MILLISECOND);

@@ -178,12 +178,18 @@ def at_exit_of(pid):
     return None
 
 
-def start_waiting_run():
+def start_waiting_run(ignored=()):
     """`leakscan run` of a program that waits: (the leakscan process, whether
     the program got ready, leakscan's children, the program's pid or None,
-    its at-exit snapshot path or None)."""
+    its at-exit snapshot path or None). leakscan starts with the ending
+    signals at their defaults, whatever this test inherited (under nohup
+    SIGHUP is ignored, and leakscan rightly keeps it so), but those in
+    ignored, which it starts with ignored."""
+    def dispositions():
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN if sig in ignored else signal.SIG_DFL)
     p = subprocess.Popen([leakscan, "run", "--", soundness, "stack-keeper", "wait"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=env)
+                         stderr=subprocess.PIPE, text=True, env=env, preexec_fn=dispositions)
     ready = p.stdout.readline().strip() == "ready"
     try:
         with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
@@ -224,6 +230,28 @@ for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
     p.communicate()
     if tmpdir and os.path.isdir(tmpdir):
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+# A signal leakscan's caller ignores stays ignored (nohup's SIGHUP): the
+# run goes on; SIGTERM still ends it.
+p, ready, kids, program, temporary = start_waiting_run(ignored=(signal.SIGHUP,))
+os.kill(p.pid, signal.SIGHUP)
+time.sleep(1)
+check(ready and p.poll() is None and program and running(program),
+      f"SIGHUP ignored by the caller (nohup): leakscan and the program run on ({ready}, {p.poll()})")
+os.kill(p.pid, signal.SIGTERM)
+try:
+    p.wait(timeout=10)
+except subprocess.TimeoutExpired:
+    p.kill()
+check(p.returncode == 128 + signal.SIGTERM, f"and SIGTERM ends it then: {p.returncode}")
+deadline = time.monotonic() + 5
+while program and running(program) and time.monotonic() < deadline:
+    time.sleep(0.05)
+if program and running(program):
+    os.kill(program, signal.SIGKILL)
+p.communicate()
+if temporary:
+    shutil.rmtree(os.path.dirname(temporary), ignore_errors=True)
 
 # SIGKILL cannot be caught: the program is still ended (the kernel's
 # parent-death signal); only the directory, which nothing can remove then,
