@@ -55,6 +55,9 @@ static struct {
 
 void lrt_huge_pages_past(void *base, size_t reserved)
 {
+    /* Said both ways: where the kernel's THP mode is "always", a mapping
+     * nobody advised gets huge pages too. */
+    madvise(base, reserved < SMALL_PART ? reserved : SMALL_PART, MADV_NOHUGEPAGE);
     if (reserved > SMALL_PART)
         madvise((char *)base + SMALL_PART, reserved - SMALL_PART, MADV_HUGEPAGE);
 }

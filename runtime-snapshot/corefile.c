@@ -331,7 +331,7 @@ static size_t merge_ranges(range *r, size_t n)
 }
 
 /* Regions another pass copies precisely: the heap arena, the task stack
- * chunks, the internal arena and the task table. */
+ * chunks, the internal arena, the heap's tables and the task table. */
 typedef struct exclusions { range *r; size_t n; } exclusions;
 
 static int build_exclusions(buf *b, exclusions *ex, const lrt_stack_copies *copies)
@@ -817,6 +817,15 @@ static int write_core(int fd, const lrt_core_info *info, const lrt_stopped_world
         /* Runtime-internal memory: what was handed out and touched. */
         uint64_t base = (uintptr_t)lrt_arena_base();
         err = add_present(&ranges, pagemap, base, base + lrt_arena_used());
+    }
+    if (!err) {
+        /* The heap's tables (pages.c): the part the heap in use covers. */
+        const ls_debug_root *root = &lrt_debug_root;
+        err = add_present(&ranges, pagemap, root->page_map,
+                          root->page_map + (root->arena_used >> LRT_PAGE_SHIFT) * sizeof(uint32_t));
+        if (!err)
+            err = add_present(&ranges, pagemap, root->spans,
+                              root->spans + root->span_count * sizeof(lrt_span));
     }
     if (!err) {
         uint64_t tasks = lrt_debug_root.tasks;

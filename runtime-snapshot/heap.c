@@ -4,8 +4,8 @@
  * Channels, contexts and everything users lrt_alloc live here, so that a
  * snapshot's analysis can map any address to its object in O(1) and knows
  * which slots are in use. Layout in heap.h. Three levels:
- *   - page heap (heap.lock): runs of 8 KiB pages carved from the arena,
- *     freed runs coalesced with free neighbours and reused first-fit;
+ *   - the page heap (pages.c): runs of 8 KiB pages carved from the arena,
+ *     the span table and the page map;
  *   - central lists (per size class and scan kind, own lock): spans with
  *     slots nobody owns;
  *   - caches (no lock): a few free slots per class for each worker, and
@@ -21,7 +21,7 @@
  * Nothing here calls malloc: this is what malloc calls.
  */
 
-#include "heap.h"
+#include "pages.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -29,10 +29,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define ARENA_MAX       ((size_t)64 << 30)     /* address space we ask for */
-#define ARENA_MIN       ((size_t)1 << 30)      /* ... and settle for */
-#define GROW_STEP       ((size_t)2 << 20)      /* huge-page granularity */
 #define CACHE_MAX       32
+#define CACHE_BYTES     8192   /* what one bin holds at most, beyond 4 blocks */
 
 /* Steps of at most an eighth of the size above 128 bytes: a block wastes
  * at most 12.5% of its class (malloc's sizes are whatever programs ask). */
@@ -54,32 +52,12 @@ struct lrt_heap_cache {
 };
 
 static struct {
-    lrt_lock   lock;          /* page heap, span table */
-    char      *arena;
-    size_t     reserved;      /* arena size */
-    size_t     dumpable;      /* see lrt_dump_extend */
-    size_t     used;          /* arena bytes handed out (bump) */
-    uint32_t  *page_map;
-    lrt_span  *spans;
-    size_t     span_count;    /* next never-used index */
-    lrt_span  *span_free;     /* recycled descriptors */
-    lrt_span  *free_runs;     /* FREE spans */
     uint8_t    small_class[LRT_SMALL_MAX / 16 + 1];  /* by (n + 15) / 16 */
+    uint8_t    cache_max[LRT_NCLASSES];              /* blocks a bin holds */
     central    centrals[2 * LRT_NCLASSES];           /* [class * 2 + noscan] */
 } heap;
 
 static void thread_cache_done(void *cache);
-
-/* The span table and page map are sized for the whole reservation and
- * touched in proportion to the heap in use: in small pages, or every
- * process that mallocs a little would hold a huge page of each (internal
- * memory asks for huge pages, for the snapshot's fork). */
-static void small_pages(void *p, size_t n)
-{
-    uintptr_t lo = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, hi = ((uintptr_t)p + n) & ~(uintptr_t)4095;
-    if (hi > lo)
-        madvise((void *)lo, hi - lo, MADV_NOHUGEPAGE);
-}
 
 static _Atomic bool heap_ready;
 static lrt_lock init_lock;
@@ -94,7 +72,7 @@ int lrt_heap_init(void)
     if (atomic_load_explicit(&heap_ready, memory_order_acquire))
         return 0;
     lrt_lock_acquire(&init_lock);
-    int err = heap.arena ? 0 : init_locked();
+    int err = lrt_page_heap.arena ? 0 : init_locked();
     if (!err)
         atomic_store_explicit(&heap_ready, true, memory_order_release);
     lrt_lock_release(&init_lock);
@@ -108,178 +86,23 @@ static int init_locked(void)
         return err;
     if (pthread_key_create(&cache_key, thread_cache_done) != 0)
         return -EAGAIN;
-    /* Address space only (MAP_NORESERVE); less where RLIMIT_AS or a tool
-     * such as valgrind limits it. */
-    void *p = MAP_FAILED;
-    size_t size;
-    for (size = ARENA_MAX; size >= ARENA_MIN && p == MAP_FAILED; size /= 2)
-        p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED)
-        return -errno;
-    size *= 2;
-    /* Huge pages: fewer page-table entries make the snapshot's fork fast. */
-    lrt_huge_pages_past(p, size);
-    madvise(p, size, MADV_DONTDUMP);         /* until used: lrt_dump_extend */
-    heap.arena = p;
-    heap.reserved = size;
-    heap.page_map = lrt_internal_alloc((size >> LRT_PAGE_SHIFT) * sizeof *heap.page_map);
-    heap.spans = lrt_internal_alloc((size >> LRT_PAGE_SHIFT) * sizeof *heap.spans);
-    small_pages(heap.page_map, (size >> LRT_PAGE_SHIFT) * sizeof *heap.page_map);
-    small_pages(heap.spans, (size >> LRT_PAGE_SHIFT) * sizeof *heap.spans);
-    heap.span_count = 1;
-    /* The first page is never handed out: runtime globals hold the arena's
-     * base address (this struct, the debug root), and a global is a root —
-     * it must not look like a pointer to the first object. */
-    heap.used = LRT_PAGE_SIZE;
-    lrt_debug_root.arena_used = heap.used;
-    lrt_debug_root.arena = (uintptr_t)p;
-    lrt_debug_root.arena_size = size;
-    lrt_debug_root.page_map = (uintptr_t)heap.page_map;
-    lrt_debug_root.spans = (uintptr_t)heap.spans;
-    lrt_debug_root.span_count = heap.span_count;
+    if ((err = lrt_pages_init()) != 0)
+        return err;
     int c = 1;
     for (size_t i = 0; i <= LRT_SMALL_MAX / 16; i++) {
         while (class_size[c] < i * 16)
             c++;
         heap.small_class[i] = (uint8_t)c;
     }
+    /* A bin of big blocks is bounded by bytes: a thread that only frees
+     * (a consumer) held 32 of each class, most of a megabyte. */
+    for (c = 1; c < LRT_NCLASSES; c++) {
+        uint32_t n = CACHE_BYTES / class_size[c];
+        heap.cache_max[c] = (uint8_t)(n > CACHE_MAX ? CACHE_MAX : n < 4 ? 4 : n);
+    }
     return 0;
 }
 
-
-/* ---------------------------------------------------------------------- */
-/* Page heap (heap.lock held)                                             */
-/* ---------------------------------------------------------------------- */
-
-static uint32_t span_index(const lrt_span *s) { return (uint32_t)(s - heap.spans); }
-
-static size_t page_of(uintptr_t addr) { return (addr - (uintptr_t)heap.arena) >> LRT_PAGE_SHIFT; }
-
-static lrt_span *new_descriptor(void)
-{
-    lrt_span *s = heap.span_free;
-    if (s) {
-        heap.span_free = s->next;
-    } else {
-        if (heap.span_count >= heap.reserved >> LRT_PAGE_SHIFT)
-            return NULL;
-        s = &heap.spans[heap.span_count++];
-        lrt_debug_root.span_count = heap.span_count;
-    }
-    memset(s, 0, sizeof *s);
-    return s;
-}
-
-static void map_pages(lrt_span *s)
-{
-    size_t first = page_of(s->base);
-    uint32_t idx = span_index(s);
-    for (size_t i = 0; i < s->npages; i++)
-        heap.page_map[first + i] = idx;
-}
-
-static void list_remove(lrt_span **head, lrt_span *s)
-{
-    if (s->prev) s->prev->next = s->next; else *head = s->next;
-    if (s->next) s->next->prev = s->prev;
-    s->next = s->prev = NULL;
-}
-
-static void list_push(lrt_span **head, lrt_span *s)
-{
-    s->prev = NULL;
-    s->next = *head;
-    if (*head) (*head)->prev = s;
-    *head = s;
-}
-
-/* Shortens run s to npages, its tail a free run of its own (without a
- * descriptor left, the tail stays in s: wasted, never lost). */
-static void keep_pages(lrt_span *s, size_t npages)
-{
-    if (s->npages <= npages)
-        return;
-    lrt_span *rest = new_descriptor();
-    if (!rest)
-        return;
-    rest->base = s->base + npages * LRT_PAGE_SIZE;
-    rest->npages = s->npages - (uint32_t)npages;
-    rest->state = LRT_SPAN_FREE;
-    map_pages(rest);
-    list_push(&heap.free_runs, rest);
-    s->npages = (uint32_t)npages;
-}
-
-/* A run of npages pages; zero-filled unless *dirty says otherwise. */
-static lrt_span *alloc_run(size_t npages, bool *dirty)
-{
-    for (lrt_span *s = heap.free_runs; s; s = s->next) {
-        if (s->npages < npages)
-            continue;
-        list_remove(&heap.free_runs, s);
-        /* A reused descriptor keeps only where and how long: the counts of
-         * the object it was (a large one's nowned of 1) must not carry
-         * over into a small span made of it. */
-        uintptr_t base = s->base;
-        uint32_t pages = s->npages;
-        memset(s, 0, sizeof *s);
-        s->base = base;
-        s->npages = pages;
-        /* Claimed, not free: until it is published as a span, a neighbour
-         * being freed must not take it for free pages and merge it. */
-        s->state = LRT_SPAN_UNUSED;
-        keep_pages(s, npages);        /* split: the rest stays free */
-        *dirty = true;
-        return s;
-    }
-    size_t bytes = npages * LRT_PAGE_SIZE;
-    if (heap.used + bytes > heap.reserved)
-        return NULL;
-    lrt_span *s = new_descriptor();
-    if (!s)
-        return NULL;
-    s->base = (uintptr_t)heap.arena + heap.used;
-    s->npages = (uint32_t)npages;
-    heap.used += bytes;
-    lrt_debug_root.arena_used = heap.used;
-    lrt_dump_extend(heap.arena, heap.reserved, &heap.dumpable, heap.used);
-    *dirty = false;
-    return s;
-}
-
-static void free_run(lrt_span *s)
-{
-    s->state = LRT_SPAN_FREE;
-    s->alloc_bits = NULL;
-    s->owned_bits = NULL;
-    /* Coalesce with free neighbours. */
-    size_t first = page_of(s->base);
-    if (first > 0) {
-        lrt_span *before = &heap.spans[heap.page_map[first - 1]];
-        if (heap.page_map[first - 1] && before->state == LRT_SPAN_FREE) {
-            list_remove(&heap.free_runs, before);
-            before->npages += s->npages;
-            s->next = heap.span_free;
-            s->state = LRT_SPAN_UNUSED;
-            heap.span_free = s;
-            s = before;
-        }
-    }
-    size_t after_page = page_of(s->base) + s->npages;
-    if ((after_page << LRT_PAGE_SHIFT) < heap.used) {
-        lrt_span *after = &heap.spans[heap.page_map[after_page]];
-        if (heap.page_map[after_page] && after->state == LRT_SPAN_FREE) {
-            list_remove(&heap.free_runs, after);
-            s->npages += after->npages;
-            after->state = LRT_SPAN_UNUSED;
-            after->next = heap.span_free;
-            heap.span_free = after;
-        }
-    }
-    map_pages(s);
-    list_push(&heap.free_runs, s);
-}
 
 /* ---------------------------------------------------------------------- */
 /* Spans and the central lists                                           */
@@ -291,30 +114,12 @@ static size_t span_pages_for(uint32_t size)
     return (bytes + LRT_PAGE_SIZE - 1) >> LRT_PAGE_SHIFT;
 }
 
-/* A run of npages pages for a new span, or NULL; *dirty: not all zero. */
-static lrt_span *new_run(size_t npages, bool *dirty)
-{
-    lrt_lock_acquire(&heap.lock);
-    lrt_span *s = alloc_run(npages, dirty);
-    lrt_lock_release(&heap.lock);
-    return s;
-}
-
-/* Makes a prepared span visible to address lookups. */
-static void publish_span(lrt_span *s, uint8_t state)
-{
-    lrt_lock_acquire(&heap.lock);
-    map_pages(s);
-    s->state = state;
-    lrt_lock_release(&heap.lock);
-}
-
 static lrt_span *new_small_span(int cls, bool noscan)
 {
     uint32_t size = class_size[cls];
     size_t npages = span_pages_for(size);
     bool dirty;                          /* slots are zeroed on demand */
-    lrt_span *s = new_run(npages, &dirty);
+    lrt_span *s = lrt_run_new(npages, 0, &dirty);
     if (!s)
         return NULL;
     uint32_t nelems = (uint32_t)(npages * LRT_PAGE_SIZE / size);
@@ -330,7 +135,7 @@ static lrt_span *new_small_span(int cls, bool noscan)
     s->elem_size = size;
     s->nelems = nelems;
     s->noscan = noscan;
-    publish_span(s, LRT_SPAN_SMALL);
+    lrt_run_publish(s, LRT_SPAN_SMALL);
     return s;
 }
 
@@ -347,7 +152,7 @@ static uint32_t central_take(central *ce, int cls, bool noscan, void **out, uint
             if (!s)
                 break;
             s->in_partial = 1;
-            list_push(&ce->partial, s);
+            lrt_span_list_push(&ce->partial, s);
         }
         size_t words = (s->nelems + 63) / 64;
         for (size_t wi = s->scan_hint; wi < words && got < max; wi++) {
@@ -366,7 +171,7 @@ static uint32_t central_take(central *ce, int cls, bool noscan, void **out, uint
                 s->scan_hint = (uint32_t)wi + 1;
         }
         if (s->nowned == s->nelems) {
-            list_remove(&ce->partial, s);
+            lrt_span_list_remove(&ce->partial, s);
             s->in_partial = 0;
         }
     }
@@ -375,7 +180,7 @@ static uint32_t central_take(central *ce, int cls, bool noscan, void **out, uint
 
 static void central_give(central *ce, void *p)
 {
-    lrt_span *s = &heap.spans[heap.page_map[page_of((uintptr_t)p)]];
+    lrt_span *s = lrt_span_at((uintptr_t)p);
     size_t idx = ((uintptr_t)p - s->base) / s->elem_size;
     lrt_assert(s->owned_bits[idx / 64] & (1ull << (idx % 64)));   /* given back once */
     s->owned_bits[idx / 64] &= ~(1ull << (idx % 64));
@@ -384,23 +189,21 @@ static void central_give(central *ce, void *p)
         s->scan_hint = (uint32_t)(idx / 64);
     if (!s->in_partial) {
         s->in_partial = 1;
-        list_push(&ce->partial, s);
+        lrt_span_list_push(&ce->partial, s);
     }
     /* A span with nothing in use goes back to the page heap, for any class,
      * unless it is its class's only one with room: without that, a class's
      * spans never shrank below its peak, and a program whose mix of sizes
      * drifts kept every class's high-water mark resident. */
     if (s->nowned == 0 && (ce->partial != s || s->next)) {
-        list_remove(&ce->partial, s);
+        lrt_span_list_remove(&ce->partial, s);
         s->in_partial = 0;
         size_t words = (s->nelems + 63) / 64;
         if (words > 1) {
             lrt_internal_free((void *)s->alloc_bits, words * sizeof(uint64_t));
             lrt_internal_free(s->owned_bits, words * sizeof(uint64_t));
         }
-        lrt_lock_acquire(&heap.lock);
-        free_run(s);
-        lrt_lock_release(&heap.lock);
+        lrt_run_free(s);
     }
 }
 
@@ -427,7 +230,7 @@ void lrt_heap_cache_flush(lrt_heap_cache *cache)
 /* Marks p in use in its span's alloc bits (what a snapshot sees). */
 static void set_in_use(void *p)
 {
-    lrt_span *s = &heap.spans[heap.page_map[page_of((uintptr_t)p)]];
+    lrt_span *s = lrt_span_at((uintptr_t)p);
     size_t idx = ((uintptr_t)p - s->base) / s->elem_size;
     atomic_fetch_or_explicit(&s->alloc_bits[idx / 64], 1ull << (idx % 64),
                              memory_order_release);
@@ -495,7 +298,7 @@ static void *alloc_small(int cls, bool noscan, bool zero)
     void *p = NULL;
     if (cache) {
         if (cache->bins[bin].n == 0) {
-            uint32_t want = class_size[cls] <= 1024 ? CACHE_MAX : 4;
+            uint32_t want = heap.cache_max[cls];
             central *ce = &heap.centrals[bin];
             lrt_lock_acquire(&ce->lock);
             cache->bins[bin].n = central_take(ce, cls, noscan, cache->bins[bin].objs, want);
@@ -521,50 +324,13 @@ static void *alloc_small(int cls, bool noscan, bool zero)
 /* Large objects                                                          */
 /* ---------------------------------------------------------------------- */
 
-/* Splits the first `pages` pages off run s as a free run (heap.lock
- * held). False when no descriptor is left. */
-static bool give_back_front(lrt_span *s, size_t pages)
-{
-    lrt_span *front = new_descriptor();
-    if (!front)
-        return false;
-    front->base = s->base;
-    front->npages = (uint32_t)pages;
-    front->state = LRT_SPAN_FREE;
-    map_pages(front);
-    list_push(&heap.free_runs, front);
-    s->base += pages * LRT_PAGE_SIZE;
-    s->npages -= (uint32_t)pages;
-    return true;
-}
-
-/* A run of npages pages whose base is aligned to align (a power of two
- * above the page size): a longer run, its ends given back. */
-static lrt_span *new_aligned_run(size_t npages, size_t align, bool *dirty)
-{
-    size_t extra = align / LRT_PAGE_SIZE - 1;
-    lrt_lock_acquire(&heap.lock);
-    lrt_span *s = alloc_run(npages + extra, dirty);
-    if (s) {
-        size_t lead = ((align - (s->base & (align - 1))) & (align - 1)) / LRT_PAGE_SIZE;
-        if (lead && !give_back_front(s, lead)) {
-            free_run(s);
-            s = NULL;
-        } else {
-            keep_pages(s, npages);
-        }
-    }
-    lrt_lock_release(&heap.lock);
-    return s;
-}
-
 static void *alloc_large(size_t n, size_t align, bool noscan, bool zero)
 {
     size_t npages = (n + LRT_PAGE_SIZE - 1) >> LRT_PAGE_SHIFT;
     if (npages > UINT32_MAX / 2)
         return NULL;
     bool dirty;
-    lrt_span *s = align > LRT_PAGE_SIZE ? new_aligned_run(npages, align, &dirty) : new_run(npages, &dirty);
+    lrt_span *s = lrt_run_new(npages, align, &dirty);
     if (!s)
         return NULL;
     if (zero && dirty)                   /* fresh arena pages are zero already */
@@ -581,7 +347,7 @@ static void *alloc_large(size_t n, size_t align, bool noscan, bool zero)
     s->nelems = 1;
     s->nowned = 1;
     s->noscan = noscan;
-    publish_span(s, LRT_SPAN_LARGE);
+    lrt_run_publish(s, LRT_SPAN_LARGE);
     return (void *)s->base;
 }
 
@@ -592,13 +358,13 @@ static void *alloc_large(size_t n, size_t align, bool noscan, bool zero)
 void *lrt_heap_alloc(size_t n, size_t align, bool noscan, bool zero)
 {
     assert(align && (align & (align - 1)) == 0);
-    if (lrt_heap_init() != 0 || !heap.arena)
+    if (lrt_heap_init() != 0)
         return NULL;
     if (n == 0)
         n = 1;
     if (align < 16)
         align = 16;
-    if (n > heap.reserved)
+    if (n > lrt_page_heap.reserved)
         return NULL;
     int cls = class_for(n, align);
     return cls ? alloc_small(cls, noscan, zero) : alloc_large(n, align, noscan, zero);
@@ -606,7 +372,7 @@ void *lrt_heap_alloc(size_t n, size_t align, bool noscan, bool zero)
 
 static void *alloc(size_t n, bool noscan, const char *call)
 {
-    if (lrt_heap_init() != 0 || !heap.arena)
+    if (lrt_heap_init() != 0)
         lrt_panic(call, "cannot reserve the heap arena");
     void *p = lrt_heap_alloc(n, 16, noscan, true);
     if (!p)
@@ -620,17 +386,18 @@ void *lrt_alloc_noscan(size_t n) { return alloc(n, true, "lrt_alloc_noscan"); }
 bool lrt_heap_owns(const void *p)
 {
     uintptr_t a = (uintptr_t)p;
-    return heap.arena && a >= (uintptr_t)heap.arena && a < (uintptr_t)heap.arena + heap.reserved;
+    const lrt_pages *h = &lrt_page_heap;
+    return h->arena && a >= (uintptr_t)h->arena && a < (uintptr_t)h->arena + h->reserved;
 }
 
 /* The span of the object that starts at p, or a panic naming call. */
 static lrt_span *span_of_object(void *p, const char *call)
 {
     uintptr_t a = (uintptr_t)p;
-    if (!heap.arena || a < (uintptr_t)heap.arena || a >= (uintptr_t)heap.arena + heap.used)
+    if (!lrt_pages_used(a))
         lrt_panic(call, "%p was not allocated by %s", p,
                   strcmp(call, "lrt_free") == 0 ? "lrt_alloc" : "malloc");
-    lrt_span *s = &heap.spans[heap.page_map[page_of(a)]];
+    lrt_span *s = lrt_span_at(a);
     if (s->state != LRT_SPAN_SMALL && s->state != LRT_SPAN_LARGE)
         lrt_panic(call, "%p is not an allocated object (double free?)", p);
     size_t idx = (a - s->base) / s->elem_size;
@@ -659,18 +426,17 @@ void lrt_heap_free(void *p, const char *call)
         lrt_panic(call, "double free of %p", p);
 
     if (s->state == LRT_SPAN_LARGE) {
-        lrt_lock_acquire(&heap.lock);
-        free_run(s);
-        lrt_lock_release(&heap.lock);
+        lrt_run_free(s);
         return;
     }
     int bin = s->size_class * 2 + s->noscan;
     lrt_heap_cache *cache = current_cache();
     if (cache) {
-        if (cache->bins[bin].n == CACHE_MAX) {
+        uint32_t max = heap.cache_max[s->size_class];
+        if (cache->bins[bin].n >= max) {
             central *ce = &heap.centrals[bin];
             lrt_lock_acquire(&ce->lock);
-            while (cache->bins[bin].n > CACHE_MAX / 2)
+            while (cache->bins[bin].n > max / 2)
                 central_give(ce, cache->bins[bin].objs[--cache->bins[bin].n]);
             lrt_lock_release(&ce->lock);
         }
@@ -692,14 +458,14 @@ void lrt_heap_fork_prepare(void)
 {
     for (int b = 0; b < 2 * LRT_NCLASSES; b++)
         lrt_lock_acquire(&heap.centrals[b].lock);
-    lrt_lock_acquire(&heap.lock);
+    lrt_pages_fork_prepare();
     lrt_internal_fork_prepare();
 }
 
 void lrt_heap_fork_done(void)
 {
     lrt_internal_fork_done();
-    lrt_lock_release(&heap.lock);
+    lrt_pages_fork_done();
     for (int b = 2 * LRT_NCLASSES - 1; b >= 0; b--)
         lrt_lock_release(&heap.centrals[b].lock);
 }
