@@ -12,6 +12,8 @@
  *   bench-malloc handoff N         a producer thread mallocs N blocks and
  *                                  hands them through a ring to a consumer
  *                                  thread that frees them
+ *   bench-malloc once              one malloc: what linking libleakrt
+ *                                  costs a small program in resident memory
  *
  * Prints "<workload> ns_per_op=X rss_kib=Y" (peak resident set). Plain
  * pthreads: malloc must be fast outside tasks too.
@@ -145,6 +147,12 @@ int main(int argc, char **argv)
         printf("handoff ns_per_op=%.1f rss_kib=%ld\n", (double)dt / (double)ops, peak_rss_kib());
         return 0;
     }
-    fprintf(stderr, "usage: bench-malloc mixed THREADS N [LIVE] | handoff N\n");
+    if (argc == 2 && strcmp(argv[1], "once") == 0) {
+        char *volatile p = malloc(64);
+        p[0] = 1;
+        printf("once ns_per_op=0 rss_kib=%ld\n", peak_rss_kib());
+        return 0;
+    }
+    fprintf(stderr, "usage: bench-malloc mixed THREADS N [LIVE] | handoff N | once\n");
     return 2;
 }
