@@ -10,6 +10,12 @@
  *   malloc-lost     a malloc'd block holding a channel that nothing points
  *                   to any more (freed by nobody): its receiver is leaked,
  *                   as for any heap object (malloc is not a root)
+ *   malloc-heavy    a program that mallocs a lot: 40,000 blocks of 16 B to
+ *                   48 KiB (some realloc'd across size classes, as many
+ *                   again freed), on a list a global holds whose end holds
+ *                   a channel (its receiver is not leaked), and a lost
+ *                   list of 1,000 blocks ending in another channel: that
+ *                   receiver is leaked
  *   libc-keeps      a malloc'd block holding a channel, kept only by the C
  *                   library: the 41st on_exit() argument, in a list node
  *                   glibc mallocs and reaches from its own globals: not
@@ -62,6 +68,32 @@ static bool wait_for_core;             /* MODE wait: stay alive once set up */
  * then the channel really is unreachable. */
 lrt_chan *soundness_global_chan;
 void *soundness_malloc_holder;
+
+/* Setup tasks (each mode's, run by run() through go_setup) count down
+ * `settled` when done: run() waits for it before it says "ready" or
+ * returns, and a crashing task before it crashes. A fixed sleep was not
+ * enough in a sanitizer build under load (83 of 102 tasks there). Their
+ * arguments are never heap pointers: `setups` is a global, a root. */
+typedef struct setup { void (*fn)(void *); void *arg; } setup;
+static setup setups[4];
+static int nsetups;
+static lrt_wg settled;
+
+static void settle(void *arg)
+{
+    setup *s = arg;
+    s->fn(s->arg);
+    lrt_wg_done(&settled);
+}
+
+static void go_setup(void (*fn)(void *), void *arg)
+{
+    setup *s = &setups[nsetups++];
+    s->fn = fn;
+    s->arg = arg;
+    lrt_wg_add(&settled, 1);
+    lrt_go(settle, s);
+}
 
 static void receiver(void *c) { lrt_chan_recv(c, NULL); }
 static void lone_receiver(void *c) { lrt_chan_recv(c, NULL); }
@@ -133,6 +165,37 @@ static void malloc_lost_setup(void *arg)
     lrt_chan **block = malloc(2 * sizeof *block);
     block[1] = lrt_chan_make(0, 0);
     lrt_go(receiver, block[1]);
+}
+
+/* A list of n malloc'd nodes of varied sizes; the last holds c. */
+typedef struct heavy_node { struct heavy_node *next; lrt_chan *chan; char bytes[]; } heavy_node;
+
+static heavy_node *heavy_list(int n, lrt_chan *c, unsigned seed)
+{
+    heavy_node *head = NULL;
+    for (int i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t size = i % 997 == 0 ? 40000 + seed % 9000 : 16 + (seed >> 8) % 500;
+        heavy_node *node = malloc(sizeof *node + size);
+        if (i % 5 == 0)                           /* grown into another class */
+            node = realloc(node, sizeof *node + size * 3);
+        node->next = head;
+        node->chan = i == 0 ? c : NULL;           /* the first made ends the list */
+        memset(node->bytes, 0x5a, 16);
+        head = node;
+        free(malloc(size));                       /* as many go again */
+    }
+    return head;
+}
+
+static void malloc_heavy_setup(void *arg)
+{
+    (void)arg;
+    lrt_chan *kept = lrt_chan_make(0, 0), *lost = lrt_chan_make(0, 0);
+    soundness_malloc_holder = heavy_list(40000, kept, 1);
+    lrt_go(receiver, kept);
+    heavy_list(1000, lost, 2);                    /* nothing keeps it */
+    lrt_go(receiver, lost);
 }
 
 static void exit_noop(int status, void *arg) { (void)status; (void)arg; }
@@ -241,6 +304,7 @@ void soundness_crashing_task(void *arg);
 __attribute__((noinline, no_sanitize("undefined"))) void soundness_crashing_task(void *arg)
 {
     volatile int *nowhere = arg;
+    lrt_wg_wait(&settled);
     lrt_sleep(20 * LRT_MILLISECOND);
     *nowhere = 1;                          /* SIGSEGV at address 0 */
 }
@@ -275,11 +339,13 @@ static void run(void *arg)
     } else if (strcmp(mode, "malloc-stack") == 0) {
         lrt_go(malloc_keeper, NULL);
     } else if (strcmp(mode, "malloc-lost") == 0) {
-        lrt_go(malloc_lost_setup, NULL);           /* main keeps no references */
+        go_setup(malloc_lost_setup, NULL);         /* main keeps no references */
+    } else if (strcmp(mode, "malloc-heavy") == 0) {
+        go_setup(malloc_heavy_setup, NULL);        /* main keeps no references */
     } else if (strcmp(mode, "libc-keeps") == 0) {
-        lrt_go(libc_keeps_setup, NULL);
+        go_setup(libc_keeps_setup, NULL);
     } else if (strcmp(mode, "epoll-unpinned") == 0 || strcmp(mode, "epoll-pinned") == 0) {
-        lrt_go(epoll_setup, mode[6] == 'p' ? (void *)1 : NULL);
+        go_setup(epoll_setup, mode[6] == 'p' ? (void *)1 : NULL);
     } else if (strcmp(mode, "global") == 0) {
         soundness_global_chan = lrt_chan_make(0, 0);
         lrt_go(receiver, soundness_global_chan);
@@ -301,9 +367,9 @@ static void run(void *arg)
         lrt_go(lone_receiver, lrt_chan_make(0, 0));
         lrt_go(nil_receiver, NULL);
     } else if (strcmp(mode, "retain") == 0) {
-        lrt_go(retain_setup, NULL);               /* main keeps no references */
+        go_setup(retain_setup, NULL);              /* main keeps no references */
     } else if (strcmp(mode, "wait-for-core") == 0 || strcmp(mode, "crash-in-task") == 0) {
-        lrt_go(counts_helper, NULL);           /* main keeps no references */
+        go_setup(counts_helper, NULL);             /* main keeps no references */
         if (mode[0] == 'c')
             lrt_go(soundness_crashing_task, NULL);
     } else if (strcmp(mode, "counts") == 0) {
@@ -318,7 +384,8 @@ static void run(void *arg)
         fprintf(stderr, "soundness: unknown mode '%s'\n", mode);
         exit(2);
     }
-    lrt_sleep(20 * LRT_MILLISECOND);
+    lrt_wg_wait(&settled);
+    lrt_sleep(20 * LRT_MILLISECOND);               /* the tasks they started park */
     if (strcmp(mode, "wait-for-core") == 0 || wait_for_core) {
         printf("ready\n");
         fflush(stdout);

@@ -92,23 +92,27 @@ with tempfile.TemporaryDirectory() as tmp:
     check(from_snap == from_core, f"snapshot and core report the same groups:\n  {from_snap}\n  {from_core}")
 
     # malloc'd memory in a kernel core: a block nothing points to any more,
-    # holding the channel a task waits on (soundness malloc-lost). The core
+    # holding the channel a task waits on (soundness malloc-lost), and the
+    # same among 40,000 blocks of every size class (malloc-heavy). The core
     # has no note: the debug root's record of whose malloc served is read
     # from memory, and snapshot and core agree (1 leaked when libleakrt's
     # malloc served, else 0 and the same roots note).
-    mdir = os.path.join(tmp, "malloc")
-    os.mkdir(mdir)
-    msnap, mcores = snapshot_then_core(mdir, "malloc-lost", "wait")
-    if check(msnap is not None and len(mcores) == 1, "malloc-lost: a snapshot and a kernel core"):
-        docs = []
-        for path in (msnap, mcores[0]):
-            p = subprocess.run([leakscan, "--json", "-q", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, timeout=300)
-            docs.append(json.loads(p.stdout) if p.returncode in (0, 1) else {"error": p.stderr.strip()})
-        want = 0 if "roots_note" in docs[0] else 1
-        check(all(d.get("leaked") == want and d.get("roots_note") == docs[0].get("roots_note") for d in docs),
-              f"malloc-lost: snapshot and core both report {want} leaked, with the same roots note: "
-              f"{[(d.get('leaked'), d.get('roots_note'), d.get('error')) for d in docs]}")
+    for mode in ("malloc-lost", "malloc-heavy"):
+        mdir = os.path.join(tmp, mode)
+        os.mkdir(mdir)
+        msnap, mcores = snapshot_then_core(mdir, mode, "wait")
+        if check(msnap is not None and len(mcores) == 1, f"{mode}: a snapshot and a kernel core"):
+            docs = []
+            for path in (msnap, mcores[0]):
+                p = subprocess.run([leakscan, "--json", "-q", path], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, timeout=300)
+                docs.append(json.loads(p.stdout) if p.returncode in (0, 1) else {"error": p.stderr.strip()})
+            want = 0 if "roots_note" in docs[0] else 1
+            seen = [(d.get("leaked"), d.get("retained_bytes"), d.get("roots_note"), d.get("error")) for d in docs]
+            check(all(d.get("leaked") == want and d.get("roots_note") == docs[0].get("roots_note")
+                      and d.get("retained_bytes") == docs[0].get("retained_bytes") for d in docs),
+                  f"{mode}: snapshot and core both report {want} leaked, the same memory held and the "
+                  f"same roots note: {seen}")
 
     # --exe of another program: refused by build-id, for a snapshot and a core.
     for name, path in (("snapshot", snap), ("core", core)):

@@ -15,6 +15,7 @@ CASES = {
     "malloc-chain": (0, [], False),
     "malloc-stack": (0, [], False),
     "malloc-lost": (1, [(1, "chan receive")], False),     # (0 when malloc is a root: UNTRACKED)
+    "malloc-heavy": (1, [(1, "chan receive")], False),    # (0 when malloc is a root: UNTRACKED)
     "libc-keeps": (0, [], False),
     "epoll-unpinned": (1, [(1, "chan receive")], False),  # (0 when malloc is a root: UNTRACKED)
     "epoll-pinned": (0, [], False),
@@ -32,7 +33,7 @@ CASES = {
 # Where the program's malloc is not libleakrt's (a sanitizer build: the
 # sanitizer's allocator serves, and the report's roots_note says so), its
 # blocks are roots: the lost block keeps its receiver off the report.
-UNTRACKED = {"malloc-lost": (0, [], False), "epoll-unpinned": (0, [], False)}
+UNTRACKED = {"malloc-lost": (0, [], False), "malloc-heavy": (0, [], False), "epoll-unpinned": (0, [], False)}
 
 
 def main():
