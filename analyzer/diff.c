@@ -164,8 +164,9 @@ int ls_diff_main(const char *base_path, const char *new_path, const ls_options *
         goto out;
     }
     printf("leakscan diff: %s -> %s\n", base_path, new_path);
-    printf("base: %zu leaked in %zu groups; new: %zu leaked in %zu groups\n",
-           base.in.a->leaked, base.r.ngroups, cur.in.a->leaked, cur.r.ngroups);
+    printf("base: %zu leaked in %zu group%s; new: %zu leaked in %zu group%s\n",
+           base.in.a->leaked, base.r.ngroups, ls_s(base.r.ngroups), cur.in.a->leaked, cur.r.ngroups,
+           ls_s(cur.r.ngroups));
     for (int k = 0; k < 2; k++) {          /* unknowns may hide growth: say so */
         char unknown[256];
         ls_unknown_note(k ? cur.in.a : base.in.a, unknown, sizeof unknown);

@@ -236,6 +236,9 @@ int ls_group_leaks(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
     free(table);
     free(hashes);
     qsort(out->groups, out->ngroups, sizeof *out->groups, compare_groups);
+    out->all = all;
+    for (size_t i = 0; i < out->ngroups; i++)
+        out->leaked_groups += a->verdict[out->groups[i].tasks[0]] == LS_LEAKED;
     ls_timing("unwind");
     return 0;
 }

@@ -137,7 +137,7 @@ static bool run_command(ls_input *in, const ls_report *r, const ls_options *opt,
     } else if (strcmp(cmd, "list") == 0) {
         if (n != 2)
             printf("list: give a regular expression: list worker\n");
-        else if (ls_report_list(stdout, in->s, in->a, in->u, words[1], opt->source_path, &err) != 0)
+        else if (ls_report_list(stdout, in->s, in->a, in->u, words[1], false, opt->source_path, &err) != 0)
             printf("list: %s\n", err.message);
     } else if (strcmp(cmd, "traces") == 0) {
         bool all = n > 1 && (strcmp(words[1], "-all") == 0 || strcmp(words[1], "--all") == 0);
@@ -257,9 +257,9 @@ int ls_interactive_main(const char *path, const ls_options *opt)
         rl_attempted_completion_function = complete;
         char unknown[256];
         ls_unknown_note(in.a, unknown, sizeof unknown);
-        printf("%s: %zu tasks, %zu leaked in %zu groups%s%s. Type help for commands.\n",
-               path, in.s->rt->ntasks, in.a->leaked, in.a->leaked ? r.ngroups : (size_t)0,
-               *unknown ? ", " : "", unknown);
+        char counts[160];
+        ls_count_line(in.s, in.a, &r, counts, sizeof counts);
+        printf("%s: %s%s%s. Type help for commands.\n", path, counts, *unknown ? ", " : "", unknown);
     }
     for (;;) {
         char *line = NULL;

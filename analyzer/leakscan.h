@@ -71,6 +71,7 @@ typedef struct ls_top_options {
     const char *focus;          /* keep tasks with a frame matching */
     const char *ignore;         /* drop tasks with a frame matching */
     bool        bytes;          /* weigh tasks by the bytes they hold (retained.c) */
+    bool        all;            /* every task (but a blocked main), not only the leaked */
 } ls_top_options;
 /* suppress.c: rules that hide known leaks (not silently: counted). */
 typedef struct ls_suppressions ls_suppressions;
@@ -236,6 +237,12 @@ size_t ls_symbolize_all(ls_unwinder *u, uint64_t pc, ls_frame *out, size_t max);
  * address. */
 struct Dwfl;
 size_t ls_pc_frames(struct Dwfl *dwfl, uint64_t pc, bool activation, ls_frame *out, size_t max);
+/* The source lines of the function frame f stands for (an inlined one's
+ * own), in f's file: from its declaration to the last line its code has.
+ * false when DWARF does not say. */
+bool ls_pc_function_lines(struct Dwfl *dwfl, const ls_frame *f, bool activation, int *first, int *last);
+/* The same through the unwinder; false for a saved result. */
+bool ls_function_lines(ls_unwinder *u, const ls_frame *f, bool activation, int *first, int *last);
 /* name, or "?" when it holds a control byte (symbols of the program's own
  * files, which cannot be sanitised in place; reader.h's ls_text_sanitize). */
 const char *ls_printable_name(const char *name);
@@ -287,6 +294,8 @@ typedef struct ls_report {
     ls_crash  crash;                       /* filled by ls_find_crash */
     uint64_t  retained_objects, retained_bytes;   /* over all groups (ls_retained) */
     uint64_t *task_retained;               /* per task: bytes it holds first; or NULL */
+    size_t    leaked_groups;               /* groups of leaked tasks (all groups without --all) */
+    bool      all;                         /* groups of every task (--all) */
 } ls_report;
 
 int  ls_group_leaks(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
@@ -358,7 +367,7 @@ int  ls_diff_main(const char *base, const char *new_path, const ls_options *opt)
 /* `leakscan list REGEX FILE`: source lines of matching functions with
  * the leaked tasks at each (flat: blocked there; cum: passing through). */
 int  ls_report_list(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
-                    const char *regex, const char *source_path, ls_error *err);
+                    const char *regex, bool all, const char *source_path, ls_error *err);
 
 /* `leakscan why TASK FILE`: why task id is leaked, or what keeps it. The
  * analysis must have been made with parents (ls_analyze_explained). */
@@ -367,6 +376,13 @@ int  ls_why(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *
 /* "4 unknown (the file lacks memory that could wake them: WHAT)", or ""
  * when no task is unknown (report_text.c). */
 void ls_unknown_note(const ls_analysis *a, char *buf, size_t size);
+
+/* "s" unless n is 1: every count a report prints ("1 group", "2 groups"). */
+static inline const char *ls_s(uint64_t n) { return n == 1 ? "" : "s"; }
+
+/* "7 tasks, 2 leaked in 2 groups", and with --all (r holds every task's
+ * group) "7 tasks in 5 groups, 2 leaked in 2 groups" (report_text.c). */
+void ls_count_line(const ls_snapshot *s, const ls_analysis *a, const ls_report *r, char *buf, size_t size);
 
 /* Human durations: "5 minutes", "12 seconds". */
 void ls_format_duration(int64_t ns, char *buf, size_t size);

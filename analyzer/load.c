@@ -504,9 +504,10 @@ int ls_snapshot_open_fd(const char *path, int fd, const ls_options *opt, ls_snap
     }
     if (s->core->truncated_segments && !(opt && opt->quiet))
         fprintf(stderr, "leakscan: %s: warning: the core is cut short (RLIMIT_CORE? a full disk?): "
-                "%zu segments (%.1f MiB of address space) are not in the file; tasks and objects there "
+                "%zu segment%s (%.1f MiB of address space) %s not in the file; tasks and objects there "
                 "are missing, and a task that memory could wake counts as unknown, not leaked\n", path,
-                s->core->truncated_segments, (double)s->core->truncated_bytes / 1048576);
+                s->core->truncated_segments, ls_s(s->core->truncated_segments),
+                (double)s->core->truncated_bytes / 1048576, s->core->truncated_segments == 1 ? "is" : "are");
     size_t with_stack = 0, zeroed = 0;
     if (!s->core->has_note && find_zeroed_stacks(s, &zeroed, &with_stack) != 0) {
         ls_error_set(err, path, "out of memory");
@@ -514,9 +515,10 @@ int ls_snapshot_open_fd(const char *path, int fd, const ls_options *opt, ls_snap
     }
     if (zeroed && zeroed == with_stack) {
         /* Nothing to analyse: every verdict would be unknown. */
-        ls_error_set(err, path, "the stacks of all %zu tasks read as zeros (a gcore core? gdb "
+        ls_error_set(err, path, "the stack%s of all %zu task%s read%s as zeros (a gcore core? gdb "
                      "cannot read around stack guard regions): take the core with 'leakscan attach "
-                     "--core PID' or as a kernel core, or run the program with LRT_STACK_GUARD=page", with_stack);
+                     "--core PID' or as a kernel core, or run the program with LRT_STACK_GUARD=page",
+                     ls_s(with_stack), with_stack, ls_s(with_stack), with_stack == 1 ? "s" : "");
         goto fail;
     }
     if (zeroed && !(opt && opt->quiet))

@@ -132,12 +132,15 @@ static int analyse_view(const char *path, const ls_options *opt, enum view view)
     ls_analysis *a = in.a;
     ls_unwinder *u = in.u;
     switch (view) {
-    case VIEW_TOP:
-        if (ls_report_top(stdout, s, a, u, &opt->top, &err) != 0) {
+    case VIEW_TOP: {
+        ls_top_options top = opt->top;
+        top.all = opt->all;
+        if (ls_report_top(stdout, s, a, u, &top, &err) != 0) {
             fprintf(stderr, "leakscan: %s\n", err.message);
             goto out;
         }
         break;
+    }
     case VIEW_TRACES:
         if (ls_report_traces(stdout, s, a, u, opt->all) != 0) {
             fprintf(stderr, "leakscan: %s: out of memory\n", path);
@@ -192,7 +195,7 @@ static int list_main(const char *regex, const char *path, const ls_options *opt)
     ls_input in;
     int status = 2;
     if (ls_input_open(path, opt, false, &in, &err) != 0 ||
-        ls_report_list(stdout, in.s, in.a, in.u, regex, opt->source_path, &err) != 0) {
+        ls_report_list(stdout, in.s, in.a, in.u, regex, opt->all, opt->source_path, &err) != 0) {
         fprintf(stderr, "leakscan: %s\n", err.message);
         goto out;
     }

@@ -209,12 +209,13 @@ int ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
     escape(out, s->path);
     fprintf(out, "</h1>\n<p>pid %" PRIu64 ", reason &ldquo;", s->core->note.pid);
     escape(out, s->core->reason);
-    fprintf(out, "&rdquo;: <strong>%zu leaked</strong> of %zu tasks, in %zu groups%s",
-            a->leaked, s->rt->ntasks, a->leaked ? r->ngroups : (size_t)0,
+    size_t leaked_groups = a->leaked ? r->leaked_groups : 0;
+    fprintf(out, "&rdquo;: <strong>%zu leaked</strong> of %zu task%s, in %zu group%s%s",
+            a->leaked, s->rt->ntasks, ls_s(s->rt->ntasks), leaked_groups, ls_s(leaked_groups),
             a->main_blocked ? "; the main task is blocked forever" : "");
     if (r->retained_objects)
-        fprintf(out, "; they hold %" PRIu64 " bytes in %" PRIu64 " objects", r->retained_bytes,
-                r->retained_objects);
+        fprintf(out, "; they hold %" PRIu64 " byte%s in %" PRIu64 " object%s", r->retained_bytes,
+                ls_s(r->retained_bytes), r->retained_objects, ls_s(r->retained_objects));
     if (a->suppressed)
         fprintf(out, " (%zu more suppressed)", a->suppressed);
     char unknown[256];
@@ -250,14 +251,15 @@ int ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
         ls_format_duration(grp->wait_min_ns, lo, sizeof lo);
         ls_format_duration(grp->wait_max_ns, hi, sizeof hi);
         fprintf(out, "<div class=\"group\"><p><strong>%zu task%s</strong> in <span class=\"reason\">",
-                grp->count, grp->count == 1 ? "" : "s");
+                grp->count, ls_s(grp->count));
         escape(out, reason);
         fprintf(out, "</span>, waiting %s%s%s", lo, strcmp(lo, hi) ? " .. " : "", strcmp(lo, hi) ? hi : "");
         if (grp->retained_objects)
-            fprintf(out, ", holding %" PRIu64 " bytes in %" PRIu64 " objects", grp->retained_bytes,
-                    grp->retained_objects);
+            fprintf(out, ", holding %" PRIu64 " byte%s in %" PRIu64 " object%s", grp->retained_bytes,
+                    ls_s(grp->retained_bytes), grp->retained_objects, ls_s(grp->retained_objects));
         if (grp->shared_objects)
-            fprintf(out, " (and reaching %" PRIu64 " bytes a group above holds)", grp->shared_bytes);
+            fprintf(out, " (and reaching %" PRIu64 " byte%s a group above holds)", grp->shared_bytes,
+                    ls_s(grp->shared_bytes));
         fprintf(out, "</p>\n<table class=\"frames\">\n");
         for (size_t f = 0; f < grp->stack.nframes; f++) {
             const ls_frame *fr = &grp->stack.frames[f];

@@ -87,6 +87,17 @@ static void print_crash(FILE *out, const ls_snapshot *s, const ls_crash *c)
     fputc('\n', out);
 }
 
+void ls_count_line(const ls_snapshot *s, const ls_analysis *a, const ls_report *r, char *buf, size_t size)
+{
+    size_t n = s->rt->ntasks, leaked_groups = a->leaked ? r->leaked_groups : 0;
+    if (r->all)
+        snprintf(buf, size, "%zu task%s in %zu group%s, %zu leaked in %zu group%s", n, ls_s(n),
+                 r->ngroups, ls_s(r->ngroups), a->leaked, leaked_groups, ls_s(leaked_groups));
+    else
+        snprintf(buf, size, "%zu task%s, %zu leaked in %zu group%s", n, ls_s(n), a->leaked,
+                 leaked_groups, ls_s(leaked_groups));
+}
+
 void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const ls_report *r)
 {
     const ls_core *c = s->core;
@@ -100,9 +111,9 @@ void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
                 s->run_program);
     else
         fprintf(out, "leakscan: %s\n", s->path);
-    fprintf(out, "pid %" PRIu64 ", taken %s (%s), %zu tasks, %zu leaked in %zu groups",
-            c->note.pid, when, c->reason, s->rt->ntasks, a->leaked,
-            a->leaked ? r->ngroups : (size_t)0);
+    char counts[160];
+    ls_count_line(s, a, r, counts, sizeof counts);
+    fprintf(out, "pid %" PRIu64 ", taken %s (%s), %s", c->note.pid, when, c->reason, counts);
     if (a->suppressed)
         fprintf(out, " (and %zu suppressed)", a->suppressed);
     char unknown[256];
@@ -110,8 +121,8 @@ void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
     if (*unknown)
         fprintf(out, ", %s", unknown);
     if (r->retained_objects)
-        fprintf(out, ", holding %" PRIu64 " bytes in %" PRIu64 " objects",
-                r->retained_bytes, r->retained_objects);
+        fprintf(out, ", holding %" PRIu64 " byte%s in %" PRIu64 " object%s",
+                r->retained_bytes, ls_s(r->retained_bytes), r->retained_objects, ls_s(r->retained_objects));
     fprintf(out, "\n");
     if (s->rt->roots_note)
         fprintf(out, "note: %s\n", s->rt->roots_note);
@@ -136,11 +147,11 @@ void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
         if (g->key)
             fprintf(out, "# grouped by %s (the stack is the first task's)\n", g->key);
         if (g->retained_objects || g->shared_objects) {
-            fprintf(out, "# holds %" PRIu64 " bytes in %" PRIu64 " objects only leaked tasks reach",
-                    g->retained_bytes, g->retained_objects);
+            fprintf(out, "# holds %" PRIu64 " byte%s in %" PRIu64 " object%s only leaked tasks reach",
+                    g->retained_bytes, ls_s(g->retained_bytes), g->retained_objects, ls_s(g->retained_objects));
             if (g->shared_objects)
-                fprintf(out, " (and reaches %" PRIu64 " bytes in %" PRIu64 " objects a group above holds)",
-                        g->shared_bytes, g->shared_objects);
+                fprintf(out, " (and reaches %" PRIu64 " byte%s in %" PRIu64 " object%s a group above holds)",
+                        g->shared_bytes, ls_s(g->shared_bytes), g->shared_objects, ls_s(g->shared_objects));
             fputc('\n', out);
         }
         print_stack(out, &g->stack);

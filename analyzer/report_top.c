@@ -3,8 +3,9 @@
  * columns. flat: leaked tasks blocked directly in the function (its frame
  * is the innermost: where code was inlined at the first PC, the function
  * inlined deepest); cum: leaked tasks with the function anywhere on their
- * stack, inlined frames too (once per task). --focus/--ignore keep or drop tasks by a regular
- * expression over their frames' function names.
+ * stack, inlined frames too (once per task). --focus/--ignore keep or drop
+ * tasks by a regular expression over their frames' function names; as in
+ * pprof, percentages stay of the total before them. --all counts every task.
  */
 #include "leakscan.h"
 
@@ -84,8 +85,16 @@ int ls_report_top(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
             regfree(&focus);
         return ls_error_set(err, NULL, "--ignore: not a regular expression: %s", opt->ignore);
     }
+    if (opt->all && opt->bytes) {
+        if (opt->focus)
+            regfree(&focus);
+        if (opt->ignore)
+            regfree(&ignore);
+        return ls_error_set(err, NULL, "--bytes weighs leaked tasks by the memory only they reach: "
+                            "it does not go with --all");
+    }
     fn_table table = { 0 };
-    size_t total = 0;
+    size_t total = 0, kept = 0;    /* weight of every counted task; of those --focus/--ignore keep */
     int status = 0;
     /* --bytes: each task weighs the bytes it holds (retained.c), not 1. */
     ls_report held = { 0 };
@@ -93,7 +102,7 @@ int ls_report_top(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
                        ls_retained(s, a, &held, err) != 0))
         status = -1;
     for (size_t i = 0; i < s->rt->ntasks && status == 0; i++) {
-        if (a->verdict[i] != LS_LEAKED)
+        if (opt->all ? a->verdict[i] == LS_MAIN_BLOCKED : a->verdict[i] != LS_LEAKED)
             continue;
         size_t weight = !opt->bytes ? 1 : held.task_retained ? (size_t)held.task_retained[i] : 0;
         ls_stack st;
@@ -103,8 +112,10 @@ int ls_report_top(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
         }
         bool keep = (!opt->focus || stack_matches(&st, &focus)) &&
                     (!opt->ignore || !stack_matches(&st, &ignore));
-        if (keep && st.nframes > 0) {
+        if (st.nframes > 0)
             total += weight;
+        if (keep && st.nframes > 0) {
+            kept += weight;
             for (size_t f = 0; f < st.nframes; f++) {
                 fn_row *r = row_of(&table, st.frames[f].function ? st.frames[f].function : "?");
                 if (!r) {
@@ -127,9 +138,14 @@ int ls_report_top(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
             qsort(table.rows, table.n, sizeof *table.rows, compare_rows);
         size_t shown = opt->nodecount && opt->nodecount < table.n ? opt->nodecount : table.n;
         fprintf(out, "leakscan: %s\n", s->path);
-        fprintf(out, "Showing %zu of %zu functions; %zu %s%s", shown, table.n, total,
-                opt->bytes ? "bytes held by leaked tasks" : "leaked tasks",
-                opt->focus || opt->ignore ? " (after --focus/--ignore)" : "");
+        const char *what = opt->bytes ? "byte" : opt->all ? "task" : "leaked task";
+        const char *held_by = opt->bytes ? " held by leaked tasks" : "";
+        fprintf(out, "Showing %zu of %zu function%s; ", shown, table.n, ls_s(table.n));
+        if (opt->focus || opt->ignore)
+            fprintf(out, "%zu of %zu %s%s%s (%.2f%%) after --focus/--ignore", kept, total, what, ls_s(total),
+                    held_by, total ? 100.0 * (double)kept / (double)total : 0);
+        else
+            fprintf(out, "%zu %s%s%s", total, what, ls_s(total), held_by);
         if (a->suppressed)
             fprintf(out, "; %zu suppressed", a->suppressed);
         char unknown[256];

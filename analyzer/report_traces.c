@@ -72,7 +72,7 @@ int ls_print_task(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
     fprintf(out, "]:\n");
     print_labels(out, s, t);
     if (held && held[i])
-        fprintf(out, "holds: %" PRIu64 " bytes only leaked tasks reach\n", held[i]);
+        fprintf(out, "holds: %" PRIu64 " byte%s only leaked tasks reach\n", held[i], ls_s(held[i]));
     ls_stack st;
     if (ls_unwind_task(u, i, &st) != 0)
         return -1;

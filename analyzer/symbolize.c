@@ -179,6 +179,72 @@ size_t ls_pc_frames(Dwfl *dwfl, uint64_t pc, bool activation, ls_frame *out, siz
     return printable_frames(out, frames);
 }
 
+/* Widens [*lo, *hi] (*any: set yet) by the lines of file the line table
+ * gives to code in [start, end) (CU addresses). */
+static void lines_in_range(Dwarf_Lines *lines, size_t nlines, Dwarf_Addr start, Dwarf_Addr end,
+                           const char *file, int *lo, int *hi, bool *any)
+{
+    for (size_t i = 0; i < nlines; i++) {
+        Dwarf_Line *l = dwarf_onesrcline(lines, i);
+        Dwarf_Addr addr;
+        int line;
+        const char *src;
+        if (!l || dwarf_lineaddr(l, &addr) != 0 || addr < start || addr >= end ||
+            dwarf_lineno(l, &line) != 0 || line <= 0 || !(src = dwarf_linesrc(l, NULL, NULL)) ||
+            strcmp(src, file) != 0)
+            continue;
+        *lo = *any && *lo < line ? *lo : line;
+        *hi = *any && *hi > line ? *hi : line;
+        *any = true;
+    }
+}
+
+bool ls_pc_function_lines(Dwfl *dwfl, const ls_frame *f, bool activation, int *first, int *last)
+{
+    uint64_t at = activation || f->pc == 0 ? f->pc : f->pc - 1;
+    Dwfl_Module *mod = dwfl && f->file && f->function ? dwfl_addrmodule(dwfl, at) : NULL;
+    Dwarf_Addr bias;
+    Dwarf_Die *cu = mod ? dwfl_module_addrdie(mod, at, &bias) : NULL;
+    Dwarf_Lines *lines;
+    size_t nlines;
+    if (!cu || dwarf_getsrclines(cu, &lines, &nlines) != 0)
+        return false;
+    Dwarf_Die *scopes = NULL;
+    int nscopes = physical_scopes(cu, at - bias, &scopes);
+    int lo = 0, hi = 0, decl = 0;
+    bool any = false, scoped = false;
+    for (int i = 0; i < nscopes && !scoped; i++) {
+        int tag = dwarf_tag(&scopes[i]);
+        /* The real function is the first subprogram out; an inlined one
+         * the inlined scope named like the frame. */
+        if (f->inlined ? tag != DW_TAG_inlined_subroutine ||
+                         strcmp(ls_printable_name(inlined_name(&scopes[i])), f->function) != 0
+                       : tag != DW_TAG_subprogram)
+            continue;
+        scoped = true;
+        Dwarf_Addr base, start, end;
+        ptrdiff_t off = 0;
+        while ((off = dwarf_ranges(&scopes[i], off, &base, &start, &end)) > 0)
+            lines_in_range(lines, nlines, start, end, f->file, &lo, &hi, &any);
+        /* It starts at its declaration; code lines above it are those of
+         * functions inlined into it, defined earlier in the file. */
+        if (any && dwarf_decl_line(&scopes[i], &decl) == 0 && decl > 0 && decl <= hi)
+            lo = decl;
+    }
+    free(scopes);
+    /* No DWARF scope holds the code (gcc gives some functions only an
+     * abstract DIE): the real function is its ELF symbol's bytes. */
+    GElf_Sym sym;
+    GElf_Off off;
+    if (!scoped && !f->inlined && dwfl_module_addrinfo(mod, at, &off, &sym, NULL, NULL, NULL) && sym.st_size)
+        lines_in_range(lines, nlines, at - off - bias, at - off - bias + sym.st_size, f->file, &lo, &hi, &any);
+    if (any) {
+        *first = lo;
+        *last = hi;
+    }
+    return any;
+}
+
 size_t ls_top_user_frame(const ls_stack *st)
 {
     for (size_t f = 0; f < st->nframes;) {

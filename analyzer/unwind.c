@@ -410,6 +410,11 @@ void ls_symbolize(ls_unwinder *u, uint64_t pc, ls_frame *out)
     ls_symbolize_all(u, pc, out, 1);
 }
 
+bool ls_function_lines(ls_unwinder *u, const ls_frame *f, bool activation, int *first, int *last)
+{
+    return u->dwfl && ls_pc_function_lines(u->dwfl, f, activation, first, last);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Unwinding                                                               */
 /* ---------------------------------------------------------------------- */

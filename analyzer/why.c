@@ -53,7 +53,7 @@ static void describe_object(FILE *out, const ls_snapshot *s, uint64_t obj)
     if (obj >= s->nheap_objects)
         fprintf(out, "the stack of task %" PRIu64, s->rt->tasks[obj - s->nheap_objects].id);
     else
-        fprintf(out, "heap object 0x%" PRIx64 " (%" PRIu64 " bytes)", addr, size);
+        fprintf(out, "heap object 0x%" PRIx64 " (%" PRIu64 " byte%s)", addr, size, ls_s(size));
 }
 
 /* The first frame of task i that is not the runtime's. */

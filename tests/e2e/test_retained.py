@@ -46,7 +46,7 @@ with tempfile.TemporaryDirectory() as tmp:
     p = run(snap)
     check("holding 73728 bytes in 41 objects" in p.stdout, "the text header shows the total")
     check("# holds 71680 bytes in 40 objects" in p.stdout
-          and "(and reaches 1024 bytes in 1 objects a group above holds)" in p.stdout,
+          and "(and reaches 1024 bytes in 1 object a group above holds)" in p.stdout,
           "each group shows what it holds and what it shares")
 
     p = run("traces", snap)

@@ -51,9 +51,9 @@ with tempfile.TemporaryDirectory() as tmp:
         f.write("# the pool's idle workers are expected\n\nignore-top   receiver   # 100 of them\n")
     check(counts("--suppressions", rules, snap) == (1, 100, 1), "a suppression file with comments")
     p = run("--suppressions", rules, snap)
-    check("1 leaked in 1 groups (and 100 suppressed)" in p.stdout, f"the header counts them: {p.stdout[:200]}")
+    check("1 leaked in 1 group (and 100 suppressed)" in p.stdout, f"the header counts them: {p.stdout[:200]}")
     p = run("top", "--suppressions", rules, snap)
-    check("1 leaked tasks; 100 suppressed" in p.stdout, "so does top")
+    check("1 leaked task; 100 suppressed" in p.stdout, "so does top")
     p = run("traces", "--suppressions", rules, snap)
     check(p.stdout.count("\ntask ") + p.stdout.startswith("task ") == 1, "traces shows only the one")
 

@@ -62,10 +62,20 @@ with tempfile.TemporaryDirectory() as tmp:
           f"--cum --nodecount 3: three rows by cum (got {list(rows)})")
 
     code, out, _ = leakscan("top", "--focus", "^racer$", snap)
-    check("4 leaked tasks" in out and top_rows(out).get("racer") == (4, 4), "--focus keeps the 4 racers")
+    check("4 of 58 leaked tasks (6.90%) after --focus/--ignore" in out and top_rows(out).get("racer") == (4, 4),
+          f"--focus keeps the 4 racers, and says of how many: {out.splitlines()[1:2]}")
+    racer = next((line for line in out.splitlines() if line.endswith(" racer")), "")
+    check(racer.split()[1:3] == ["6.90%", "6.90%"],
+          f"--focus: percentages are of all 58 leaked tasks, as pprof's (4/58): {racer}")
     code, out, _ = leakscan("top", "--ignore", "relay|racer", snap)
-    check("4 leaked tasks" in out and "relay" not in top_rows(out),
+    check("4 of 58 leaked tasks" in out and "relay" not in top_rows(out),
           "--ignore drops relays and racers (3 cycle members + 1 double sender left)")
+    code, out, _ = leakscan("top", "--all", snap)
+    check(code == 1 and re.search(r"; \d+ tasks$", out.splitlines()[1]) and top_rows(out).get("relay") == (50, 50),
+          f"top --all counts every task (not only the leaked): {out.splitlines()[1:2]}")
+    code, _, err = leakscan("top", "--all", "--bytes", snap)
+    check(code == 2 and "--bytes" in err and "--all" in err and len(err.splitlines()) == 1,
+          f"top --all --bytes is refused in one line: {err.strip()}")
     code, _, err = leakscan("top", "--focus", "(", snap)
     check(code == 2 and "--focus" in err, "a bad --focus regex is an error (exit 2)")
 
@@ -92,6 +102,15 @@ with tempfile.TemporaryDirectory() as tmp:
           "with --runtime-frames they pass through it (flat in lrt_chan_recv)")
     check(re.search(r"^\s+\.\s+\.\s+\d+:.*count the hops", out, re.M) is not None,
           "lines without tasks show dots")
+    numbered = [line for line in out.splitlines() if re.match(r"^\s+(\d+|\.)\s+(\d+|\.)\s+\d+: ", line)]
+    check(numbered and numbered[0].endswith(": static void relay(void *arg)") and numbered[-1].endswith(": }"),
+          f"list shows the function whole, from its declaration to its closing brace, as pprof -list: "
+          f"{numbered[:1]} .. {numbered[-1:]}")
+    check(re.search(r"^\s+0\s+50 \(flat, cum\) 86\.21% of 58 leaked tasks$", out, re.M) is not None,
+          "list gives the function's own flat and cum totals, of all leaked tasks (--runtime-frames: 0, 50)")
+    code, out, _ = leakscan("list", "--all", "^relay$", snap)
+    check(code == 1 and re.search(r"^\s+\d+\s+50 \(flat, cum\) [\d.]+% of \d+ tasks$", out, re.M) is not None,
+          "list --all counts every task")
     code, out, _ = leakscan("list", "^no_such_function$", snap)
     check("no leaked task passes through" in out, "list says when nothing matches")
 
