@@ -154,6 +154,14 @@ static void describe(FILE *out, const ls_snapshot *s, const ls_group *g)
     fputc('\n', out);
 }
 
+/* The table's header, before its first row. */
+static void table_header(bool *printed)
+{
+    if (!*printed)
+        printf("%7s %7s %7s  %-22s%s\n", "delta", "base", "new", "wait reason", "stack");
+    *printed = true;
+}
+
 int ls_diff_main(const char *base_path, const char *new_path, const ls_options *opt)
 {
     ls_error err;
@@ -174,8 +182,7 @@ int ls_diff_main(const char *base_path, const char *new_path, const ls_options *
             printf("%s: %s\n", k ? "new" : "base", unknown);
     }
     putchar('\n');
-    printf("%7s %7s %7s  %-22s%s\n", "delta", "base", "new", "wait reason", "stack");
-    bool grew = false;
+    bool grew = false, changed = false;
     bool *matched = calloc(base.r.ngroups ? base.r.ngroups : 1, sizeof *matched);
     by_key keys = { 0 };
     if (!matched || index_keys(&base, &keys) != 0) {
@@ -197,6 +204,7 @@ int ls_diff_main(const char *base_path, const char *new_path, const ls_options *
         if (now == was)
             continue;
         grew |= now > was;
+        table_header(&changed);
         printf("%+7" PRId64 " %7zu %7zu  ", (int64_t)now - (int64_t)was, was, now);
         describe(stdout, cur.s, &cur.r.groups[i]);
     }
@@ -204,11 +212,15 @@ int ls_diff_main(const char *base_path, const char *new_path, const ls_options *
         if (matched[j])
             continue;
         size_t was = base.r.groups[j].count;
+        table_header(&changed);
         printf("%+7" PRId64 " %7zu %7d  ", -(int64_t)was, was, 0);
         describe(stdout, base.s, &base.r.groups[j]);
     }
     free(matched);
     free_keys(&keys);
+    if (!changed)
+        printf("No change: the same %zu leaked task%s in the same %zu group%s.\n", cur.in.a->leaked,
+               ls_s(cur.in.a->leaked), cur.r.ngroups, ls_s(cur.r.ngroups));
     status = grew ? 1 : 0;
 out:
     unload(&base);

@@ -114,7 +114,25 @@ static const char usage[] =
 "  -h, --help            this text\n"
 "  --version             the version\n"
 "\n"
-"exit status: 0 no leak, 1 leaks found, 2 error; run: PROGRAM's failure first\n";
+"Options may come before or after FILE; -- ends them.\n"
+"\n"
+"exit status (2 is always an error: bad input, a file that cannot be read):\n"
+"  FILE, top, traces,    1 if any task is leaked, else 0\n"
+"  list, attach, -i\n"
+"  html                  0 when it wrote the page, leaks or not\n"
+"  diff                  1 if a group appeared or grew, else 0\n"
+"  why                   1 if the task is leaked, else 0\n"
+"  waiters               1 if any of its waiters is leaked, else 0\n"
+"  run                   PROGRAM's own status when it failed, else 1 if\n"
+"                        anything leaked, 0 if not\n";
+
+/* What a bare `leakscan`, or one missing its FILE, prints. */
+static const char short_usage[] =
+"usage: leakscan [OPTIONS] FILE      the leaked tasks in a snapshot or core dump\n"
+"       leakscan top|traces|html [OPTIONS] FILE\n"
+"       leakscan list REGEX FILE | why TASK FILE | waiters ADDR FILE | diff BASE NEW\n"
+"       leakscan run -- PROGRAM [ARGS...] | attach [--core] PID | -i FILE\n"
+"Try 'leakscan --help' for more, or 'man leakscan'.\n";
 
 enum view { VIEW_GROUPS, VIEW_TOP, VIEW_TRACES, VIEW_HTML };
 
@@ -177,7 +195,9 @@ static int analyse_view(const char *path, const ls_options *opt, enum view view)
         }
         break;
     }
-    status = a->leaked ? 1 : 0;
+    /* A page written is html's success, leaks or not: it is a report to
+     * open, not a check to gate on. */
+    status = view == VIEW_HTML ? 0 : a->leaked ? 1 : 0;
 out:
     ls_report_free(&r);
     if (in.s)
@@ -307,8 +327,15 @@ int main(int argc, char **argv)
         argv++;
         argc--;
     }
+    if (argc == 1) {
+        fputs(short_usage, stderr);
+        return 2;
+    }
+    /* Options may follow FILE, as GNU tools and pprof allow (getopt
+     * permutes; -- ends options). run's own arguments after PROGRAM are
+     * PROGRAM's: there the first non-option stops. */
     int c;
-    while ((c = getopt_long(argc, argv, "+qhio:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, run ? "+qhio:" : "qhio:", longopts, NULL)) != -1) {
         switch (c) {
         case 'j': opt.json = true; break;
         case 'a': opt.all = true; break;
@@ -415,7 +442,7 @@ int main(int argc, char **argv)
         return ls_diff_main(argv[optind], argv[optind + 1], &opt);
     }
     if (optind >= argc) {
-        fputs(usage, stderr);
+        fputs(short_usage, stderr);
         return 2;
     }
     if (opt.interactive) {

@@ -173,7 +173,7 @@ with tempfile.TemporaryDirectory() as tmp:
     check(code == 0 and not re.search(r"^\s*[+-]\d+\s", out, re.M),
           "diff between a snapshot and its own JSON result finds no change")
     code, out, _ = leakscan("html", result)
-    check(code == 1 and '<svg id="flamegraph"' in out, "html over the JSON result has the flame graph")
+    check(code == 0 and '<svg id="flamegraph"' in out, "html over the JSON result has the flame graph (exit 0: a page written)")
     code, _, err = leakscan("why", "2", result)
     check(code == 2 and "give the snapshot" in err, "why over a JSON result says it needs the snapshot")
 

@@ -23,7 +23,13 @@ for f in "include/leakrt.h" "$libdir/libleakrt.a" "$libdir/libleakrt.so" "$libdi
     [ -e "$root/$f" ] || fail "meson install did not install $f"
 done
 "$root/$bindir/leakscan" --version | grep -q '^leakscan ' || fail "the installed leakscan does not run"
-echo "installed: leakrt.h, libleakrt.a, libleakrt.so, leakrt.pc, leakscan"
+mandir=$(meson introspect "$build" --buildoptions |
+         python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="mandir"][0])')
+[ -e "$root/$mandir/man1/leakscan.1" ] || fail "meson install did not install the man page ($mandir/man1/leakscan.1)"
+page=$(MANPATH="$root/$mandir" MANWIDTH=80 man -P cat leakscan 2>&1) || fail "man leakscan does not find the installed page: $page"
+grep -q 'EXIT STATUS' <<<"$page" && grep -q 'leakscan attach' <<<"$page" ||
+    fail "man leakscan from the prefix does not show the page: ${page:0:200}"
+echo "installed: leakrt.h, libleakrt.a, libleakrt.so, leakrt.pc, leakscan, man leakscan"
 
 # Against the installed copy (sysroot-relocated paths).
 export PKG_CONFIG_SYSROOT_DIR="$scratch/root"
