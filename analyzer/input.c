@@ -138,7 +138,7 @@ int ls_input_open(const char *path, const ls_options *opt, int explain, ls_input
         if (ls_saved_load_text(path, text, &in->saved, &in->s, &in->a, &in->u, err) != 0)
             return -1;
         mark_run(in->s, opt);
-        if (ls_apply_suppressions(in->s, in->a, in->u, opt ? opt->suppressions : NULL) != 0)
+        if (ls_apply_suppressions(in->s, in->a, in->u, opt ? opt->suppressions : NULL, !(opt && opt->quiet)) != 0)
             return ls_error_set(err, path, "out of memory");
         return 0;
     }
@@ -152,7 +152,7 @@ int ls_input_open(const char *path, const ls_options *opt, int explain, ls_input
     ls_timing("mark");
     if (ls_unwinder_create(in->s, opt, &in->u, err) != 0)
         return -1;
-    if (ls_apply_suppressions(in->s, in->a, in->u, opt ? opt->suppressions : NULL) != 0)
+    if (ls_apply_suppressions(in->s, in->a, in->u, opt ? opt->suppressions : NULL, !(opt && opt->quiet)) != 0)
         return ls_error_set(err, path, "out of memory");
     ls_timing("unwind");                    /* with ls_group_leaks' */
     return 0;

@@ -180,10 +180,11 @@ int  ls_analyze_explained(const ls_snapshot *s, bool parents, ls_analysis **out,
 void ls_analysis_free(ls_analysis *a);
 
 struct ls_unwinder;
-/* Marks the leaked tasks a rule matches LS_SUPPRESSED (and counts them).
+/* Marks the leaked tasks a rule matches LS_SUPPRESSED (and counts them);
+ * warn: one line on stderr for each rule that matches no leaked task.
  * 0, or -1 when out of memory. */
 int  ls_apply_suppressions(const ls_snapshot *s, ls_analysis *a, struct ls_unwinder *u,
-                           const ls_suppressions *set);
+                           const ls_suppressions *set, bool warn);
 
 /* ---------------------------------------------------------------------- */
 /* unwind.c                                                                */

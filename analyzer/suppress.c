@@ -26,7 +26,8 @@
  *
  * A suppressed task is not dropped silently: its verdict becomes
  * LS_SUPPRESSED, which no view counts as leaked, and the reports' headers
- * say how many were suppressed.
+ * say how many were suppressed. A rule that matches no leaked task (a
+ * typo, a leak fixed long ago) gets a warning naming it and its line.
  *
  * Cost: rules come from a file, and so do the tasks and their frames.
  * Matching every rule against every frame of every task was the product
@@ -64,6 +65,7 @@ typedef struct rule {
 typedef struct named {
     char    *name;
     unsigned mask;
+    unsigned marked;             /* a run's: kinds whose rules are marked used */
 } named;
 
 typedef struct name_table {
@@ -72,11 +74,21 @@ typedef struct name_table {
     ls_index index;
 } name_table;
 
+/* Every rule as given, for the warning about one that matches nothing. */
+typedef struct given {
+    enum rule_kind kind;
+    char          *text, *where; /* where: FILE:LINE, or NULL (the command line) */
+    bool           literal;
+    size_t         index;        /* into literals.entries, or rules */
+} given;
+
 struct ls_suppressions {
     rule      *rules;            /* the patterns */
     size_t     count, capacity;
     name_table literals;         /* the plain names */
     unsigned   kinds;            /* every kind the set has a rule of */
+    given     *given;
+    size_t     ngiven, given_cap;
 };
 
 static const char *const kind_names[] = { "ignore-top", "ignore-any", "ignore-creator", "under" };
@@ -110,7 +122,7 @@ static named *name_add(name_table *t, const char *name, uint64_t hash, unsigned 
         free(copy);
         return NULL;
     }
-    t->entries[t->n] = (named){ copy, mask };
+    t->entries[t->n] = (named){ copy, mask, 0 };
     return &t->entries[t->n++];
 }
 
@@ -127,6 +139,28 @@ static bool is_plain(const char *pattern)
     return !strpbrk(pattern, "*?[\\");
 }
 
+static int remember(ls_suppressions *set, enum rule_kind kind, const char *text, const char *where,
+                    bool literal, size_t index, ls_error *err)
+{
+    if (set->ngiven == set->given_cap) {
+        size_t cap = set->given_cap ? 2 * set->given_cap : 16;
+        given *grown = realloc(set->given, cap * sizeof *grown);
+        if (!grown)
+            return ls_error_set(err, where, "out of memory");
+        set->given = grown;
+        set->given_cap = cap;
+    }
+    given *g = &set->given[set->ngiven];
+    *g = (given){ kind, strdup(text), where ? strdup(where) : NULL, literal, index };
+    if (!g->text || (where && !g->where)) {
+        free(g->text);
+        free(g->where);
+        return ls_error_set(err, where, "out of memory");
+    }
+    set->ngiven++;
+    return 0;
+}
+
 static int add_rule(ls_suppressions *set, enum rule_kind kind, const char *pattern,
                     const char *where, ls_error *err)
 {
@@ -141,7 +175,7 @@ static int add_rule(ls_suppressions *set, enum rule_kind kind, const char *patte
             return ls_error_set(err, where, "out of memory");
         e->mask |= KIND(kind);
         set->kinds |= KIND(kind);
-        return 0;
+        return remember(set, kind, pattern, where, true, (size_t)(e - set->literals.entries), err);
     }
     if (set->count == MAX_PATTERNS)
         return ls_error_set(err, where, "more than %d rules with a wildcard or a regular expression "
@@ -174,7 +208,7 @@ static int add_rule(ls_suppressions *set, enum rule_kind kind, const char *patte
     }
     set->count++;
     set->kinds |= KIND(kind);
-    return 0;
+    return remember(set, kind, pattern, where, false, set->count - 1, err);
 }
 
 ls_suppressions *ls_suppressions_new(void)
@@ -266,13 +300,21 @@ void ls_suppressions_free(ls_suppressions *set)
     }
     free(set->rules);
     name_table_free(&set->literals);
+    for (size_t i = 0; i < set->ngiven; i++) {
+        free(set->given[i].text);
+        free(set->given[i].where);
+    }
+    free(set->given);
     free(set);
 }
 
-/* One run's judgements: the kinds of rule each function name matches. */
+/* One run's judgements: the kinds of rule each function name matches,
+ * and which rules matched a leaked task. */
 typedef struct judge {
     const ls_suppressions *set;
     name_table             seen;
+    unsigned              *literal_used;   /* per literal: kinds used */
+    bool                  *rule_used;      /* per pattern */
 } judge;
 
 static unsigned kinds_matching(judge *j, const char *function)
@@ -298,6 +340,38 @@ static unsigned kinds_matching(judge *j, const char *function)
     return mask;
 }
 
+/* Name function, judged, matched a kind-K rule where K looks: every rule
+ * of kind K naming it is used (once per name and kind: at most
+ * MAX_PATTERNS tries). */
+static void mark_used(judge *j, const char *function, enum rule_kind kind)
+{
+    uint64_t h = ls_hash_string(function);
+    named *e = name_find(&j->seen, function, h);
+    if (e && (e->marked & KIND(kind)))
+        return;
+    if (e)
+        e->marked |= KIND(kind);
+    const ls_suppressions *set = j->set;
+    named *lit = name_find(&set->literals, function, h);
+    if (lit && (lit->mask & KIND(kind)))
+        j->literal_used[lit - set->literals.entries] |= KIND(kind);
+    for (size_t k = 0; k < set->count; k++) {
+        const rule *r = &set->rules[k];
+        if (r->kind == kind && !j->rule_used[k] &&
+            (r->is_regex ? regexec(&r->regex, function, 0, NULL, 0) == 0 : fnmatch(r->pattern, function, 0) == 0))
+            j->rule_used[k] = true;
+    }
+}
+
+/* Whether function matches a kind-K rule; if so, those rules are used. */
+static bool matches(judge *j, const char *function, enum rule_kind kind)
+{
+    if (!(kinds_matching(j, function) & KIND(kind)))
+        return false;
+    mark_used(j, function, kind);
+    return true;
+}
+
 /* Whether an ignore-top rule names a function at the task's top user PC
  * (the first that is not libleakrt's API, where the user's code blocked):
  * the function inlined deepest there or any it was inlined into, so that
@@ -305,26 +379,26 @@ static unsigned kinds_matching(judge *j, const char *function)
  * inlines a helper. */
 static bool top_matches(judge *j, const ls_stack *st)
 {
+    bool any = false;
     for (size_t f = st->nframes ? ls_top_user_frame(st) : 0; f < st->nframes; f++) {
-        if (kinds_matching(j, st->frames[f].function) & KIND(RULE_TOP))
-            return true;
+        any |= matches(j, st->frames[f].function, RULE_TOP);
         if (!st->frames[f].inlined)
             break;                       /* the PC's real function: the last */
     }
-    return false;
+    return any;
 }
 
 /* The kinds of rule a function at creation site pc matches: the one that
  * ran lrt_go or any it was inlined into there (a test's helper that
  * starts the tasks is often inlined into the test). */
-static unsigned site_kinds(judge *j, ls_unwinder *u, uint64_t pc)
+static bool site_matches(judge *j, ls_unwinder *u, uint64_t pc, enum rule_kind kind)
 {
     ls_frame f[16];
     size_t n = ls_symbolize_all(u, pc, f, sizeof f / sizeof f[0]);
-    unsigned mask = 0;
+    bool any = false;
     for (size_t k = 0; k < n; k++)
-        mask |= kinds_matching(j, f[k].function);
-    return mask;
+        any |= matches(j, f[k].function, kind);
+    return any;
 }
 
 /* Whether an under rule names one of the task's creators (its own, its
@@ -332,37 +406,45 @@ static unsigned site_kinds(judge *j, ls_unwinder *u, uint64_t pc)
 static bool created_under(judge *j, const ls_snapshot *s, ls_unwinder *u, size_t i)
 {
     const ls_task *t = &s->rt->tasks[i];
-    if (site_kinds(j, u, s->from_json ? i : t->create_pc) & KIND(RULE_UNDER))
-        return true;
+    bool under = site_matches(j, u, s->from_json ? i : t->create_pc, RULE_UNDER);
     for (uint32_t k = 0; k < t->nancestry && !s->from_json; k++)
-        if (t->ancestry[k].parent_id && site_kinds(j, u, t->ancestry[k].create_pc) & KIND(RULE_UNDER))
-            return true;
-    return false;
+        if (t->ancestry[k].parent_id)
+            under |= site_matches(j, u, t->ancestry[k].create_pc, RULE_UNDER);
+    return under;
 }
 
+/* Every kind is judged, none cut short by another's answer: whether a
+ * rule matched anything must not depend on the order of the checks. */
 static bool suppressed(judge *j, const ls_snapshot *s, ls_unwinder *u, size_t i, const ls_stack *st)
 {
     unsigned kinds = j->set->kinds;
+    bool hide = false;
     /* --under: kept only when created under one of them. */
-    if ((kinds & KIND(RULE_UNDER)) && !created_under(j, s, u, i))
-        return true;
-    if ((kinds & KIND(RULE_TOP)) && top_matches(j, st))
-        return true;
+    if (kinds & KIND(RULE_UNDER))
+        hide |= !created_under(j, s, u, i);
+    if (kinds & KIND(RULE_TOP))
+        hide |= top_matches(j, st);
     uint64_t site = s->from_json ? i : s->rt->tasks[i].create_pc;
-    if ((kinds & KIND(RULE_CREATOR)) && (site_kinds(j, u, site) & KIND(RULE_CREATOR)))
-        return true;
+    if (kinds & KIND(RULE_CREATOR))
+        hide |= site_matches(j, u, site, RULE_CREATOR);
     for (size_t f = 0; (kinds & KIND(RULE_ANY)) && f < st->nframes; f++)
-        if (kinds_matching(j, st->frames[f].function) & KIND(RULE_ANY))
-            return true;
-    return false;
+        hide |= matches(j, st->frames[f].function, RULE_ANY);
+    return hide;
 }
 
 int ls_apply_suppressions(const ls_snapshot *s, ls_analysis *a, ls_unwinder *u,
-                          const ls_suppressions *set)
+                          const ls_suppressions *set, bool warn)
 {
     if (!set || set->kinds == 0)
         return 0;
     judge j = { .set = set };
+    j.literal_used = calloc(set->literals.n ? set->literals.n : 1, sizeof *j.literal_used);
+    j.rule_used = calloc(set->count ? set->count : 1, sizeof *j.rule_used);
+    if (!j.literal_used || !j.rule_used) {
+        free(j.literal_used);
+        free(j.rule_used);
+        return -1;
+    }
     int status = 0;
     for (size_t i = 0; i < s->rt->ntasks && status == 0; i++) {
         if (a->verdict[i] != LS_LEAKED)
@@ -379,6 +461,16 @@ int ls_apply_suppressions(const ls_snapshot *s, ls_analysis *a, ls_unwinder *u,
         }
         free(st.frames);
     }
+    for (size_t g = 0; warn && status == 0 && g < set->ngiven; g++) {
+        const given *r = &set->given[g];
+        bool used = r->literal ? (j.literal_used[r->index] & KIND(r->kind)) != 0 : j.rule_used[r->index];
+        if (!used)
+            fprintf(stderr, "leakscan: %s: warning: suppression '%s %s'%s%s%s matches no leaked task\n",
+                    s->path, kind_names[r->kind], r->text, r->where ? " (" : "",
+                    r->where ? r->where : "", r->where ? ")" : "");
+    }
+    free(j.literal_used);
+    free(j.rule_used);
     name_table_free(&j.seen);
     return status;
 }

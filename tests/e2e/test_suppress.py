@@ -68,6 +68,26 @@ with tempfile.TemporaryDirectory() as tmp:
     d = json.loads(p.stdout) if p.returncode in (0, 1) else {}
     check(d.get("leaked") == 1 and d.get("suppressed") == 100, f"leakscan run honours them: {p.stderr[-200:]}")
 
+    # A rule that matches no leaked task (a typo, a leak fixed since): a
+    # warning naming it and its line; the rules that match say nothing.
+    stale = os.path.join(tmp, "stale.supp")
+    with open(stale, "w") as f:
+        f.write("ignore-top receiver\nignore-top recevier   # a typo\nignore-any /^pool_/\n")
+    p = run("--suppressions", stale, snap)
+    warnings = [line for line in p.stderr.splitlines() if "matches no leaked task" in line]
+    check(p.returncode == 1 and len(warnings) == 2
+          and any("'ignore-top recevier'" in w and f"{stale}:2" in w for w in warnings)
+          and any("'ignore-any /^pool_/'" in w and f"{stale}:3" in w for w in warnings),
+          f"a rule that matches nothing is named, with its line; the one that matches is not: {warnings}")
+    p = run("--ignore-creator", "nobody_spawns", snap)
+    check("suppression 'ignore-creator nobody_spawns' matches no leaked task" in p.stderr,
+          f"so is one from the command line: {p.stderr.strip()}")
+    p = run("-q", "--suppressions", stale, snap)
+    check(p.stderr == "", "-q: no warning")
+    p = run("--ignore-top", "receiver", "--ignore-any", "/receiver$/", snap)
+    check("matches no leaked task" not in p.stderr,
+          f"two rules that match the same tasks both count as matching: {p.stderr.strip()}")
+
     bad = os.path.join(tmp, "bad.supp")
     with open(bad, "w") as f:
         f.write("ignore-top receiver\nignore-everything x\n")

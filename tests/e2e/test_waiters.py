@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`leakscan waiters`: every task blocked on one object, named by a
-global's name (the global pointing to it) or by its address; exit 1 when
-any of them is leaked; an unknown name is a one-line error.
+global's name (the global pointing to it) or by its address, or by any
+address inside it; exit 1 when any of them is leaked; an unknown name is
+a one-line error.
 
 usage: test_waiters.py LEAKSCAN SOUNDNESS_PROGRAM
 """
@@ -55,6 +56,12 @@ with tempfile.TemporaryDirectory() as tmp:
             check(p.returncode == 1 and p.stdout.count("\ntask ") == 100
                   and "100 tasks wait on it, 100 of them leaked" in p.stdout,
                   f"by address: all 100 leaked receivers, exit 1: {p.stdout[-80:]}")
+            inside = hex(int(m.group(1), 16) + 8)
+            q = run("waiters", inside, snap)
+            check(q.returncode == 1 and q.stdout.startswith(f"waiters of the heap object {m.group(1)} (")
+                  and f"holding {inside}" in q.stdout.splitlines()[0]
+                  and q.stdout.split("\n", 1)[1] == p.stdout.split("\n", 1)[1],
+                  f"an address inside the object names it: the same 100 tasks: {q.stdout.splitlines()[:1]}")
 
     p = run("waiters", "no_such_global", snap)
     check(p.returncode == 2 and "no symbol 'no_such_global'" in p.stderr and len(p.stderr.splitlines()) == 1,
