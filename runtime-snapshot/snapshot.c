@@ -333,6 +333,17 @@ static void on_snapshot_signal(int sig, siginfo_t *info, void *uc)
     errno = saved;
 }
 
+/* "leakrt: snapshot /abs/path written": absolute, for whoever sent the
+ * signal from another directory. */
+static void print_written(const char *path)
+{
+    char cwd[4096];
+    if (path[0] == '/' || !getcwd(cwd, sizeof cwd))
+        lrt_printerr("snapshot %s written", path);
+    else
+        lrt_printerr("snapshot %s/%s written", cwd, path[0] == '.' && path[1] == '/' ? path + 2 : path);
+}
+
 /* Called on the poller thread when it is kicked. Pending children are
  * reaped with WNOHANG each time it comes by; it never waits for one. */
 void lrt_snapshot_serve(void)
@@ -349,6 +360,8 @@ void lrt_snapshot_serve(void)
         if (r != 0)
             lrt_printerr("snapshot %s failed: %s", pending_path[i],
                          describe(r, pending_path[i], why, sizeof why));
+        else                             /* whoever sent the signal learns where it went */
+            print_written(pending_path[i]);
         pending[i] = 0;
     }
     while (atomic_load(&snap.requests) > 0) {

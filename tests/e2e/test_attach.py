@@ -151,6 +151,27 @@ with tempfile.TemporaryDirectory() as tmp:
     proc.kill()
     proc.wait()
 
+    # The signal trigger, sent by hand: one line on the program's stderr
+    # names the file it wrote, by its absolute path.
+    sig_dir = os.path.join(tmp, "by-hand")
+    os.mkdir(sig_dir)
+    with open(os.path.join(tmp, "by-hand.err"), "w+") as err_file:
+        proc = subprocess.Popen([program, "wait-for-core"], cwd=sig_dir, stdout=subprocess.PIPE, text=True,
+                                stderr=err_file, env=dict(os.environ, LRT_PROCS="2"))
+        check(proc.stdout.readline().strip() == "ready", "by hand: the program reached its leaking state")
+        os.kill(proc.pid, signal.SIGUSR2)
+        deadline = time.monotonic() + 30
+        lines = []
+        while time.monotonic() < deadline and not lines:
+            time.sleep(0.05)
+            err_file.seek(0)
+            lines = err_file.read().splitlines()
+        proc.kill()
+        proc.wait()
+        written = glob.glob(os.path.join(sig_dir, "leakscan-*.snap"))
+        check(len(lines) == 1 and len(written) == 1 and lines[0] == f"leakrt: snapshot {written[0]} written",
+              f"the signal trigger writes one line naming the file it wrote: {lines} {written}")
+
     # Snapshot signal off: attach says to use --core, which works.
     off_dir = os.path.join(tmp, "off")
     os.mkdir(off_dir)
