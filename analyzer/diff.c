@@ -34,8 +34,7 @@ static char *group_key(const ls_snapshot *s, const ls_group *g)
     char *k = malloc(cap);
     if (!k)
         return NULL;
-    const char *reason = g->wait_reason < s->rt->root.reason_count
-                         ? ls_reason_name(s->rt, g->wait_reason) : "running";
+    const char *reason = ls_group_reason(s, g->wait_reason);
     len = (size_t)snprintf(k, cap, "%s", reason);
     for (size_t f = 0; f < g->stack.nframes; f++) {
         const ls_frame *fr = &g->stack.frames[f];
@@ -136,8 +135,7 @@ static void free_keys(by_key *t)
  * not the runtime's API call. */
 static void describe(FILE *out, const ls_snapshot *s, const ls_group *g)
 {
-    const char *reason = g->wait_reason < s->rt->root.reason_count
-                         ? ls_reason_name(s->rt, g->wait_reason) : "running";
+    const char *reason = ls_group_reason(s, g->wait_reason);
     fprintf(out, "%-22s", reason);
     int shown = 0;
     /* From the top user frame: the API call (and what the runtime inlined

@@ -113,6 +113,17 @@ static int compare_groups(const void *a, const void *b)
     return x->tasks[0] < y->tasks[0] ? -1 : x->tasks[0] > y->tasks[0];
 }
 
+const char *ls_group_reason(const ls_snapshot *s, uint32_t reason)
+{
+    if (reason == UINT32_MAX - LS_TASK_RUNNING)
+        return "running";
+    if (reason == UINT32_MAX - LS_TASK_RUNNABLE)
+        return "runnable";
+    if (reason == LS_REASON_SEVERAL)
+        return "several waits";
+    return ls_reason_name(s->rt, reason);
+}
+
 int64_t ls_wait_ns(const ls_snapshot *s, const ls_task *t)
 {
     int64_t now = s->time_monotonic_ns, since = t->wait_since, waited;
@@ -173,12 +184,15 @@ int ls_group_leaks(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
         uint32_t reason = t->state == LS_TASK_WAITING ? t->wait_reason : UINT32_MAX - t->state;
         char key_buf[512];
         const char *key = group_key(s, u, i, &st, key_buf, sizeof key_buf);
-        uint64_t h = (key ? string_hash(key, reason) : stack_hash(&st, reason)) ^ a->verdict[i];
+        /* By a label, the label alone: tasks of one request wait on
+         * whatever they wait on. */
+        bool by_label = key && group_by.mode == BY_LABEL;
+        uint64_t h = (key ? string_hash(key, by_label ? 0 : reason) : stack_hash(&st, reason)) ^ a->verdict[i];
         size_t slot = (size_t)h & (size - 1);
         ls_group *g = NULL;
         while (table[slot]) {
             ls_group *c = &out->groups[table[slot] - 1];
-            if (hashes[table[slot] - 1] == h && c->wait_reason == reason &&
+            if (hashes[table[slot] - 1] == h && (by_label || c->wait_reason == reason) &&
                 a->verdict[c->tasks[0]] == a->verdict[i] &&
                 (key ? strcmp(c->key, key) == 0 : same_stack(&c->stack, &st))) {
                 g = c;
@@ -214,6 +228,8 @@ int ls_group_leaks(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
             ls_symbolize(u, t->create_pc, &g->created_by);
         } else {
             free(st.frames);
+            if (g->wait_reason != reason)
+                g->wait_reason = LS_REASON_SEVERAL;
             if (w >= 0 && (g->wait_min_ns < 0 || w < g->wait_min_ns)) g->wait_min_ns = w;
             if (w > g->wait_max_ns) g->wait_max_ns = w;
             if ((g->count & (g->count - 1)) == 0) {          /* grow at powers of two */

@@ -263,7 +263,7 @@ void ls_symbolize_data(ls_unwinder *u, uint64_t addr, ls_frame *out);
 
 typedef struct ls_group {
     size_t    count;
-    uint32_t  wait_reason;
+    uint32_t  wait_reason;          /* the tasks' (ls_group_reason names it) */
     int64_t   wait_min_ns, wait_max_ns;   /* -1: unknown */
     size_t   *tasks;                       /* indexes into rt->tasks */
     ls_stack  stack;                       /* of the first task */
@@ -301,6 +301,12 @@ typedef struct ls_report {
 
 int  ls_group_leaks(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u,
                     bool all, ls_report *out, ls_error *err);
+/* A group's wait_reason: the runtime's reason of a waiting task, or one
+ * of these for tasks that do not wait, or wait on several reasons (a
+ * --group-by label: group). */
+#define LS_REASON_SEVERAL  (UINT32_MAX - 16)
+/* Its name: the runtime's, "running", "runnable" or "several waits". */
+const char *ls_group_reason(const ls_snapshot *s, uint32_t reason);
 /* How long waiting task t has waited, in ns: the snapshot's monotonic time
  * less the task's wait_since, saturating at INT64_MAX (both come from the
  * file). -1: unknown (a clock is 0, or the difference is negative). Every

@@ -245,8 +245,7 @@ int ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
     fprintf(out, "<h2>Groups</h2>\n");
     for (size_t g = 0; g < r->ngroups; g++) {
         const ls_group *grp = &r->groups[g];
-        const char *reason = grp->wait_reason < s->rt->root.reason_count
-                             ? ls_reason_name(s->rt, grp->wait_reason) : "running";
+        const char *reason = ls_group_reason(s, grp->wait_reason);
         char lo[32], hi[32];
         ls_format_duration(grp->wait_min_ns, lo, sizeof lo);
         ls_format_duration(grp->wait_max_ns, hi, sizeof hi);

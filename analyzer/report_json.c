@@ -87,9 +87,7 @@ int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
         const ls_group *g = &r->groups[i];
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "count", (double)g->count);
-        cJSON_AddStringToObject(o, "wait_reason",
-            g->wait_reason < s->rt->root.reason_count ? ls_reason_name(s->rt, g->wait_reason)
-            : g->wait_reason == UINT32_MAX - LS_TASK_RUNNING ? "running" : "runnable");
+        cJSON_AddStringToObject(o, "wait_reason", ls_group_reason(s, g->wait_reason));
         cJSON_AddBoolToObject(o, "leaked", a->verdict[g->tasks[0]] == LS_LEAKED);
         cJSON_AddStringToObject(o, "verdict", ls_verdict_name(a->verdict[g->tasks[0]]));
         if (g->key)

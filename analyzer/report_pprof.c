@@ -294,8 +294,7 @@ int ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report 
             n = frames_of_pc(&grp->stack, f);
             pb_uint(&stack, 1, location_of(&tab, &grp->stack.frames[f], n));
         }
-        const char *reason = grp->wait_reason < s->rt->root.reason_count
-                             ? ls_reason_name(s->rt, grp->wait_reason) : "running";
+        const char *reason = ls_group_reason(s, grp->wait_reason);
         /* One sample per label set among the group's tasks (lrt_label_set),
          * its labels beside wait_reason, as pprof's goroutine profiles have. */
         task_set *sets = malloc((grp->count ? grp->count : 1) * sizeof *sets);

@@ -29,15 +29,6 @@ void ls_format_duration(int64_t ns, char *buf, size_t size)
         snprintf(buf, size, "%" PRId64 " days", s / 86400);
 }
 
-static const char *reason_label(const ls_snapshot *s, uint32_t reason)
-{
-    if (reason == UINT32_MAX - LS_TASK_RUNNING)
-        return "running";
-    if (reason == UINT32_MAX - LS_TASK_RUNNABLE)
-        return "runnable";
-    return ls_reason_name(s->rt, reason);
-}
-
 static void print_frame(FILE *out, const ls_frame *f)
 {
     fprintf(out, "#\t0x%" PRIx64 "\t", f->pc);
@@ -139,7 +130,7 @@ void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
         ls_format_duration(g->wait_min_ns, lo, sizeof lo);
         ls_format_duration(g->wait_max_ns, hi, sizeof hi);
         uint8_t verdict = a->verdict[g->tasks[0]];
-        fprintf(out, "# [%s%s", reason_label(s, g->wait_reason),
+        fprintf(out, "# [%s%s", ls_group_reason(s, g->wait_reason),
                 verdict == LS_LEAKED ? " (leaked)" : verdict == LS_UNKNOWN ? " (unknown)" : "");
         if (g->wait_max_ns >= 0)
             fprintf(out, g->wait_min_ns == g->wait_max_ns ? ", %s" : ", %s .. %s", lo, hi);

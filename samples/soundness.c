@@ -16,6 +16,9 @@
  *                   a channel (its receiver is not leaked), and a lost
  *                   list of 1,000 blocks ending in another channel: that
  *                   receiver is leaked
+ *   labels-mixed    a task labelled request=7 starts two that inherit the
+ *                   label and leak, one in chan receive, one in a wait
+ *                   group wait (--group-by label:request: one group)
  *   libc-keeps      a malloc'd block holding a channel, kept only by the C
  *                   library: the 41st on_exit() argument, in a list node
  *                   glibc mallocs and reaches from its own globals: not
@@ -198,6 +201,18 @@ static void malloc_heavy_setup(void *arg)
     lrt_go(receiver, lost);
 }
 
+static void wg_waiter(void *wg) { lrt_wg_wait(wg); }
+
+static void labels_mixed_setup(void *arg)
+{
+    (void)arg;
+    lrt_label_set("request", "7");
+    lrt_go(receiver, lrt_chan_make(0, 0));
+    lrt_wg *wg = lrt_alloc(sizeof *wg);
+    lrt_wg_add(wg, 1);                            /* nobody calls done */
+    lrt_go(wg_waiter, wg);
+}
+
 static void exit_noop(int status, void *arg) { (void)status; (void)arg; }
 
 /* Hands a malloc'd block holding a channel to on_exit past the 32 entries
@@ -340,6 +355,8 @@ static void run(void *arg)
         lrt_go(malloc_keeper, NULL);
     } else if (strcmp(mode, "malloc-lost") == 0) {
         go_setup(malloc_lost_setup, NULL);         /* main keeps no references */
+    } else if (strcmp(mode, "labels-mixed") == 0) {
+        go_setup(labels_mixed_setup, NULL);
     } else if (strcmp(mode, "malloc-heavy") == 0) {
         go_setup(malloc_heavy_setup, NULL);        /* main keeps no references */
     } else if (strcmp(mode, "libc-keeps") == 0) {

@@ -27,6 +27,9 @@ CASES = {
     "main-blocked": (0, [], True),
     "first-object": (1, [(1, "chan receive")], False),
     "stack-keeper": (2, [(1, "chan receive"), (1, "chan receive (nil chan)")], False),
+    "labels-mixed": (2, [(1, "chan receive"), (1, "waitgroup wait")], False),
+    # grouped by the label alone: one group, whatever each task waits on
+    "labels-mixed --group-by label:request": (2, [(2, "several waits")], False),
 }
 
 
@@ -39,8 +42,9 @@ UNTRACKED = {"malloc-lost": (0, [], False), "malloc-heavy": (0, [], False), "epo
 def main():
     leakscan, program = sys.argv[1], sys.argv[2]
     failures = []
-    for mode, (leaked, groups, main_blocked) in CASES.items():
-        p = subprocess.run([leakscan, "run", "--json", "--", program, mode],
+    for case, (leaked, groups, main_blocked) in CASES.items():
+        mode, *options = case.split()
+        p = subprocess.run([leakscan, "run", "--json", *options, "--", program, mode],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            env=dict(os.environ, LRT_PROCS="2"), timeout=120)
         try:
@@ -55,9 +59,9 @@ def main():
             detail = f"leaked {got['leaked']}, groups {have}, main_blocked {got['main_blocked']}, exit {p.returncode}"
         except (ValueError, KeyError) as e:
             ok, detail = False, f"bad output ({e}): {p.stderr.strip()}"
-        print(f"{'ok  ' if ok else 'FAIL'} {mode}: {detail}")
+        print(f"{'ok  ' if ok else 'FAIL'} {case}: {detail}")
         if not ok:
-            failures.append(mode)
+            failures.append(case)
     sys.exit(1 if failures else 0)
 
 
