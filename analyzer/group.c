@@ -49,7 +49,7 @@ static const char *group_key(const ls_snapshot *s, ls_unwinder *u, size_t i, con
         return buf;
     case BY_CREATOR: {
         ls_frame cb;
-        ls_symbolize(u, s->from_json ? i : t->create_pc, &cb);
+        ls_symbolize(u, t->create_pc, &cb);
         snprintf(buf, size, "creator %s", cb.function ? cb.function : "?");
         return buf;
     }
@@ -270,5 +270,6 @@ void ls_report_free(ls_report *r)
     free(r->main_stack.frames);
     free(r->crash.stack.frames);
     free(r->task_retained);
+    free(r->task_retained_objects);
     memset(r, 0, sizeof *r);
 }

@@ -4,9 +4,11 @@
  * The views read a snapshot, its analysis and an unwinder. From a JSON
  * result this file builds the same three: a snapshot that has the header
  * and one task per task id, an analysis with their verdicts, and an
- * unwinder that gives each task its group's stack and creator. What JSON
- * does not keep is absent: per-task wait times (the group's longest is
- * used), parents, the heap — so `why` needs the snapshot itself.
+ * unwinder that gives each task its group's stack and creator. A result
+ * of schema 2 keeps each task's wait, labels, parent and creators too
+ * ("task_info", "label_sets", "sites"); an older one gives each task its
+ * group's longest wait and creator, no labels, no parents. The heap is
+ * never kept, so `why` needs the snapshot itself.
  */
 #define _GNU_SOURCE
 #include "leakscan.h"
@@ -28,6 +30,12 @@ struct ls_saved {
     ls_frame    *creators;      /* per group */
     uint32_t    *task_group;    /* per task: its group, for the unwinder */
     size_t       ngroups;
+    ls_frame    *sites;         /* creation sites (schema 2), keyed ntasks + index */
+    size_t       nsites;
+    ls_label_set *label_sets;   /* (schema 2); keys and values point into doc */
+    ls_label    *labels;
+    ls_ancestor *ancestors;     /* what the tasks' ancestry points into */
+    uint64_t    *held_bytes, *held_objects;   /* per task (schema 2): what it holds */
     /* A task is an id in the file (2 bytes: "1,"), so what it costs here
      * is kept to what the views need: its ls_task and these 4 bytes, not
      * a copy of its group's stack and creator (4 million ids in 8 MB took
@@ -148,6 +156,87 @@ int ls_saved_load(const char *path, ls_saved **out, ls_snapshot **s, ls_analysis
     return ls_saved_load_text(path, text, out, s, a, u, err);
 }
 
+/* The top-level tables of schema 2: creation sites and label sets. 0 or
+ * -1 (out of memory). */
+static int load_tables(ls_saved *sv)
+{
+    const cJSON *sites = cJSON_GetObjectItemCaseSensitive(sv->doc, "sites"), *e;
+    if (cJSON_IsArray(sites)) {
+        size_t n = (size_t)cJSON_GetArraySize(sites);
+        if (!(sv->sites = calloc(n ? n : 1, sizeof *sv->sites)))
+            return -1;
+        cJSON_ArrayForEach(e, sites)
+            frame_of(e, &sv->sites[sv->nsites++]);
+    }
+    const cJSON *sets = cJSON_GetObjectItemCaseSensitive(sv->doc, "label_sets");
+    if (!cJSON_IsArray(sets))
+        return 0;
+    size_t nsets = (size_t)cJSON_GetArraySize(sets), nlabels = 0;
+    cJSON_ArrayForEach(e, sets)
+        nlabels += cJSON_IsObject(e) ? (size_t)cJSON_GetArraySize(e) : 0;
+    sv->label_sets = calloc(nsets ? nsets : 1, sizeof *sv->label_sets);
+    sv->labels = calloc(nlabels ? nlabels : 1, sizeof *sv->labels);
+    if (!sv->label_sets || !sv->labels)
+        return -1;
+    size_t k = 0, l = 0;
+    cJSON_ArrayForEach(e, sets) {
+        ls_label_set *set = &sv->label_sets[k++];
+        set->labels = &sv->labels[l];
+        const cJSON *kv, *object = cJSON_IsObject(e) ? e : NULL;
+        cJSON_ArrayForEach(kv, object) {
+            if (!cJSON_IsString(kv) || !kv->string || set->count == UINT32_MAX)
+                continue;
+            sv->labels[l++] = (ls_label){ kv->string, kv->valuestring };
+            set->count++;
+        }
+    }
+    sv->runtime.label_sets = sv->label_sets;
+    sv->runtime.nlabel_sets = nsets;
+    return 0;
+}
+
+/* A group's "task_info" when it has one entry per task id, else NULL. */
+static const cJSON *task_info_of(const cJSON *g)
+{
+    const cJSON *info = cJSON_GetObjectItemCaseSensitive(g, "task_info");
+    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(g, "tasks");
+    return cJSON_IsArray(info) && cJSON_GetArraySize(info) == cJSON_GetArraySize(ids) ? info : NULL;
+}
+
+/* Task t's own facts from its task_info entry e (schema 2). Its ancestry
+ * goes to *pool, which has room. */
+static void task_facts(ls_saved *sv, const cJSON *e, ls_task *t, size_t ti, size_t ntasks, ls_ancestor **pool)
+{
+    sv->held_bytes[ti] = integer_of(e, "retained_bytes", UINT64_MAX, 0);
+    sv->held_objects[ti] = integer_of(e, "retained_objects", UINT64_MAX, 0);
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(e, "wait_ns");
+    if (cJSON_IsNumber(w)) {
+        uint64_t waited = integer_value(w, (uint64_t)BASE_NS - 1, 0);
+        t->wait_since = BASE_NS - (int64_t)waited;
+    } else {
+        t->wait_since = 0;                     /* not known */
+    }
+    uint64_t set = integer_of(e, "labels", UINT64_MAX, UINT64_MAX);
+    if (set < sv->runtime.nlabel_sets)
+        t->label_set = (int32_t)set;
+    uint64_t site = integer_of(e, "created_by", UINT64_MAX, UINT64_MAX);
+    t->create_pc = site < sv->nsites ? ntasks + site : UINT64_MAX;   /* past every key: unknown */
+    t->parent_id = integer_of(e, "parent", UINT64_MAX, 0);
+    const cJSON *an = cJSON_GetObjectItemCaseSensitive(e, "ancestry"), *x;
+    if (!cJSON_IsArray(an))
+        an = NULL;
+    t->ancestry = *pool;
+    t->nancestry = 0;
+    cJSON_ArrayForEach(x, an) {
+        if (t->nancestry == LS_MAX_ANCESTRY)
+            break;
+        uint64_t at = integer_of(x, "created_by", UINT64_MAX, UINT64_MAX);
+        (*pool)[t->nancestry++] = (ls_ancestor){ 0, integer_of(x, "parent", UINT64_MAX, 0),
+                                                 at < sv->nsites ? ntasks + at : UINT64_MAX };
+    }
+    *pool += t->nancestry;
+}
+
 int ls_saved_load_text(const char *path, char *text, ls_saved **out, ls_snapshot **s, ls_analysis **a,
                        ls_unwinder **u, ls_error *err)
 {
@@ -176,6 +265,24 @@ int ls_saved_load_text(const char *path, char *text, ls_saved **out, ls_snapshot
         }
         ntasks += (size_t)cJSON_GetArraySize(ids);
     }
+    /* Room for every task's ancestry: at most LS_MAX_ANCESTRY each. */
+    size_t nancestors = 0;
+    cJSON_ArrayForEach(g, groups) {
+        const cJSON *info = task_info_of(g), *e;
+        cJSON_ArrayForEach(e, info) {
+            const cJSON *an = cJSON_GetObjectItemCaseSensitive(e, "ancestry");
+            size_t n = cJSON_IsArray(an) ? (size_t)cJSON_GetArraySize(an) : 0;
+            nancestors += n < LS_MAX_ANCESTRY ? n : LS_MAX_ANCESTRY;
+        }
+    }
+    sv->ancestors = calloc(nancestors ? nancestors : 1, sizeof *sv->ancestors);
+    sv->held_bytes = calloc(ntasks ? ntasks : 1, sizeof *sv->held_bytes);
+    sv->held_objects = calloc(ntasks ? ntasks : 1, sizeof *sv->held_objects);
+    if (!sv->ancestors || !sv->held_bytes || !sv->held_objects || load_tables(sv) != 0) {
+        ls_saved_free(sv);
+        return ls_error_set(err, path, "out of memory");
+    }
+    ls_ancestor *pool = sv->ancestors;
     sv->group_stacks = calloc(ngroups ? ngroups : 1, sizeof *sv->group_stacks);
     sv->creators = calloc(ngroups ? ngroups : 1, sizeof *sv->creators);
     sv->task_group = calloc(ntasks ? ntasks : 1, sizeof *sv->task_group);
@@ -216,6 +323,8 @@ int ls_saved_load_text(const char *path, char *text, ls_saved **out, ls_snapshot
         uint8_t judged = verdict && strcmp(verdict, "unknown") == 0 ? LS_UNKNOWN
                          : cJSON_IsFalse(leaked) ? LS_WOKEN : LS_LEAKED;
         size_t first = ti;
+        const cJSON *info = task_info_of(g);
+        const cJSON *facts = info ? info->child : NULL;
         cJSON_ArrayForEach(id, cJSON_GetObjectItemCaseSensitive(g, "tasks")) {
             ls_task *t = &sv->runtime.tasks[ti];
             t->id = integer_value(id, UINT64_MAX, 0);
@@ -224,7 +333,12 @@ int ls_saved_load_text(const char *path, char *text, ls_saved **out, ls_snapshot
             t->state = state;
             t->wait_reason = code;
             t->wait_since = waited > 0 ? BASE_NS - waited : 0;
-            t->create_pc = ti;                 /* the preset unwinder's key */
+            t->create_pc = ti;                 /* the preset unwinder's key: the group's creator */
+            t->label_set = -1;
+            if (facts) {
+                task_facts(sv, facts, t, ti, ntasks, &pool);
+                facts = facts->next;
+            }
             t->regs = no_registers;
             sv->task_group[ti] = (uint32_t)(gi - 1);
             sv->analysis.verdict[ti] = judged;
@@ -249,6 +363,10 @@ int ls_saved_load_text(const char *path, char *text, ls_saved **out, ls_snapshot
         sv->analysis.unknown = unknown;
     const char *missing = string_of(sv->doc, "missing");
     sv->analysis.missing = missing && sv->analysis.unknown ? missing : NULL;
+    if (cJSON_GetObjectItemCaseSensitive(sv->doc, "label_sets")) {   /* schema 2: held memory per task */
+        sv->analysis.saved_bytes = sv->held_bytes;
+        sv->analysis.saved_objects = sv->held_objects;
+    }
     sv->analysis.main_blocked = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sv->doc, "main_blocked"));
     sv->runtime.roots_note = string_of(sv->doc, "roots_note");
 
@@ -271,7 +389,8 @@ int ls_saved_load_text(const char *path, char *text, ls_saved **out, ls_snapshot
     sv->snapshot.rt = &sv->runtime;
     sv->snapshot.time_monotonic_ns = BASE_NS;
     sv->snapshot.from_json = true;
-    sv->unwinder = ls_unwinder_preset(&sv->snapshot, sv->group_stacks, sv->creators, sv->task_group);
+    sv->unwinder = ls_unwinder_preset(&sv->snapshot, sv->group_stacks, sv->creators, sv->task_group,
+                                      sv->sites, sv->nsites);
     if (!sv->unwinder) {
         ls_saved_free(sv);
         return ls_error_set(err, path, "out of memory");
@@ -292,6 +411,12 @@ void ls_saved_free(ls_saved *sv)
     free(sv->group_stacks);
     free(sv->creators);
     free(sv->task_group);
+    free(sv->sites);
+    free(sv->label_sets);
+    free(sv->labels);
+    free(sv->ancestors);
+    free(sv->held_bytes);
+    free(sv->held_objects);
     free(sv->runtime.tasks);
     free(sv->analysis.verdict);
     free(sv->unwinder);

@@ -168,6 +168,9 @@ typedef struct ls_analysis {
     bool      main_blocked;
     uint64_t  marked_objects;
     uint64_t  scanned_bytes;
+    /* A saved result's word for what each task holds (it keeps no heap
+     * to walk); NULL for a snapshot, which ls_retained walks. */
+    const uint64_t *saved_bytes, *saved_objects;
 } ls_analysis;
 
 /* "leaked", "unknown", "woken", "live", "main", "suppressed": the JSON
@@ -218,9 +221,10 @@ void ls_unwinder_destroy(ls_unwinder *u);
 /* Unwinds task i (index into rt->tasks). The stack is owned by u. */
 int  ls_unwind_task(ls_unwinder *u, size_t task, ls_stack *out);
 /* An unwinder over a saved result: task i's stack is stacks[group[i]],
- * and ls_symbolize(u, i) is creators[group[i]]. Nothing is owned. */
+ * ls_symbolize(u, i) is creators[group[i]], and ls_symbolize(u, ntasks
+ * + k) is sites[k] (schema 2's creation sites). Nothing is owned. */
 ls_unwinder *ls_unwinder_preset(const ls_snapshot *s, const ls_stack *stacks, const ls_frame *creators,
-                                const uint32_t *group);
+                                const uint32_t *group, const ls_frame *sites, size_t nsites);
 /* --debug-dir DIR: also look for separate debug information there. */
 void ls_set_debug_dir(const char *dir);
 /* The address of symbol `name` in ELF file `file` loaded with `bias`,
@@ -295,6 +299,7 @@ typedef struct ls_report {
     ls_crash  crash;                       /* filled by ls_find_crash */
     uint64_t  retained_objects, retained_bytes;   /* over all groups (ls_retained) */
     uint64_t *task_retained;               /* per task: bytes it holds first; or NULL */
+    uint64_t *task_retained_objects;       /* per task: objects it holds first; or NULL */
     size_t    leaked_groups;               /* groups of leaked tasks (all groups without --all) */
     bool      all;                         /* groups of every task (--all) */
 } ls_report;
@@ -328,7 +333,7 @@ void ls_report_free(ls_report *r);
 /* ---------------------------------------------------------------------- */
 
 void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const ls_report *r);
-int  ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, const ls_report *r);
+int  ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, const ls_report *r);
 
 /* `leakscan traces`: every leaked task (all: every task), Go debug=2. */
 int  ls_report_traces(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, bool all);

@@ -189,7 +189,7 @@ static int analyse_view(const char *path, const ls_options *opt, enum view view)
             fprintf(stderr, "leakscan: %s\n", err.message);
             goto out;
         }
-        if (opt->json ? ls_report_json(stdout, s, a, &r) != 0 : (ls_report_text(stdout, s, a, &r), 0)) {
+        if (opt->json ? ls_report_json(stdout, s, a, u, &r) != 0 : (ls_report_text(stdout, s, a, &r), 0)) {
             fprintf(stderr, "leakscan: out of memory writing JSON\n");
             goto out;
         }

@@ -1,6 +1,10 @@
 /*
  * report_json.c — the result as JSON (cJSON), in the shape formats/README
- * documents: summary fields, then groups with their frames.
+ * documents: summary fields, then groups with their frames, and (schema 2)
+ * each task's wait, labels and creators, so that a saved result serves
+ * every view as the snapshot does. Creation sites and label sets are
+ * shared by many tasks: each is written once, in a table at the top
+ * level, and a task names it by index.
  */
 #include "leakscan.h"
 
@@ -30,10 +34,84 @@ static cJSON *frame_json(const ls_frame *f)
     return o;
 }
 
-int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, const ls_report *r)
+/* Creation sites by PC, each written once ("sites"). */
+typedef struct sites {
+    cJSON    *array;
+    uint64_t *pcs;
+    size_t    n, cap;
+    ls_index  index;
+} sites;
+
+typedef struct site_key { const sites *t; uint64_t pc; } site_key;
+
+static bool same_site(const void *ctx, size_t i)
+{
+    const site_key *k = ctx;
+    return k->t->pcs[i] == k->pc;
+}
+
+/* The index of the site at pc in "sites", added if new; -1: out of memory. */
+static double site_of(sites *t, ls_unwinder *u, uint64_t pc)
+{
+    uint64_t h = ls_hash_bytes(&pc, sizeof pc);
+    size_t i = ls_index_find(&t->index, h, same_site, &(site_key){ t, pc });
+    if (i != SIZE_MAX)
+        return (double)i;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 64;
+        uint64_t *grown = realloc(t->pcs, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        t->pcs = grown;
+        t->cap = cap;
+    }
+    if (ls_index_add(&t->index, h, t->n) != 0)
+        return -1;
+    ls_frame f;
+    ls_symbolize(u, pc, &f);
+    cJSON_AddItemToArray(t->array, frame_json(&f));
+    t->pcs[t->n] = pc;
+    return (double)t->n++;
+}
+
+/* One task's own facts (schema 2): id, wait, labels, creators, what it
+ * holds. */
+static cJSON *task_json(const ls_snapshot *s, ls_unwinder *u, const ls_report *r, size_t i, sites *st)
+{
+    const ls_task *t = &s->rt->tasks[i];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "id", (double)t->id);
+    if (r->task_retained && r->task_retained[i]) {
+        cJSON_AddNumberToObject(o, "retained_bytes", (double)r->task_retained[i]);
+        cJSON_AddNumberToObject(o, "retained_objects", (double)r->task_retained_objects[i]);
+    }
+    int64_t waited = t->state == LS_TASK_WAITING ? ls_wait_ns(s, t) : -1;
+    if (waited >= 0)
+        cJSON_AddNumberToObject(o, "wait_ns", (double)waited);
+    if (t->label_set >= 0 && (size_t)t->label_set < s->rt->nlabel_sets)
+        cJSON_AddNumberToObject(o, "labels", t->label_set);
+    if (t->parent_id || s->from_json) {
+        cJSON_AddNumberToObject(o, "created_by", site_of(st, u, t->create_pc));
+        if (t->parent_id)
+            cJSON_AddNumberToObject(o, "parent", (double)t->parent_id);
+    }
+    if (t->nancestry) {
+        cJSON *an = cJSON_AddArrayToObject(o, "ancestry");
+        for (uint32_t k = 0; k < t->nancestry && t->ancestry[k].parent_id; k++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "parent", (double)t->ancestry[k].parent_id);
+            cJSON_AddNumberToObject(e, "created_by", site_of(st, u, t->ancestry[k].create_pc));
+            cJSON_AddItemToArray(an, e);
+        }
+    }
+    return o;
+}
+
+int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, const ls_report *r)
 {
     const ls_core *c = s->core;
     cJSON *root = cJSON_CreateObject();
+    cJSON_AddNumberToObject(root, "schema", 2);
     if (s->run_temporary)            /* run deletes it after this: no path to a file that is gone */
         cJSON_AddNullToObject(root, "file");
     else
@@ -82,6 +160,15 @@ int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
         if (r->crash.task != SIZE_MAX)
             cJSON_AddItemToObject(crash, "created_by", frame_json(&r->crash.created_by));
     }
+    /* Every label set, by the index tasks name it with. */
+    cJSON *label_sets = cJSON_AddArrayToObject(root, "label_sets");
+    for (size_t k = 0; k < s->rt->nlabel_sets; k++) {
+        cJSON *set = cJSON_CreateObject();
+        for (uint32_t l = 0; l < s->rt->label_sets[k].count; l++)
+            cJSON_AddStringToObject(set, s->rt->label_sets[k].labels[l].key, s->rt->label_sets[k].labels[l].value);
+        cJSON_AddItemToArray(label_sets, set);
+    }
+    sites st = { .array = cJSON_AddArrayToObject(root, "sites") };
     cJSON *groups = cJSON_AddArrayToObject(root, "groups");
     for (size_t i = 0; i < r->ngroups; i++) {
         const ls_group *g = &r->groups[i];
@@ -108,8 +195,13 @@ int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
             cJSON_AddItemToArray(frames, frame_json(&g->stack.frames[f]));
         cJSON *cb = frame_json(&g->created_by);
         cJSON_AddItemToObject(o, "created_by", cb);
+        cJSON *info = cJSON_AddArrayToObject(o, "task_info");
+        for (size_t t = 0; t < g->count; t++)
+            cJSON_AddItemToArray(info, task_json(s, u, r, g->tasks[t], &st));
         cJSON_AddItemToArray(groups, o);
     }
+    free(st.pcs);
+    ls_index_free(&st.index);
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     if (!text)

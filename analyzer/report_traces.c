@@ -86,7 +86,7 @@ int ls_print_task(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
         ls_symbolize(u, t->create_pc, &cb);
         print_creator(out, &cb, t->parent_id);
         /* Who created its creators, as far as the runtime kept them. */
-        for (uint32_t k = 0; k < t->nancestry && !s->from_json; k++) {
+        for (uint32_t k = 0; k < t->nancestry; k++) {
             const ls_ancestor *an = &t->ancestry[k];
             if (!an->parent_id)
                 break;                             /* the main task: no creator */

@@ -23,6 +23,7 @@ typedef struct walker {
     uint64_t *stack;            /* objects to scan: addresses of their first byte */
     size_t    depth, capacity;
     uint64_t *task_bytes;       /* per task: bytes it was the first to reach */
+    uint64_t *task_objects;     /* ... and objects */
     size_t    task;             /* the task being walked */
 } walker;
 
@@ -72,6 +73,7 @@ static bool visit_words(walker *w, ls_group *g, uint32_t gi, const uint8_t *p, s
             g->retained_objects++;
             g->retained_bytes += size;
             w->task_bytes[w->task] += size;
+            w->task_objects[w->task]++;
             if (!noscan && !push(w, base))
                 return false;
         } else if (w->owner[id] != gi + 1 && w->shared_by[id] != gi + 1) {
@@ -86,16 +88,40 @@ static bool visit_words(walker *w, ls_group *g, uint32_t gi, const uint8_t *p, s
 int ls_retained(const ls_snapshot *s, const ls_analysis *a, ls_report *r, ls_error *err)
 {
     r->retained_bytes = r->retained_objects = 0;
-    if (s->from_json || !a->marked)
-        return 0;                         /* a saved result keeps no heap */
     free(r->task_retained);
-    r->task_retained = calloc(s->rt->ntasks ? s->rt->ntasks : 1, sizeof *r->task_retained);
-    walker w = { .s = s, .a = a, .task_bytes = r->task_retained };
+    free(r->task_retained_objects);
+    size_t n = s->rt->ntasks ? s->rt->ntasks : 1;
+    r->task_retained = calloc(n, sizeof *r->task_retained);
+    r->task_retained_objects = calloc(n, sizeof *r->task_retained_objects);
+    if (!r->task_retained || !r->task_retained_objects)
+        return ls_error_set(err, s->path, "out of memory");
+    if (a->saved_bytes) {
+        /* A saved result: what each task held, summed by the groups as
+         * they are now (what a group shares with one above is not kept). */
+        for (size_t gi = 0; gi < r->ngroups; gi++) {
+            ls_group *g = &r->groups[gi];
+            for (size_t k = 0; k < g->count; k++) {
+                size_t t = g->tasks[k];
+                if (a->verdict[t] != LS_LEAKED)
+                    continue;
+                r->task_retained[t] = a->saved_bytes[t];
+                r->task_retained_objects[t] = a->saved_objects[t];
+                g->retained_bytes += a->saved_bytes[t];
+                g->retained_objects += a->saved_objects[t];
+            }
+            r->retained_bytes += g->retained_bytes;
+            r->retained_objects += g->retained_objects;
+        }
+        return 0;
+    }
+    if (s->from_json || !a->marked)
+        return 0;                         /* a saved result of schema 1 keeps no word of it */
+    walker w = { .s = s, .a = a, .task_bytes = r->task_retained, .task_objects = r->task_retained_objects };
     w.owner = calloc(s->nheap_objects ? s->nheap_objects : 1, sizeof *w.owner);
     w.shared_by = calloc(s->nheap_objects ? s->nheap_objects : 1, sizeof *w.shared_by);
     bool *visited = calloc(s->nclusters ? s->nclusters : 1, sizeof *visited);   /* per stack cluster */
     int status = 0;
-    if (!w.owner || !w.shared_by || !w.task_bytes || !visited)
+    if (!w.owner || !w.shared_by || !visited)
         status = ls_error_set(err, s->path, "out of memory attributing %llu objects",
                               (unsigned long long)s->nheap_objects);
     for (size_t gi = 0; status == 0 && gi < r->ngroups; gi++) {

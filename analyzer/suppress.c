@@ -406,8 +406,8 @@ static bool site_matches(judge *j, ls_unwinder *u, uint64_t pc, enum rule_kind k
 static bool created_under(judge *j, const ls_snapshot *s, ls_unwinder *u, size_t i)
 {
     const ls_task *t = &s->rt->tasks[i];
-    bool under = site_matches(j, u, s->from_json ? i : t->create_pc, RULE_UNDER);
-    for (uint32_t k = 0; k < t->nancestry && !s->from_json; k++)
+    bool under = site_matches(j, u, t->create_pc, RULE_UNDER);
+    for (uint32_t k = 0; k < t->nancestry; k++)
         if (t->ancestry[k].parent_id)
             under |= site_matches(j, u, t->ancestry[k].create_pc, RULE_UNDER);
     return under;
@@ -424,7 +424,7 @@ static bool suppressed(judge *j, const ls_snapshot *s, ls_unwinder *u, size_t i,
         hide |= !created_under(j, s, u, i);
     if (kinds & KIND(RULE_TOP))
         hide |= top_matches(j, st);
-    uint64_t site = s->from_json ? i : s->rt->tasks[i].create_pc;
+    uint64_t site = s->rt->tasks[i].create_pc;
     if (kinds & KIND(RULE_CREATOR))
         hide |= site_matches(j, u, site, RULE_CREATOR);
     for (size_t f = 0; (kinds & KIND(RULE_ANY)) && f < st->nframes; f++)

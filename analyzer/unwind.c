@@ -44,6 +44,8 @@ struct ls_unwinder {
     const ls_stack *preset_stacks;     /* per group of a saved result */
     const ls_frame *preset_creators;   /* per group */
     const uint32_t *preset_group;      /* per task: its group */
+    const ls_frame *preset_sites;      /* creation sites (schema 2) */
+    size_t          preset_nsites;
     Dwfl     *dwfl;
     Elf      *elf;
     int       fd;
@@ -384,9 +386,12 @@ int ls_lookup_symbol(ls_unwinder *u, const char *name, uint64_t *addr)
 
 size_t ls_symbolize_all(ls_unwinder *u, uint64_t pc, ls_frame *out, size_t max)
 {
-    if (u->preset_creators) {                  /* pc is the task's index */
-        if (pc < u->s->rt->ntasks)
+    if (u->preset_creators) {                  /* pc is a task's index, or ntasks + a site's */
+        size_t n = u->s->rt->ntasks;
+        if (pc < n)
             *out = u->preset_creators[u->preset_group[pc]];
+        else if (pc - n < u->preset_nsites)
+            *out = u->preset_sites[pc - n];
         else
             memset(out, 0, sizeof *out);
         return 1;
@@ -448,7 +453,7 @@ static bool internal_frame(const char *fn)
 }
 
 ls_unwinder *ls_unwinder_preset(const ls_snapshot *s, const ls_stack *stacks, const ls_frame *creators,
-                                const uint32_t *group)
+                                const uint32_t *group, const ls_frame *sites, size_t nsites)
 {
     ls_unwinder *u = calloc(1, sizeof *u);
     if (!u)
@@ -458,6 +463,8 @@ ls_unwinder *ls_unwinder_preset(const ls_snapshot *s, const ls_stack *stacks, co
     u->preset_stacks = stacks;
     u->preset_creators = creators;
     u->preset_group = group;
+    u->preset_sites = sites;
+    u->preset_nsites = nsites;
     return u;
 }
 

@@ -82,4 +82,33 @@ with tempfile.TemporaryDirectory() as tmp:
     check(counts("--under", "run") == (3, 0, 1), "--under the first creator keeps them")
     check(counts("--under", "unrelated_test") == (0, 3, 0),
           "--under a function not among their creators hides them (counted), exit 0")
+
+    # A saved result (schema 2) keeps each task's labels, wait, creators and
+    # what it holds: the views over it say what they say over the snapshot.
+    saved = os.path.join(tmp, "web.json")
+    with open(saved, "w") as f:
+        f.write(subprocess.run([leakscan, "--json", snap], stdout=subprocess.PIPE, text=True).stdout)
+    doc = json.load(open(saved))
+    check(doc.get("schema") == 2 and len(doc.get("label_sets", [])) == 3 and doc.get("sites")
+          and all(len(g["task_info"]) == g["count"] for g in doc["groups"]),
+          "the result is of schema 2: label sets, creation sites, and a task_info per task")
+
+    def view(*args, path):
+        p = subprocess.run([leakscan, *args, path], stdout=subprocess.PIPE, text=True, timeout=300)
+        return p.returncode, p.stdout.split("\n", 1)[1:]        # past the line naming the file
+    for args in (("traces",), ("--group-by", "label:request"), ("--group-by", "label:route"),
+                 ("--under", "acceptor"), ("--under", "unrelated_test"), ("top", "--bytes"), ()):
+        on_snapshot, on_result = view(*args, path=snap), view(*args, path=saved)
+        check(on_snapshot == on_result and on_result[1],
+              f"{' '.join(args) or 'the default view'}: the saved result says what the snapshot says"
+              + ("" if on_snapshot == on_result else f"\n{on_snapshot}\n{on_result}"))
+    def reread(path):
+        with open(path) as f:
+            d = json.load(f)
+        return sorted((t["id"], t.get("wait_ns"), t.get("labels"), t.get("parent"))
+                      for g in d["groups"] for t in g["task_info"])
+    again = os.path.join(tmp, "again.json")
+    with open(again, "w") as f:
+        f.write(subprocess.run([leakscan, "--json", saved], stdout=subprocess.PIPE, text=True).stdout)
+    check(reread(again) == reread(saved), "a result saved again from a result keeps the same per-task facts")
 finish()
