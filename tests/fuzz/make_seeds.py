@@ -14,8 +14,10 @@ same thing without them. What is left (the debug root, task and span
 tables, heap spans, stacks) is what the loader reads: tens of KiB.
 
 usage: make_seeds.py BUILDDIR LOAD_CORPUS JSON_CORPUS
-  BUILDDIR     a build with analyzer/leakscan, samples/demo, samples/soundness
-Writes demo.snap and soundness.core into LOAD_CORPUS, demo.json into
+  BUILDDIR     a build with analyzer/leakscan, samples/demo, samples/soundness,
+               samples/webserver
+Writes demo.snap and soundness.core into LOAD_CORPUS, demo.json and
+webserver.json (labels, parents, ancestry: JSON schema 2) into
 JSON_CORPUS. A core seed that cannot be taken (ptrace not allowed) is
 left out with a note on stderr; the snapshot seed is required.
 """
@@ -77,6 +79,13 @@ def main():
         print(f"make_seeds: {out}: {os.path.getsize(snap)} -> {len(small.data)} bytes")
         p = subprocess.run([leakscan, "--json", "-q", out], stdout=subprocess.PIPE, timeout=120)
         open(os.path.join(json_dir, "demo.json"), "wb").write(p.stdout)
+        # A result with labels, parents and creators' creators (schema 2's
+        # per-task facts): the webserver sample's.
+        web = os.path.join(tmp, "web.snap")
+        subprocess.run([os.path.join(build, "samples", "webserver")], stdout=subprocess.DEVNULL,
+                       env=dict(os.environ, LEAKSCAN_AT_EXIT=web, LRT_PROCS="2"), timeout=120, check=True)
+        p = subprocess.run([leakscan, "--json", "-q", web], stdout=subprocess.PIPE, timeout=120)
+        open(os.path.join(json_dir, "webserver.json"), "wb").write(p.stdout)
 
         # A core without the note, of a program that is still running.
         proc = subprocess.Popen([os.path.join(build, "samples", "soundness"), "wait-for-core"],
