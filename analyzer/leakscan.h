@@ -31,6 +31,7 @@ typedef struct ls_snapshot {
     ls_runtime  *rt;
     const char  *exe_path;      /* from the note, or --exe */
     int64_t      time_monotonic_ns;  /* "now" for wait durations; 0: unknown */
+    bool         clock_from_parks;   /* a core: "now" is the latest park it holds */
     /* Heap index: arena page -> span + 1 (0: none); NULL when the arena
      * in use is large beside the file (load.c): then ls_span_index
      * searches the spans. */

@@ -508,6 +508,17 @@ int ls_snapshot_open_fd(const char *path, int fd, const ls_options *opt, ls_snap
                 "are missing, and a task that memory could wake counts as unknown, not leaked\n", path,
                 s->core->truncated_segments, ls_s(s->core->truncated_segments),
                 (double)s->core->truncated_bytes / 1048576, s->core->truncated_segments == 1 ? "is" : "are");
+    if (!s->time_monotonic_ns) {
+        /* A core has no snapshot note, so no clock reading of its own; the
+         * runtime's clock is in it still: each waiting task's wait_since
+         * is when it parked. The latest is the last the runtime read, a
+         * little before the core: waits measured to it are lower bounds
+         * (the task that parked last shows none). */
+        for (size_t i = 0; i < s->rt->ntasks; i++)
+            if (s->rt->tasks[i].state == LS_TASK_WAITING && s->rt->tasks[i].wait_since > s->time_monotonic_ns)
+                s->time_monotonic_ns = s->rt->tasks[i].wait_since;
+        s->clock_from_parks = s->time_monotonic_ns != 0;
+    }
     size_t with_stack = 0, zeroed = 0;
     if (!s->core->has_note && find_zeroed_stacks(s, &zeroed, &with_stack) != 0) {
         ls_error_set(err, path, "out of memory");

@@ -128,6 +128,10 @@ int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unw
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     cJSON_AddStringToObject(root, "time", when);
     cJSON_AddStringToObject(root, "reason", c->reason);
+    /* What wait_ns are measured to: the snapshot's clock, or (a core) the
+     * latest park it holds, which makes them lower bounds. */
+    cJSON_AddStringToObject(root, "wait_clock", s->clock_from_parks ? "latest park" :
+                            s->time_monotonic_ns ? "snapshot" : "none");
     cJSON_AddNumberToObject(root, "tasks", (double)s->rt->ntasks);
     cJSON_AddNumberToObject(root, "leaked", (double)a->leaked);
     cJSON_AddNumberToObject(root, "suppressed", (double)a->suppressed);

@@ -117,6 +117,9 @@ void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
     fprintf(out, "\n");
     if (s->rt->roots_note)
         fprintf(out, "note: %s\n", s->rt->roots_note);
+    if (s->clock_from_parks)
+        fprintf(out, "note: waits are measured to the latest park the core holds (a core has no clock "
+                "reading of its own): each is at least that long\n");
     fprintf(out, "\n");
     print_crash(out, s, &r->crash);
     for (size_t i = 0; i < r->ngroups; i++) {

@@ -14,6 +14,7 @@ usage: test_core.py LEAKSCAN SOUNDNESS_PROGRAM
 """
 import glob
 import json
+import re
 import os
 import resource
 import signal
@@ -90,6 +91,24 @@ with tempfile.TemporaryDirectory() as tmp:
     check(from_core is not None, f"leakscan reads the kernel core without a LEAKSCAN note {err2}")
     check(from_snap is not None and from_snap[1] == 101, f"the snapshot shows the 101 leaked tasks {err1}")
     check(from_snap == from_core, f"snapshot and core report the same groups:\n  {from_snap}\n  {from_core}")
+
+    # Waits in a core: measured to the latest park it holds (the runtime's
+    # own clock: the main task parked last, ~20 ms after the receivers), a
+    # lower bound of the snapshot's (taken later), and said so.
+    def waits(path):
+        p = subprocess.run([leakscan, "--json", "-q", path], stdout=subprocess.PIPE, text=True, timeout=300)
+        d = json.loads(p.stdout) if p.returncode in (0, 1) else {}
+        return d.get("wait_clock"), max((g["wait_ns"]["max"] for g in d.get("groups", [])), default=None)
+    snap_clock, snap_wait = waits(snap) if snap else (None, None)
+    core_clock, core_wait = waits(core)
+    check(snap_clock == "snapshot" and core_clock == "latest park" and core_wait and snap_wait
+          and 0 < core_wait <= snap_wait,
+          f"a core's waits are measured to its latest park, at most the snapshot's: "
+          f"{core_clock} {core_wait} / {snap_clock} {snap_wait}")
+    text = subprocess.run([leakscan, core], stdout=subprocess.PIPE, text=True, timeout=300).stdout
+    check("note: waits are measured to the latest park the core holds" in text
+          and re.search(r"# \[chan receive \(leaked\), \d+", text) is not None,
+          "the text report shows the waits, and says what they are measured to")
 
     # malloc'd memory in a kernel core: a block nothing points to any more,
     # holding the channel a task waits on (soundness malloc-lost), and the
