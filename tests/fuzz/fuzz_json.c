@@ -23,9 +23,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         ls_report r = { 0 };
         r.main_task = SIZE_MAX;
-        if (ls_group_leaks(s, a, u, true, &r, &err) == 0) {
+        if (ls_group_leaks(s, a, u, true, &r, &err) == 0 && ls_retained(s, a, &r, &err) == 0) {
             ls_report_text(devnull, s, a, &r);
-            ls_report_json(devnull, s, a, &r);
+            ls_report_json(devnull, s, a, u, &r);   /* schema 2's tables from a result */
         } else {
             check_error("fuzz_json", path, &err);
         }
@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ls_report_top(devnull, s, a, u, &top, &err) != 0)
             check_error("fuzz_json", path, &err);
         ls_report_traces(devnull, s, a, u, true);
-        if (ls_report_list(devnull, s, a, u, ".", "/nonexistent", &err) != 0)
+        if (ls_report_list(devnull, s, a, u, ".", true, "/nonexistent", &err) != 0)
             check_error("fuzz_json", path, &err);
     }
     ls_saved_free(saved);

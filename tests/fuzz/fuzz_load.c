@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else {
             if (ls_find_crash(in.s, in.u, &r.crash) == 0) {
                 ls_report_text(devnull, in.s, in.a, &r);
-                ls_report_json(devnull, in.s, in.a, &r);
+                ls_report_json(devnull, in.s, in.a, in.u, &r);
             }
         }
         ls_report_free(&r);
