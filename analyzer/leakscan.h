@@ -249,6 +249,12 @@ size_t ls_pc_frames(struct Dwfl *dwfl, uint64_t pc, bool activation, ls_frame *o
 bool ls_pc_function_lines(struct Dwfl *dwfl, const ls_frame *f, bool activation, int *first, int *last);
 /* The same through the unwinder; false for a saved result. */
 bool ls_function_lines(ls_unwinder *u, const ls_frame *f, bool activation, int *first, int *last);
+/* The path a report shows for f's file: absolute where DWARF's
+ * compilation directory makes it so (../samples/demo.c, compiled in
+ * /src/build, is /src/samples/demo.c: "." and ".." folded as written, not
+ * resolved on this machine), else as the line table has it. buf holds it
+ * when built; NULL when f has no file. */
+const char *ls_frame_path(const ls_frame *f, char *buf, size_t size);
 /* name, or "?" when it holds a control byte (symbols of the program's own
  * files, which cannot be sanitised in place; reader.h's ls_text_sanitize). */
 const char *ls_printable_name(const char *name);

@@ -265,8 +265,9 @@ int ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
             fprintf(out, "<tr><td>0x%" PRIx64 "</td><td>", fr->pc);
             escape(out, fr->function ? fr->function : "?");
             fprintf(out, "+0x%" PRIx64 "%s</td><td>", fr->offset, fr->inlined ? " (inlined)" : "");
+            char path[4096];
             if (fr->file) {
-                escape(out, fr->file);
+                escape(out, ls_frame_path(fr, path, sizeof path));
                 fprintf(out, ":%d", fr->line);
             }
             char text[512];

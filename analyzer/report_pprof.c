@@ -192,9 +192,9 @@ static uint64_t function_of(tables *t, const ls_frame *fr)
 {
     uint64_t name = intern(&t->str, fr->function ? fr->function : "?");
     /* pprof -list opens the file: give it a path that works. */
-    char *joined = NULL;
-    if (fr->file && fr->dir && fr->file[0] != '/' &&
-        asprintf(&joined, "%s/%s", fr->dir, fr->file) > 0 && !keep_string(&t->owned, joined)) {
+    char path[4096], *joined = NULL;
+    const char *shown = ls_frame_path(fr, path, sizeof path);
+    if (shown && shown != fr->file && (!(joined = strdup(shown)) || !keep_string(&t->owned, joined))) {
         free(joined);
         joined = NULL;
     }

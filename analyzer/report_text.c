@@ -36,8 +36,9 @@ static void print_frame(FILE *out, const ls_frame *f)
         fprintf(out, "%s+0x%" PRIx64, f->function, f->offset);
     else
         fprintf(out, "?");
+    char path[4096];
     if (f->file)
-        fprintf(out, "\t%s:%d", f->file, f->line);
+        fprintf(out, "\t%s:%d", ls_frame_path(f, path, sizeof path), f->line);
     fputc('\n', out);
 }
 
@@ -53,8 +54,9 @@ static void print_created_by(FILE *out, const ls_frame *f)
         fprintf(out, "# created by %s", f->function);
     else
         fprintf(out, "# created at 0x%" PRIx64, f->pc);
+    char path[4096];
     if (f->file)
-        fprintf(out, " at %s:%d", f->file, f->line);
+        fprintf(out, " at %s:%d", ls_frame_path(f, path, sizeof path), f->line);
     fputc('\n', out);
 }
 

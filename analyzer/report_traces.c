@@ -14,10 +14,11 @@
 /* An inlined frame has no offset of its own: Go prints none for it. */
 static void print_location(FILE *out, const ls_frame *f, bool offset)
 {
+    char path[4096];
     if (f->file && offset)
-        fprintf(out, "\t%s:%d +0x%" PRIx64 "\n", f->file, f->line, f->offset);
+        fprintf(out, "\t%s:%d +0x%" PRIx64 "\n", ls_frame_path(f, path, sizeof path), f->line, f->offset);
     else if (f->file)
-        fprintf(out, "\t%s:%d\n", f->file, f->line);
+        fprintf(out, "\t%s:%d\n", ls_frame_path(f, path, sizeof path), f->line);
     else
         fprintf(out, "\t?:0 pc=0x%" PRIx64 "\n", f->pc);
 }

@@ -245,6 +245,38 @@ bool ls_pc_function_lines(Dwfl *dwfl, const ls_frame *f, bool activation, int *f
     return any;
 }
 
+const char *ls_frame_path(const ls_frame *f, char *buf, size_t size)
+{
+    if (!f->file || f->file[0] == '/' || !f->dir || f->dir[0] != '/' || size < 2)
+        return f->file;
+    int n = snprintf(buf, size, "%s/%s", f->dir, f->file);
+    if (n < 0 || (size_t)n >= size)
+        return f->file;
+    /* Fold "." and ".." segments in place: out never passes in. */
+    char *out = buf;
+    for (const char *in = buf; *in;) {
+        while (*in == '/')
+            in++;
+        const char *end = in + strcspn(in, "/");
+        size_t len = (size_t)(end - in);
+        if (len == 1 && in[0] == '.') {
+            /* nothing */
+        } else if (len == 2 && in[0] == '.' && in[1] == '.') {
+            while (out > buf && *--out != '/')
+                ;
+        } else if (len) {
+            *out++ = '/';
+            memmove(out, in, len);
+            out += len;
+        }
+        in = end;
+    }
+    if (out == buf)
+        *out++ = '/';
+    *out = '\0';
+    return buf;
+}
+
 size_t ls_top_user_frame(const ls_stack *st)
 {
     for (size_t f = 0; f < st->nframes;) {

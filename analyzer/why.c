@@ -65,8 +65,10 @@ static void task_function(ls_unwinder *u, size_t i, char *buf, size_t size)
         return;
     for (size_t f = 0; f < st.nframes; f++) {
         if (st.frames[f].function && strncmp(st.frames[f].function, "lrt_", 4) != 0) {
+            char path[4096];
             if (st.frames[f].file)
-                snprintf(buf, size, "%s (%s:%d)", st.frames[f].function, st.frames[f].file, st.frames[f].line);
+                snprintf(buf, size, "%s (%s:%d)", st.frames[f].function,
+                         ls_frame_path(&st.frames[f], path, sizeof path), st.frames[f].line);
             else
                 snprintf(buf, size, "%s", st.frames[f].function);
             break;

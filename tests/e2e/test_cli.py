@@ -14,6 +14,7 @@
 
 usage: test_cli.py LEAKSCAN SOUNDNESS_PROGRAM MAN_PAGE
 """
+import json
 import os
 import re
 import shutil
@@ -92,6 +93,28 @@ with tempfile.TemporaryDirectory() as tmp:
     code, out, _ = run("diff", snap, snap)
     check(code == 0 and "No change: the same 1 leaked task in the same 1 group." in out,
           f"diff with nothing changed says so: {out.splitlines()[-1:]}")
+
+    # Paths: absolute where the compilation directory makes them so, never
+    # relative to the build directory (../samples/soundness.c).
+    text = run(snap)[1] + run("traces", snap)[1]
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "samples")
+    check("../" not in text and f"{src}/soundness.c:" in text,
+          f"reports name source files by absolute path ({src}/soundness.c), never ../: "
+          f"{[l for l in text.splitlines() if 'soundness.c' in l][:1]}")
+    result = json.loads(run("--json", snap)[1])
+    frame = result["groups"][0]["frames"][0]
+    check(frame["file"].startswith("../") and frame.get("dir"),
+          f"--json keeps the line table's file and its directory apart, as documented: {frame.get('file')}")
+    for d, f, shown in (("/a/b", "../../../x.c", "/x.c"), ("/a", "./b/../c.c", "/a/c.c"),
+                        ("/a//b/", "c.c", "/a/b/c.c"), ("relative/dir", "d.c", "d.c")):
+        doc = dict(result)
+        doc["groups"] = [dict(result["groups"][0], frames=[dict(frame, dir=d, file=f)])]
+        path = os.path.join(tmp, "paths.json")
+        with open(path, "w") as out:
+            json.dump(doc, out)
+        traces = run("traces", path)[1]
+        check(f"\t{shown}:" in traces, f"{d} + {f} is shown as {shown}: "
+              f"{[l for l in traces.splitlines() if l.startswith(chr(9))][:1]}")
 
     # --help and the man page: every option, every exit status.
     code, helptext, _ = run("--help")
