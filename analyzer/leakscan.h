@@ -349,6 +349,12 @@ int  ls_report_traces(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_
 int  ls_print_task(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, size_t i,
                    const uint64_t *held);
 
+/* For a task waiting on a mutex whose holder the runtime records:
+ * "held by task 32 (exited) since jobsvc.c:77 (in f)" into buf, true; or
+ * false (not such a wait, or not recorded, or unreadable). */
+bool ls_mutex_holder(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, const ls_task *t,
+                     char *buf, size_t size);
+
 /* `leakscan waiters ADDR|SYMBOL FILE`: every task blocked on that object
  * (or on the object a global pointer of that name points to). Sets
  * *leaked to how many of them are leaked. 0 or -1 with err. */

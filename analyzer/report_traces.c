@@ -53,6 +53,43 @@ static const char *state_label(const ls_snapshot *s, const ls_task *t)
     return ls_reason_name(s->rt, t->wait_reason);
 }
 
+bool ls_mutex_holder(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, const ls_task *t,
+                     char *buf, size_t size)
+{
+    const ls_debug_root *r = &s->rt->root;
+    uint64_t owner, site;
+    if (!r->off_mutex_owner || s->from_json || t->state != LS_TASK_WAITING ||
+        t->wait_reason != r->mutex_reason || t->wait_count == 0 ||
+        !ls_core_read_u64(s->core, t->wait_addrs[0] + r->off_mutex_owner, &owner) ||
+        !ls_core_read_u64(s->core, t->wait_addrs[0] + r->off_mutex_site, &site))
+        return false;
+    if (!owner) {
+        snprintf(buf, size, "held by no task on record (a thread outside tasks, or being handed over)");
+        return true;
+    }
+    /* Which task that is now, if it still lives. */
+    char what[96] = "exited";
+    for (size_t k = 0; k < s->rt->ntasks; k++) {
+        const ls_task *h = &s->rt->tasks[k];
+        if (h->id != owner)
+            continue;
+        const char *verdict = a->verdict[k] == LS_LEAKED ? ", leaked" : a->verdict[k] == LS_UNKNOWN ? ", unknown" : "";
+        if (h->state == LS_TASK_WAITING)
+            snprintf(what, sizeof what, "in %s%s", ls_reason_name(s->rt, h->wait_reason), verdict);
+        else
+            snprintf(what, sizeof what, "%s", h->state == LS_TASK_RUNNING ? "running" : "runnable");
+    }
+    ls_frame f;
+    ls_symbolize(u, site, &f);
+    char path[4096];
+    if (site && f.file)
+        snprintf(buf, size, "held by task %llu (%s) since %s:%d (in %s)", (unsigned long long)owner, what,
+                 ls_frame_path(&f, path, sizeof path), f.line, f.function ? f.function : "?");
+    else
+        snprintf(buf, size, "held by task %llu (%s)", (unsigned long long)owner, what);
+    return true;
+}
+
 int ls_print_task(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, size_t i,
                   const uint64_t *held)
 {
@@ -72,6 +109,9 @@ int ls_print_task(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
     }
     fprintf(out, "]:\n");
     print_labels(out, s, t);
+    char holder[4096 + 256];
+    if (ls_mutex_holder(s, a, u, t, holder, sizeof holder))
+        fprintf(out, "mutex %s\n", holder);
     if (held && held[i])
         fprintf(out, "holds: %" PRIu64 " byte%s only leaked tasks reach\n", held[i], ls_s(held[i]));
     ls_stack st;

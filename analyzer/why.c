@@ -313,6 +313,9 @@ int ls_why(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u
         return 0;
     }
     fprintf(out, " on %u object%s:\n", t->wait_count, t->wait_count > 1 ? "s" : "");
+    char holder[4096 + 256];
+    if (ls_mutex_holder(s, a, u, t, holder, sizeof holder))
+        fprintf(out, "  the mutex is %s\n", holder);
     /* The objects nothing reaches, each once, and what points into them. */
     referrer_scan r = { .s = s, .w = calloc(t->wait_count, sizeof *r.w) };
     if (!r.w)

@@ -200,6 +200,14 @@ typedef struct ls_debug_root {
      * (the kernel, a file, a disguised pointer). */
     uint64_t pins;
     uint64_t pin_count;
+    /* Mutex holders (issue 17): a task waiting for reason mutex_reason
+     * waits on an lrt_mutex whose holder's task id is 8 bytes at
+     * off_mutex_owner (0: none) and its lock site 8 bytes at
+     * off_mutex_site. off_mutex_owner 0: not recorded. */
+    uint32_t mutex_reason;
+    uint32_t off_mutex_owner;
+    uint32_t off_mutex_site;
+    uint32_t pad3;
 } ls_debug_root;
 
 /* The root's size before the fields added after the first release. */

@@ -7,6 +7,7 @@
 
 void lrt_cond_wait(lrt_cond *c, lrt_mutex *m)
 {
+    void *site = __builtin_return_address(0);   /* the mutex's holder again: the caller */
     lrt_task_require("lrt_cond_wait");
     /* Queue first, then unlock: a signal sent right after the unlock
      * finds us. */
@@ -20,7 +21,7 @@ void lrt_cond_wait(lrt_cond *c, lrt_mutex *m)
     lrt_waitq_push(QUEUE(c), w);
     lrt_mutex_unlock(m);
     lrt_park(LRT_WAIT_COND, lrt_guard_release_cb, &c->guard_);
-    lrt_mutex_lock(m);
+    lrt_mutex_lock_at(m, site);
 }
 
 void lrt_cond_signal(lrt_cond *c)

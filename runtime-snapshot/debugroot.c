@@ -59,6 +59,9 @@ void lrt_debug_root_init(void)
     r->off_task_labels = TASK_OFF(labels);
     r->off_labels_count = offsetof(lrt_labels, count);
     r->off_labels_pairs = offsetof(lrt_labels, pairs);
+    r->mutex_reason = LRT_WAIT_MUTEX;
+    r->off_mutex_owner = offsetof(lrt_mutex, owner_);
+    r->off_mutex_site = offsetof(lrt_mutex, site_);
 #if defined(__x86_64__)
     r->elf_machine = EM_X86_64;
     /* DWARF numbers of x86-64: rbx 3, rbp 6, rsp 7, r12-r15 12-15, rip 16. */

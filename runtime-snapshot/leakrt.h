@@ -131,6 +131,8 @@ typedef struct lrt_mutex {
     uint32_t   state_;  /* 0 unlocked, 1 locked, 2 locked with waiters */
     uint32_t   guard_;  /* protects the wait queue */
     lrt_waitq_ waiters_;
+    uint64_t   owner_;  /* the holding task's id (0: none, or not a task) ... */
+    uintptr_t  site_;   /* ... and where it locked: what leakscan shows waiters */
 } lrt_mutex;
 
 void lrt_mutex_lock(lrt_mutex *m);

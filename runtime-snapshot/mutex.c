@@ -4,19 +4,38 @@
  * state_: 0 unlocked, 1 locked, 2 locked and tasks may be waiting. The
  * fast paths are one compare-and-swap. Contended unlocks hand the mutex
  * straight to the longest waiter (FIFO), so no task starves; the guard
- * protects the queue only.
+ * protects the queue only. The holder's task id and the address it locked
+ * from are kept in the mutex for leakscan ("held by task 32 (exited)
+ * since jobsvc.c:77"): two stores while it is held, read only by a
+ * snapshot or a core.
  */
 #include "runtime.h"
 
 #define STATE(m) ((_Atomic uint32_t *)&(m)->state_)
 #define QUEUE(m) ((lrt_waitq *)&(m)->waiters_)
 
+/* Called by the new holder. Outside a task (a plain thread's trylock or
+ * uncontended lock) the holder has no id: 0. */
+static inline void held_by_me(lrt_mutex *m, void *site)
+{
+    lrt_task *t = lrt_task_current();
+    m->owner_ = t ? t->id : 0;
+    m->site_ = (uintptr_t)site;
+}
+
 void lrt_mutex_lock(lrt_mutex *m)
+{
+    lrt_mutex_lock_at(m, __builtin_return_address(0));
+}
+
+void lrt_mutex_lock_at(lrt_mutex *m, void *site)
 {
     uint32_t s = 0;
     if (atomic_compare_exchange_strong_explicit(STATE(m), &s, 1,
-            memory_order_acquire, memory_order_relaxed))
+            memory_order_acquire, memory_order_relaxed)) {
+        held_by_me(m, site);
         return;
+    }
     lrt_task_require("lrt_mutex_lock");
     lrt_guard_acquire(&m->guard_);
     for (;;) {
@@ -24,6 +43,7 @@ void lrt_mutex_lock(lrt_mutex *m)
         if (s == 0) {
             if (atomic_compare_exchange_weak(STATE(m), &s, 1)) {
                 lrt_guard_release(&m->guard_);
+                held_by_me(m, site);
                 return;
             }
         } else if (s == 2 || atomic_compare_exchange_weak(STATE(m), &s, 2)) {
@@ -32,23 +52,37 @@ void lrt_mutex_lock(lrt_mutex *m)
     }
     lrt_park_on(QUEUE(m), &m->guard_, m, LRT_WAIT_MUTEX);
     /* Handed over by lrt_mutex_unlock: we hold it now. */
+    held_by_me(m, site);
 }
 
 bool lrt_mutex_trylock(lrt_mutex *m)
 {
     uint32_t s = 0;
-    return atomic_compare_exchange_strong_explicit(STATE(m), &s, 1,
-            memory_order_acquire, memory_order_relaxed);
+    if (!atomic_compare_exchange_strong_explicit(STATE(m), &s, 1,
+            memory_order_acquire, memory_order_relaxed))
+        return false;
+    held_by_me(m, __builtin_return_address(0));
+    return true;
 }
 
 void lrt_mutex_unlock(lrt_mutex *m)
 {
+    /* Before the release: the next holder's stores come after it. (An
+     * unlock of an unlocked mutex panics below; these stores are then
+     * harmless.) */
+    uint64_t owner = m->owner_;
+    uintptr_t site = m->site_;
+    m->owner_ = 0;
+    m->site_ = 0;
     uint32_t s = 1;
     if (atomic_compare_exchange_strong_explicit(STATE(m), &s, 0,
             memory_order_release, memory_order_relaxed))
         return;
-    if (s == 0)
+    if (s == 0) {
+        m->owner_ = owner;
+        m->site_ = site;
         lrt_panic("lrt_mutex_unlock", "unlock of unlocked mutex %p", (void *)m);
+    }
     lrt_guard_acquire(&m->guard_);
     lrt_waiter *w = lrt_waitq_pop_claimed(QUEUE(m));
     if (!w)

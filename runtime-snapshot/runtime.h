@@ -540,6 +540,9 @@ void lrt_snapshot_init(void);
 void lrt_snapshot_serve(void);         /* on the poller thread */
 void lrt_snapshot_at_exit(void);
 
+/* lrt_mutex_lock, recording site as where the holder locked (cond.c
+ * relocks for its caller). */
+void lrt_mutex_lock_at(lrt_mutex *m, void *site);
 int64_t lrt_now_coarse(void);
 
 #endif /* LRT_RUNTIME_H */

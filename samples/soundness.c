@@ -32,6 +32,9 @@
  *                   in a loop): its waiter is not leaked
  *   leaked-stack    a mutex on the stack of a leaked task: its waiter is
  *                   leaked too (2 leaked)
+ *   mutex-exited    a task locks a heap mutex and returns holding it; the
+ *                   task that then waits for it is leaked, and leakscan
+ *                   names the holder as exited, with where it locked
  *   select-mixed    a select over a reachable and an unreachable channel:
  *                   not leaked
  *   counts          100 leaked tasks in one group and 1 in another
@@ -121,6 +124,26 @@ static void mutex_owner_leaked(void *arg)
 static void locker(void *arg)
 {
     lrt_mutex_lock(arg);
+}
+
+typedef struct locked_mutex { lrt_mutex mu; lrt_wg locked; } locked_mutex;
+
+/* Locks and returns: the mutex stays locked, its holder gone. */
+static void lock_and_exit(void *arg)
+{
+    locked_mutex *m = arg;
+    lrt_mutex_lock(&m->mu);                        /* SOUNDNESS-LOCKED-HERE */
+    lrt_wg_done(&m->locked);
+}
+
+static void mutex_exited_setup(void *arg)
+{
+    (void)arg;
+    locked_mutex *m = lrt_alloc(sizeof *m);
+    lrt_wg_add(&m->locked, 1);
+    lrt_go(lock_and_exit, m);
+    lrt_wg_wait(&m->locked);
+    lrt_go(locker, &m->mu);
 }
 
 static void selector(void *arg)
@@ -355,6 +378,8 @@ static void run(void *arg)
         lrt_go(malloc_keeper, NULL);
     } else if (strcmp(mode, "malloc-lost") == 0) {
         go_setup(malloc_lost_setup, NULL);         /* main keeps no references */
+    } else if (strcmp(mode, "mutex-exited") == 0) {
+        go_setup(mutex_exited_setup, NULL);
     } else if (strcmp(mode, "labels-mixed") == 0) {
         go_setup(labels_mixed_setup, NULL);
     } else if (strcmp(mode, "malloc-heavy") == 0) {

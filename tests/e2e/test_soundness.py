@@ -27,6 +27,7 @@ CASES = {
     "main-blocked": (0, [], True),
     "first-object": (1, [(1, "chan receive")], False),
     "stack-keeper": (2, [(1, "chan receive"), (1, "chan receive (nil chan)")], False),
+    "mutex-exited": (1, [(1, "mutex lock")], False),
     "labels-mixed": (2, [(1, "chan receive"), (1, "waitgroup wait")], False),
     # grouped by the label alone: one group, whatever each task waits on
     "labels-mixed --group-by label:request": (2, [(2, "several waits")], False),
