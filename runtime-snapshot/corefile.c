@@ -638,6 +638,33 @@ static int add_nt_file(buf *notes, const file_map *maps, size_t n)
     return err;
 }
 
+/* The ELF and program headers of the object whose offset 0 is mapped,
+ * readable, at [start, end), and its load bias; false when they are not
+ * all inside that mapping. */
+static bool mapped_headers(uint64_t start, uint64_t end, Elf64_Ehdr *eh, const char **phdrs, uint64_t *bias)
+{
+    if (end - start < sizeof *eh)
+        return false;
+    memcpy(eh, (const void *)(uintptr_t)start, sizeof *eh);
+    uint64_t size = end - start;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phoff > size ||
+        (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > size - eh->e_phoff)
+        return false;
+    *phdrs = (const char *)(uintptr_t)(start + eh->e_phoff);
+    *bias = 0;
+    for (int i = 0; i < eh->e_phnum; i++) {        /* the first PT_LOAD maps offset 0 */
+        Elf64_Phdr ph;
+        memcpy(&ph, *phdrs + i * sizeof ph, sizeof ph);
+        if (ph.p_type == PT_LOAD) {
+            uint64_t page = ph.p_vaddr & ~(ph.p_align > 1 ? ph.p_align - 1 : 0);
+            *bias = eh->e_type == ET_DYN ? start - page : 0;
+            break;
+        }
+    }
+    return true;
+}
+
 /* The GNU build-id in the notes of the ELF object whose offset 0 is
  * mapped, readable, at [start, end): read from memory, as the program ran
  * it, whatever the file on disk holds now. Only bytes inside that mapping
@@ -645,25 +672,10 @@ static int add_nt_file(buf *notes, const file_map *maps, size_t n)
 static uint32_t mapped_build_id(uint64_t start, uint64_t end, uint8_t *out)
 {
     Elf64_Ehdr eh;
-    if (end - start < sizeof eh)
+    const char *phdrs;
+    uint64_t bias;
+    if (!mapped_headers(start, end, &eh, &phdrs, &bias))
         return 0;
-    memcpy(&eh, (const void *)(uintptr_t)start, sizeof eh);
-    uint64_t size = end - start;
-    if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
-        eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phoff > size ||
-        (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > size - eh.e_phoff)
-        return 0;
-    const char *phdrs = (const char *)(uintptr_t)(start + eh.e_phoff);
-    uint64_t bias = 0;
-    for (int i = 0; i < eh.e_phnum; i++) {         /* the first PT_LOAD maps offset 0 */
-        Elf64_Phdr ph;
-        memcpy(&ph, phdrs + i * sizeof ph, sizeof ph);
-        if (ph.p_type == PT_LOAD) {
-            uint64_t page = ph.p_vaddr & ~(ph.p_align > 1 ? ph.p_align - 1 : 0);
-            bias = eh.e_type == ET_DYN ? start - page : 0;
-            break;
-        }
-    }
     for (int i = 0; i < eh.e_phnum; i++) {
         Elf64_Phdr ph;
         memcpy(&ph, phdrs + i * sizeof ph, sizeof ph);
@@ -675,6 +687,48 @@ static uint32_t mapped_build_id(uint64_t start, uint64_t end, uint8_t *out)
             return n;
     }
     return 0;
+}
+
+/* The pages of that object's dynamic section, into *lo, *hi: false when
+ * it has none. With RELRO they are read-only by now, so the writable
+ * mappings leave them out; gdb needs them (DT_DEBUG leads to the dynamic
+ * linker's list of loaded objects) to show shared libraries. */
+static bool mapped_dynamic(uint64_t start, uint64_t end, uint64_t *lo, uint64_t *hi)
+{
+    Elf64_Ehdr eh;
+    const char *phdrs;
+    uint64_t bias;
+    if (!mapped_headers(start, end, &eh, &phdrs, &bias))
+        return false;
+    for (int i = 0; i < eh.e_phnum; i++) {
+        Elf64_Phdr ph;
+        memcpy(&ph, phdrs + i * sizeof ph, sizeof ph);
+        uint64_t at = bias + ph.p_vaddr;
+        if (ph.p_type != PT_DYNAMIC || ph.p_memsz == 0 || ph.p_memsz > 1 << 20 || at + ph.p_memsz < at)
+            continue;
+        *lo = at & ~(uint64_t)(PAGE - 1);
+        *hi = (at + ph.p_memsz + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+        return true;
+    }
+    return false;
+}
+
+/* Whether [lo, hi) lies inside one readable mapping of maps. */
+static bool readable_in_maps(const buf *maps, uint64_t lo, uint64_t hi)
+{
+    const char *p = maps->data, *end = maps->data + maps->len;
+    while (p < end) {
+        uint64_t start = parse_hex(&p);
+        if (*p == '-') p++;
+        uint64_t stop = parse_hex(&p);
+        while (*p == ' ') p++;
+        bool readable = p < end && *p == 'r';
+        while (p < end && *p != '\n') p++;
+        if (p < end) p++;
+        if (readable && start <= lo && hi <= stop)
+            return true;
+    }
+    return false;
 }
 
 /* The modules note: every readable file mapped at offset 0, with the
@@ -788,7 +842,18 @@ static int scan_maps(const buf *maps, const exclusions *ex, int pagemap, buf *ra
              * have it: debuggers find build-ids and dynamic sections there. */
             if (!err && offset == 0 && perms[0] == 'r')
                 err = add_range(ranges, start, start + PAGE);
+            uint64_t lo, hi;
+            if (!err && offset == 0 && perms[0] == 'r' && mapped_dynamic(start, stop, &lo, &hi) &&
+                readable_in_maps(maps, lo, hi))
+                err = add_range(ranges, lo, hi);
             if (err) return err;
+        }
+        /* The vDSO, read-only, as the kernel's cores keep it: the dynamic
+         * linker's list names it there, and gdb reads that name. */
+        if (perms[0] == 'r' && path_len == 6 && memcmp(path, "[vdso]", 6) == 0) {
+            int err = add_range(ranges, start, stop);
+            if (err) return err;
+            continue;
         }
         if (perms[0] != 'r' || perms[1] != 'w')
             continue;

@@ -23,7 +23,9 @@ bt=$(timeout 120 gdb -nx -batch -ex "info threads" -ex "thread apply all bt" "$p
     fail "gdb failed: $bt"
 grep -q "lrt_snapshot_at_exit" <<<"$bt" || fail "gdb shows no lrt_snapshot_at_exit frame: $bt"
 grep -q "in lrt_main" <<<"$bt" || fail "gdb shows no lrt_main frame: $bt"
-threads=$(grep -cE '^[* ] +[0-9]+ +LWP ' <<<"$bt")     # the rows of `info threads`
+# The rows of `info threads`: "LWP n", or "Thread 0x... (LWP n)" where gdb
+# found the dynamic linker's list and with it libthread_db.
+threads=$(grep -cE '^[* ] +[0-9]+ +(Thread 0x[0-9a-f]+ \()?LWP ' <<<"$bt")
 [ "$threads" -ge 3 ] || fail "gdb shows $threads threads, expected the caller, the poller and the workers"
 echo "gdb: $threads threads with backtraces"
 
