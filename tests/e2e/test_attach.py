@@ -46,6 +46,14 @@ def summary(p):
                    for g in d["groups"]))
 
 
+def gcore_json(where, pid):
+    """leakscan --json of a gcore core of pid written in where, or None."""
+    subprocess.run(["gcore", "-o", os.path.join(where, "g"), str(pid)], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=300)
+    g = glob.glob(os.path.join(where, "g.*"))
+    return leakscan_run("--json", g[0]) if g else None
+
+
 def start(tmp, *args, **env):
     proc = subprocess.Popen([program, *(args or ("wait-for-core",))], cwd=tmp, stdout=subprocess.PIPE,
                             text=True, env=dict(os.environ, LEAKSCAN_DIR=tmp, LRT_PROCS="2", **env))
@@ -113,10 +121,7 @@ with tempfile.TemporaryDirectory() as tmp:
     os.mkdir(page_dir)
     proc = start(page_dir, LRT_STACK_GUARD="page")
     if use_gcore:
-        subprocess.run(["gcore", "-o", os.path.join(page_dir, "g"), str(proc.pid)],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-        g = glob.glob(os.path.join(page_dir, "g.*"))
-        p = leakscan_run("--json", g[0]) if g else None
+        p = gcore_json(page_dir, proc.pid)
         check(p is not None and p.stderr == "" and summary(p) == by_signal,
               f"a gcore core (LRT_STACK_GUARD=page) gives the same groups: {p and summary(p)}")
     elif not asan:
@@ -142,10 +147,7 @@ with tempfile.TemporaryDirectory() as tmp:
     heavy_core = heavy(leakscan_run("attach", "--core", "--json", "-q", str(proc.pid)))
     check(heavy_core == heavy_signal, f"malloc-heavy: attach --core agrees:\n  {heavy_core}\n  {heavy_signal}")
     if use_gcore:
-        subprocess.run(["gcore", "-o", os.path.join(heavy_dir, "g"), str(proc.pid)],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-        g = glob.glob(os.path.join(heavy_dir, "g.*"))
-        p = leakscan_run("--json", g[0]) if g else None
+        p = gcore_json(heavy_dir, proc.pid)
         check(p is not None and p.stderr == "" and heavy(p) == heavy_signal,
               f"malloc-heavy: a gcore core agrees: {p and heavy(p)} {p and p.stderr.strip()}")
     proc.kill()
