@@ -410,7 +410,7 @@ static void test_one_channel_may_appear_in_several_cases(void **state)
 
 static void late_value(void *c)
 {
-    lrt_sleep(40 * LRT_MILLISECOND);
+    lrt_sleep(250 * LRT_MILLISECOND);
     int v = 11;
     lrt_chan_send(c, &v);
 }
@@ -427,10 +427,12 @@ static void stale_timer_body(void *arg)
         if (lrt_select(&c, 1, 10 * LRT_MILLISECOND) != 0)
             r.mismatches++;
     }
-    /* ...and one that blocks first and then loses. */
+    /* ...and one that blocks first and then loses: the sender comes after
+     * 5 ms, the timeout after 100 (15 ms lost to a loaded sanitizer build
+     * in CI: the sender was late, the select timed out). */
     lrt_go(late_sender, ready);
     lrt_case c = { .chan = ready, .dir = LRT_RECV, .elem = &v };
-    if (lrt_select(&c, 1, 15 * LRT_MILLISECOND) != 0)
+    if (lrt_select(&c, 1, 100 * LRT_MILLISECOND) != 0)
         r.mismatches++;
     /* Their timers must not wake this task's next wait, which outlasts them. */
     lrt_go(late_value, later);
@@ -448,7 +450,7 @@ static void test_a_timeout_that_lost_does_not_wake_the_task_later(void **state)
     assert_int_equal(r.mismatches, 0);
     assert_true(r.ok);
     assert_int_equal(r.value, 11);
-    assert_true(r.elapsed >= 35 * LRT_MILLISECOND);
+    assert_true(r.elapsed >= 245 * LRT_MILLISECOND);
 }
 
 static void select_forever(void *arg)
