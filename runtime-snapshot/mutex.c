@@ -14,13 +14,24 @@
 #define STATE(m) ((_Atomic uint32_t *)&(m)->state_)
 #define QUEUE(m) ((lrt_waitq *)&(m)->waiters_)
 
-/* Called by the new holder. Outside a task (a plain thread's trylock or
- * uncontended lock) the holder has no id: 0. */
-static inline void held_by_me(lrt_mutex *m, void *site)
+/* Called by the new holder with the task it is (NULL outside tasks: a
+ * plain thread's trylock or uncontended lock; no id then, 0). */
+static inline void held_by(lrt_mutex *m, const lrt_task *t, void *site)
 {
-    lrt_task *t = lrt_task_current();
     m->owner_ = t ? t->id : 0;
     m->site_ = (uintptr_t)site;
+}
+
+/* The running task on a path that cannot switch tasks before it is used:
+ * without lrt_worker_current's compiler barrier, which cost the
+ * uncontended lock a third of its time. Never after a park: the compiler
+ * may move this read, and a parked task resumes on another thread. */
+static inline lrt_task *current_no_switch(void)
+{
+    lrt_worker *w;
+    __asm__("movq lrt_tls_worker@gottpoff(%%rip), %0\n\t"
+            "movq %%fs:(%0), %0" : "=r"(w));
+    return w ? w->current : NULL;
 }
 
 void lrt_mutex_lock(lrt_mutex *m)
@@ -33,7 +44,7 @@ void lrt_mutex_lock_at(lrt_mutex *m, void *site)
     uint32_t s = 0;
     if (atomic_compare_exchange_strong_explicit(STATE(m), &s, 1,
             memory_order_acquire, memory_order_relaxed)) {
-        held_by_me(m, site);
+        held_by(m, current_no_switch(), site);
         return;
     }
     lrt_task_require("lrt_mutex_lock");
@@ -43,7 +54,7 @@ void lrt_mutex_lock_at(lrt_mutex *m, void *site)
         if (s == 0) {
             if (atomic_compare_exchange_weak(STATE(m), &s, 1)) {
                 lrt_guard_release(&m->guard_);
-                held_by_me(m, site);
+                held_by(m, lrt_task_current(), site);
                 return;
             }
         } else if (s == 2 || atomic_compare_exchange_weak(STATE(m), &s, 2)) {
@@ -51,8 +62,9 @@ void lrt_mutex_lock_at(lrt_mutex *m, void *site)
         }
     }
     lrt_park_on(QUEUE(m), &m->guard_, m, LRT_WAIT_MUTEX);
-    /* Handed over by lrt_mutex_unlock: we hold it now. */
-    held_by_me(m, site);
+    /* Handed over by lrt_mutex_unlock: we hold it now (on whichever
+     * thread runs us: lrt_task_current's barrier reads it afresh). */
+    held_by(m, lrt_task_current(), site);
 }
 
 bool lrt_mutex_trylock(lrt_mutex *m)
@@ -61,28 +73,22 @@ bool lrt_mutex_trylock(lrt_mutex *m)
     if (!atomic_compare_exchange_strong_explicit(STATE(m), &s, 1,
             memory_order_acquire, memory_order_relaxed))
         return false;
-    held_by_me(m, __builtin_return_address(0));
+    held_by(m, current_no_switch(), __builtin_return_address(0));
     return true;
 }
 
 void lrt_mutex_unlock(lrt_mutex *m)
 {
     /* Before the release: the next holder's stores come after it. (An
-     * unlock of an unlocked mutex panics below; these stores are then
-     * harmless.) */
-    uint64_t owner = m->owner_;
-    uintptr_t site = m->site_;
+     * unlock of an unlocked mutex panics below; clearing is harmless.) */
     m->owner_ = 0;
     m->site_ = 0;
     uint32_t s = 1;
     if (atomic_compare_exchange_strong_explicit(STATE(m), &s, 0,
             memory_order_release, memory_order_relaxed))
         return;
-    if (s == 0) {
-        m->owner_ = owner;
-        m->site_ = site;
+    if (s == 0)
         lrt_panic("lrt_mutex_unlock", "unlock of unlocked mutex %p", (void *)m);
-    }
     lrt_guard_acquire(&m->guard_);
     lrt_waiter *w = lrt_waitq_pop_claimed(QUEUE(m));
     if (!w)
