@@ -167,5 +167,6 @@ void ls_input_close(ls_input *in)
         ls_analysis_free(in->a);
         ls_snapshot_close(in->s);
     }
+    free(in->owned_path);
     memset(in, 0, sizeof *in);
 }

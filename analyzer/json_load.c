@@ -5,7 +5,8 @@
  * result this file builds the same three: a snapshot that has the header
  * and one task per task id, an analysis with their verdicts, and an
  * unwinder that gives each task its group's stack and creator. A result
- * of schema 2 keeps each task's wait, labels, parent and creators too
+ * of schema 3 (several files merged, fleet.c) adds the files and each
+ * task's file; one of schema 2 keeps each task's wait, labels, parent and creators too
  * ("task_info", "label_sets", "sites"); an older one gives each task its
  * group's longest wait and creator, no labels, no parents. The heap is
  * never kept, so `why` needs the snapshot itself.
@@ -36,6 +37,8 @@ struct ls_saved {
     ls_label    *labels;
     ls_ancestor *ancestors;     /* what the tasks' ancestry points into */
     uint64_t    *held_bytes, *held_objects;   /* per task (schema 2): what it holds */
+    ls_file_info *files;        /* (schema 3) the files merged into it */
+    size_t       nfiles;
     /* A task is an id in the file (2 bytes: "1,"), so what it costs here
      * is kept to what the views need: its ls_task and these 4 bytes, not
      * a copy of its group's stack and creator (4 million ids in 8 MB took
@@ -132,6 +135,20 @@ static void frame_of(const cJSON *o, ls_frame *f)
     f->inlined = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "inlined"));
 }
 
+/* A "time" as ns since 1970; 0 if it is none. Only times an int64 of ns
+ * holds (till 2262): a hostile year must not overflow the product
+ * (fuzzing found it). */
+static int64_t time_of(const char *when)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    time_t secs;
+    if (when && strptime(when, "%Y-%m-%dT%H:%M:%SZ", &tm) && (secs = timegm(&tm)) >= 0 &&
+        secs < INT64_MAX / 1000000000)
+        return (int64_t)secs * 1000000000;
+    return 0;
+}
+
 /* The code of a reason name, added to the runtime's table if new. */
 static uint32_t reason_code(ls_runtime *rt, const char *name)
 {
@@ -167,6 +184,21 @@ static int load_tables(ls_saved *sv)
             return -1;
         cJSON_ArrayForEach(e, sites)
             frame_of(e, &sv->sites[sv->nsites++]);
+    }
+    const cJSON *files = cJSON_GetObjectItemCaseSensitive(sv->doc, "files");
+    if (cJSON_IsArray(files) && cJSON_GetArraySize(files) > 0) {
+        size_t n = (size_t)cJSON_GetArraySize(files);
+        if (!(sv->files = calloc(n, sizeof *sv->files)))
+            return -1;
+        cJSON_ArrayForEach(e, files) {
+            ls_file_info *f = &sv->files[sv->nfiles++];
+            const char *path = string_of(e, "file"), *when = string_of(e, "time");
+            f->path = path ? path : "?";
+            f->pid = integer_of(e, "pid", UINT64_MAX, 0);
+            f->time_unix_ns = time_of(when);
+            f->tasks = (size_t)integer_of(e, "tasks", SIZE_MAX, 0);
+            f->leaked = (size_t)integer_of(e, "leaked", SIZE_MAX, 0);
+        }
     }
     const cJSON *sets = cJSON_GetObjectItemCaseSensitive(sv->doc, "label_sets");
     if (!cJSON_IsArray(sets))
@@ -222,6 +254,8 @@ static void task_facts(ls_saved *sv, const cJSON *e, ls_task *t, size_t ti, size
     uint64_t site = integer_of(e, "created_by", UINT64_MAX, UINT64_MAX);
     t->create_pc = site < sv->nsites ? ntasks + site : UINT64_MAX;   /* past every key: unknown */
     t->parent_id = integer_of(e, "parent", UINT64_MAX, 0);
+    uint64_t file = integer_of(e, "file", UINT64_MAX, 0);
+    t->file = file < sv->nfiles ? (uint32_t)file : 0;
     const cJSON *an = cJSON_GetObjectItemCaseSensitive(e, "ancestry"), *x;
     if (!cJSON_IsArray(an))
         an = NULL;
@@ -240,14 +274,21 @@ static void task_facts(ls_saved *sv, const cJSON *e, ls_task *t, size_t ti, size
 int ls_saved_load_text(const char *path, char *text, ls_saved **out, ls_snapshot **s, ls_analysis **a,
                        ls_unwinder **u, ls_error *err)
 {
+    cJSON *doc = cJSON_Parse(text);
+    free(text);
+    return ls_saved_load_doc(path, doc, out, s, a, u, err);
+}
+
+int ls_saved_load_doc(const char *path, cJSON *doc, ls_saved **out, ls_snapshot **s, ls_analysis **a,
+                      ls_unwinder **u, ls_error *err)
+{
     *out = NULL;
     ls_saved *sv = calloc(1, sizeof *sv);
     if (!sv) {
-        free(text);
+        cJSON_Delete(doc);
         return ls_error_set(err, path, "out of memory");
     }
-    sv->doc = cJSON_Parse(text);
-    free(text);
+    sv->doc = doc;
     sanitize_strings(sv->doc);
     const cJSON *groups = cJSON_GetObjectItemCaseSensitive(sv->doc, "groups");
     if (!sv->doc || !cJSON_IsArray(groups)) {
@@ -375,20 +416,18 @@ int ls_saved_load_text(const char *path, char *text, ls_saved **out, ls_snapshot
     sv->core.note.pid = integer_of(sv->doc, "pid", UINT64_MAX, 0);
     const char *reason = string_of(sv->doc, "reason");
     sv->core.reason = reason ? reason : "";
-    const char *when = string_of(sv->doc, "time");
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    /* Only times an int64 of ns holds (till 2262): a hostile year must
-     * not overflow the product (fuzzing found it). */
-    time_t secs;
-    if (when && strptime(when, "%Y-%m-%dT%H:%M:%SZ", &tm) && (secs = timegm(&tm)) >= 0 &&
-        secs < INT64_MAX / 1000000000)
-        sv->core.note.time_unix_ns = (int64_t)secs * 1000000000;
+    sv->core.note.time_unix_ns = time_of(string_of(sv->doc, "time"));
     sv->snapshot.path = path;
     sv->snapshot.core = &sv->core;
     sv->snapshot.rt = &sv->runtime;
     sv->snapshot.time_monotonic_ns = BASE_NS;
     sv->snapshot.from_json = true;
+    sv->snapshot.exe_path = string_of(sv->doc, "exe");
+    sv->snapshot.build_id = string_of(sv->doc, "build_id");
+    if (sv->nfiles > 1) {
+        sv->snapshot.files = sv->files;
+        sv->snapshot.nfiles = sv->nfiles;
+    }
     sv->unwinder = ls_unwinder_preset(&sv->snapshot, sv->group_stacks, sv->creators, sv->task_group,
                                       sv->sites, sv->nsites);
     if (!sv->unwinder) {
@@ -417,6 +456,7 @@ void ls_saved_free(ls_saved *sv)
     free(sv->ancestors);
     free(sv->held_bytes);
     free(sv->held_objects);
+    free(sv->files);
     free(sv->runtime.tasks);
     free(sv->analysis.verdict);
     free(sv->unwinder);

@@ -25,11 +25,23 @@
 /* load.c                                                                  */
 /* ---------------------------------------------------------------------- */
 
+/* One of the files of a merged result (fleet.c): what its header said. */
+typedef struct ls_file_info {
+    const char *path;
+    uint64_t    pid;
+    int64_t     time_unix_ns;   /* 0: not known */
+    size_t      tasks, leaked;
+} ls_file_info;
+
 typedef struct ls_snapshot {
     const char  *path;
+    /* A merged result: its files, which each task's file indexes; else 0. */
+    const ls_file_info *files;
+    size_t       nfiles;
     ls_core     *core;
     ls_runtime  *rt;
     const char  *exe_path;      /* from the note, or --exe */
+    const char  *build_id;      /* a saved result's program's, as hex; else NULL */
     int64_t      time_monotonic_ns;  /* "now" for wait durations; 0: unknown */
     bool         clock_from_parks;   /* a core: "now" is the latest park it holds */
     /* Heap index: arena page -> span + 1 (0: none); NULL when the arena
@@ -100,6 +112,7 @@ typedef struct ls_options {
     bool        interactive;    /* -i */
     bool        runtime_frames; /* --runtime-frames: show libleakrt's API frames */
     ls_suppressions *suppressions; /* --ignore-*, --suppressions; NULL: none */
+    int         jobs;           /* -j N: files analysed at once (0: one per CPU) */
 } ls_options;
 
 int  ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out, ls_error *err);
@@ -428,11 +441,16 @@ int  ls_saved_load(const char *path, ls_saved **out, ls_snapshot **s, ls_analysi
  * pipe once, from one descriptor); takes text, freed here. */
 int  ls_saved_load_text(const char *path, char *text, ls_saved **out, ls_snapshot **s, ls_analysis **a,
                         ls_unwinder **u, ls_error *err);
+/* The same from a parsed document (a merged result, fleet.c); takes doc. */
+struct cJSON;
+int  ls_saved_load_doc(const char *path, struct cJSON *doc, ls_saved **out, ls_snapshot **s,
+                       ls_analysis **a, ls_unwinder **u, ls_error *err);
 void ls_saved_free(ls_saved *saved);
 
 /* input.c: a view's input, from a snapshot, a core or a JSON result. */
 typedef struct ls_input {
     ls_saved    *saved;         /* set when it came from JSON */
+    char        *owned_path;    /* several files merged: what s->path says */
     ls_snapshot *s;
     ls_analysis *a;
     ls_unwinder *u;
@@ -444,6 +462,14 @@ typedef struct ls_input {
 enum { LS_EXPLAIN_NO = 0, LS_EXPLAIN = 1, LS_EXPLAIN_IF_CORE = 2 };
 int  ls_input_open(const char *path, const ls_options *opt, int explain, ls_input *in, ls_error *err);
 void ls_input_close(ls_input *in);
+/* fleet.c: the views' input from n files of one program, each analysed in
+ * a worker process (at most opt->jobs at once; 0: one per CPU) and merged
+ * by symbolised stack into one saved result (merge.c); one file is read
+ * as ls_input_open reads it. A file that cannot be read is named on
+ * stderr and counted in *failed; the others are the result. 0, or -1 with
+ * err when none could be read. */
+int  ls_input_open_many(char *const *paths, size_t n, const ls_options *opt, ls_input *in,
+                        size_t *failed, ls_error *err);
 
 /* hash.c: indexes into a caller's array, found by a keyed hash (the keys
  * come from files: a linear search per lookup was quadratic). find: the

@@ -8,14 +8,14 @@
 #include <string.h>
 
 static const char usage[] =
-"usage: leakscan [OPTIONS] FILE\n"
-"       leakscan top [OPTIONS] FILE\n"
-"       leakscan traces [OPTIONS] FILE\n"
+"usage: leakscan [OPTIONS] FILE...\n"
+"       leakscan top [OPTIONS] FILE...\n"
+"       leakscan traces [OPTIONS] FILE...\n"
 "       leakscan diff [OPTIONS] BASE NEW\n"
-"       leakscan why [OPTIONS] TASK FILE\n"
-"       leakscan list [OPTIONS] REGEX FILE\n"
-"       leakscan waiters [OPTIONS] ADDR|SYMBOL FILE\n"
-"       leakscan html [OPTIONS] FILE > report.html\n"
+"       leakscan why [OPTIONS] TASK FILE...\n"
+"       leakscan list [OPTIONS] REGEX FILE...\n"
+"       leakscan waiters [OPTIONS] ADDR|SYMBOL FILE...\n"
+"       leakscan html [OPTIONS] FILE... > report.html\n"
 "       leakscan run [OPTIONS] -- PROGRAM [ARGS...]\n"
 "       leakscan attach [OPTIONS] PID\n"
 "       leakscan -i FILE\n"
@@ -26,6 +26,11 @@ static const char usage[] =
 "LEAKSCAN_AT_EXIT) or a core dump of a libleakrt program (a crash's core\n"
 "shows the crashing task first). The leaked tasks are shown grouped by\n"
 "stack, largest group first.\n"
+"\n"
+"Several FILEs (snapshots or results of one program, say one per machine)\n"
+"are analysed in parallel worker processes and shown as one result, their\n"
+"groups merged by symbolised stack, with each group's count per file, as\n"
+"pprof merges profiles; why and waiters answer for each file in turn.\n"
 "\n"
 "  top                   functions by leaked tasks, like pprof -top: flat (tasks\n"
 "                        blocked in it), flat%, sum%, cum (tasks with it on\n"
@@ -110,13 +115,16 @@ static const char usage[] =
 "  -o, --output PATH     attach --core: keep the core at PATH; run: write\n"
 "                        the snapshot to PATH and keep it\n"
 "  --timeout SECONDS     attach: wait this long for the snapshot (default 30)\n"
+"  -j, --jobs N          analyse at most N of several FILEs at once (default:\n"
+"                        one per CPU); each worker holds one file's analysis\n"
 "  -q, --quiet           no warnings\n"
 "  -h, --help            this text\n"
 "  --version             the version\n"
 "\n"
 "Options may come before or after FILE; -- ends them.\n"
 "\n"
-"exit status (2 is always an error: bad input, a file that cannot be read):\n"
+"exit status (2 is always an error: bad input, a file that cannot be read;\n"
+"of several FILEs, the others are still reported):\n"
 "  FILE, top, traces,    1 if any task is leaked, else 0\n"
 "  list, attach, -i\n"
 "  html                  0 when it wrote the page, leaks or not\n"
@@ -129,23 +137,37 @@ static const char usage[] =
 /* What a bare `leakscan`, or one missing its FILE, prints. */
 static const char short_usage[] =
 "usage: leakscan [OPTIONS] FILE      the leaked tasks in a snapshot or core dump\n"
-"       leakscan top|traces|html [OPTIONS] FILE\n"
-"       leakscan list REGEX FILE | why TASK FILE | waiters ADDR FILE | diff BASE NEW\n"
+"       leakscan top|traces|html [OPTIONS] FILE...\n"
+"       leakscan list REGEX FILE... | why TASK FILE... | waiters ADDR FILE... | diff BASE NEW\n"
 "       leakscan run -- PROGRAM [ARGS...] | attach [--core] PID | -i FILE\n"
 "Try 'leakscan --help' for more, or 'man leakscan'.\n";
 
 enum view { VIEW_GROUPS, VIEW_TOP, VIEW_TRACES, VIEW_HTML };
 
-static int analyse_view(const char *path, const ls_options *opt, enum view view)
+/* After a view over several files: the ones that could not be read (each
+ * named above) make the status 2, as grep's. */
+static int with_failed(int status, size_t failed, size_t n)
+{
+    if (!failed || status == 2)
+        return failed ? 2 : status;
+    fprintf(stderr, "leakscan: %zu of %zu files could not be read (above); the report is of the other %zu\n",
+            failed, n, n - failed);
+    return 2;
+}
+
+static int analyse_view(char *const *paths, size_t n, const ls_options *opt, enum view view)
 {
     ls_error err;
     ls_input in;
     ls_report r = { 0 };
     int status = 2;
-    if (ls_input_open(path, opt, false, &in, &err) != 0) {
+    size_t failed = 0;
+    const char *path = paths[0];
+    if (ls_input_open_many(paths, n, opt, &in, &failed, &err) != 0) {
         fprintf(stderr, "leakscan: %s\n", err.message);
         goto out;
     }
+    path = in.s->path;
     ls_snapshot *s = in.s;
     ls_analysis *a = in.a;
     ls_unwinder *u = in.u;
@@ -206,15 +228,16 @@ out:
         fprintf(stderr, "leakscan: cannot write the report\n");
         status = 2;
     }
-    return status;
+    return n > 1 ? with_failed(status, failed, n) : status;
 }
 
-static int list_main(const char *regex, const char *path, const ls_options *opt)
+static int list_main(const char *regex, char *const *paths, size_t n, const ls_options *opt)
 {
     ls_error err;
     ls_input in;
     int status = 2;
-    if (ls_input_open(path, opt, false, &in, &err) != 0 ||
+    size_t failed = 0;
+    if (ls_input_open_many(paths, n, opt, &in, &failed, &err) != 0 ||
         ls_report_list(stdout, in.s, in.a, in.u, regex, opt->all, opt->source_path, &err) != 0) {
         fprintf(stderr, "leakscan: %s\n", err.message);
         goto out;
@@ -224,7 +247,7 @@ out:
     if (in.s)
         ls_input_close(&in);
     fflush(stdout);
-    return status;
+    return n > 1 ? with_failed(status, failed, n) : status;
 }
 
 static int waiters_main(const char *what, const char *path, const ls_options *opt)
@@ -267,9 +290,32 @@ out:
     return status;
 }
 
+/* why and waiters ask about one file's own tasks and objects: over several
+ * files, each is answered in turn under its name, as grep does; the status
+ * is 2 if any failed, else 1 if any said leaked. */
+static int each_file(int (*one)(const char *arg, const char *path, const ls_options *opt),
+                     const char *arg, char *const *paths, size_t n, const ls_options *opt)
+{
+    int status = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (n > 1)
+            printf("%s== %s ==\n", k ? "\n" : "", paths[k]);
+        int st = one(arg, paths[k], opt);
+        if (st > status)
+            status = st;
+    }
+    return status;
+}
+
+static int why_one(const char *id, const char *path, const ls_options *opt)
+{
+    return why_main(strtoull(id, NULL, 10), path, opt);
+}
+
 static int analyse(const char *path, const ls_options *opt)
 {
-    return analyse_view(path, opt, VIEW_GROUPS);
+    char *paths[] = { (char *)path };
+    return analyse_view(paths, 1, opt, VIEW_GROUPS);
 }
 
 int ls_analyse_file(const char *path, const ls_options *opt) { return analyse(path, opt); }
@@ -280,7 +326,7 @@ static void free_suppressions(void) { ls_suppressions_free(suppressions); }
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "json", no_argument, NULL, 'j' },
+        { "json", no_argument, NULL, 'O' },
         { "pprof", required_argument, NULL, 'p' },
         { "source-path", required_argument, NULL, 's' },
         { "all", no_argument, NULL, 'a' },
@@ -305,6 +351,7 @@ int main(int argc, char **argv)
         { "runtime-frames", no_argument, NULL, 'F' },
         { "group-by", required_argument, NULL, 'G' },
         { "bytes", no_argument, NULL, 'B' },
+        { "jobs", required_argument, NULL, 'J' },
         { NULL, 0, NULL, 0 },
     };
     ls_options opt = { .attach_timeout_s = 30 };
@@ -335,9 +382,9 @@ int main(int argc, char **argv)
      * permutes; -- ends options). run's own arguments after PROGRAM are
      * PROGRAM's: there the first non-option stops. */
     int c;
-    while ((c = getopt_long(argc, argv, run ? "+qhio:" : "qhio:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, run ? "+qhio:" : "qhio:j:", longopts, NULL)) != -1) {
         switch (c) {
-        case 'j': opt.json = true; break;
+        case 'O': opt.json = true; break;
         case 'a': opt.all = true; break;
         case 'e': opt.exe = optarg; break;
         case 'q': opt.quiet = true; break;
@@ -391,6 +438,16 @@ int main(int argc, char **argv)
             opt.attach_timeout_s = (int)n;
             break;
         }
+        case 'j': case 'J': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || n <= 0 || n > 1024) {
+                fprintf(stderr, "leakscan: -j wants a number of worker processes (1 to 1024), not '%s'\n", optarg);
+                return 2;
+            }
+            opt.jobs = (int)n;
+            break;
+        }
         case 'n': {
             char *end;
             long n = strtol(optarg, &end, 10);
@@ -411,28 +468,28 @@ int main(int argc, char **argv)
     if (attach)
         return ls_attach_main(argc - optind, argv + optind, &opt);
     if (list) {
-        if (argc - optind != 2) {
-            fprintf(stderr, "leakscan list: give a regular expression and a snapshot: leakscan list worker FILE\n");
+        if (argc - optind < 2) {
+            fprintf(stderr, "leakscan list: give a regular expression and a snapshot: leakscan list worker FILE...\n");
             return 2;
         }
-        return list_main(argv[optind], argv[optind + 1], &opt);
+        return list_main(argv[optind], argv + optind + 1, (size_t)(argc - optind - 1), &opt);
     }
     if (waiters) {
-        if (argc - optind != 2) {
-            fprintf(stderr, "leakscan waiters: give an object and a snapshot: leakscan waiters jobs FILE "
+        if (argc - optind < 2) {
+            fprintf(stderr, "leakscan waiters: give an object and a snapshot: leakscan waiters jobs FILE... "
                     "(a global's name, or an address 0x...)\n");
             return 2;
         }
-        return waiters_main(argv[optind], argv[optind + 1], &opt);
+        return each_file(waiters_main, argv[optind], argv + optind + 1, (size_t)(argc - optind - 1), &opt);
     }
     if (why) {
         char *end;
-        if (argc - optind != 2 || !*argv[optind] ||
+        if (argc - optind < 2 || !*argv[optind] ||
             (strtoull(argv[optind], &end, 10), *end)) {
-            fprintf(stderr, "leakscan why: give a task id and a snapshot: leakscan why 7 FILE\n");
+            fprintf(stderr, "leakscan why: give a task id and a snapshot: leakscan why 7 FILE...\n");
             return 2;
         }
-        return why_main(strtoull(argv[optind], NULL, 10), argv[optind + 1], &opt);
+        return each_file(why_one, argv[optind], argv + optind + 1, (size_t)(argc - optind - 1), &opt);
     }
     if (diff) {
         if (argc - optind != 2) {
@@ -452,13 +509,9 @@ int main(int argc, char **argv)
         }
         return ls_interactive_main(argv[optind], &opt);
     }
-    if (optind + 1 < argc) {
-        fprintf(stderr, "leakscan: one FILE at a time (got %d); try 'leakscan --help'\n", argc - optind);
-        return 2;
-    }
     if (view != VIEW_GROUPS && opt.json) {
         fprintf(stderr, "leakscan: --json goes with the default view\n");
         return 2;
     }
-    return analyse_view(argv[optind], &opt, view);
+    return analyse_view(argv + optind, (size_t)(argc - optind), &opt, view);
 }

@@ -34,6 +34,16 @@ static cJSON *frame_json(const ls_frame *f)
     return o;
 }
 
+static void add_time(cJSON *o, int64_t unix_ns)
+{
+    char when[64] = "";
+    time_t secs = (time_t)(unix_ns / 1000000000);
+    struct tm tm;
+    if (gmtime_r(&secs, &tm))
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cJSON_AddStringToObject(o, "time", when);
+}
+
 /* Creation sites by PC, each written once ("sites"). */
 typedef struct sites {
     cJSON    *array;
@@ -90,6 +100,8 @@ static cJSON *task_json(const ls_snapshot *s, ls_unwinder *u, const ls_report *r
         cJSON_AddNumberToObject(o, "wait_ns", (double)waited);
     if (t->label_set >= 0 && (size_t)t->label_set < s->rt->nlabel_sets)
         cJSON_AddNumberToObject(o, "labels", t->label_set);
+    if (s->nfiles > 1)
+        cJSON_AddNumberToObject(o, "file", t->file);
     if (t->parent_id || s->from_json) {
         cJSON_AddNumberToObject(o, "created_by", site_of(st, u, t->create_pc));
         if (t->parent_id)
@@ -111,8 +123,11 @@ int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unw
 {
     const ls_core *c = s->core;
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddNumberToObject(root, "schema", 2);
-    if (s->run_temporary)            /* run deletes it after this: no path to a file that is gone */
+    /* 3: several files merged (a "files" table, and each task's file). */
+    cJSON_AddNumberToObject(root, "schema", s->nfiles > 1 ? 3 : 2);
+    if (s->nfiles > 1)
+        cJSON_AddNullToObject(root, "file");
+    else if (s->run_temporary)            /* run deletes it after this: no path to a file that is gone */
         cJSON_AddNullToObject(root, "file");
     else
         cJSON_AddStringToObject(root, "file", s->path);
@@ -120,13 +135,34 @@ int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unw
         cJSON_AddStringToObject(root, "program", s->run_program);
         cJSON_AddBoolToObject(root, "kept", !s->run_temporary);
     }
+    if (s->nfiles > 1) {
+        cJSON *files = cJSON_AddArrayToObject(root, "files");
+        for (size_t k = 0; k < s->nfiles; k++) {
+            const ls_file_info *f = &s->files[k];
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "file", f->path);
+            cJSON_AddNumberToObject(o, "pid", (double)f->pid);
+            add_time(o, f->time_unix_ns);
+            cJSON_AddNumberToObject(o, "tasks", (double)f->tasks);
+            cJSON_AddNumberToObject(o, "leaked", (double)f->leaked);
+            cJSON_AddItemToArray(files, o);
+        }
+    }
+    /* What program it is of, for merging several files (merge.c). */
+    if (s->exe_path)
+        cJSON_AddStringToObject(root, "exe", s->exe_path);
+    if (s->build_id)
+        cJSON_AddStringToObject(root, "build_id", s->build_id);
+    for (size_t k = 0; !s->build_id && c->modules && k < c->nmodules; k++) {
+        if (c->modules[k].is_exe && c->modules[k].build_id_size) {
+            char hex[2 * LS_MAX_BUILD_ID + 1];
+            ls_build_id_hex(c->modules[k].build_id, c->modules[k].build_id_size, hex);
+            cJSON_AddStringToObject(root, "build_id", hex);
+            break;
+        }
+    }
     cJSON_AddNumberToObject(root, "pid", (double)c->note.pid);
-    char when[64] = "";
-    time_t secs = (time_t)(c->note.time_unix_ns / 1000000000);
-    struct tm tm;
-    if (gmtime_r(&secs, &tm))
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    cJSON_AddStringToObject(root, "time", when);
+    add_time(root, c->note.time_unix_ns);
     cJSON_AddStringToObject(root, "reason", c->reason);
     /* What wait_ns are measured to: the snapshot's clock, or (a core) the
      * latest park it holds, which makes them lower bounds. */

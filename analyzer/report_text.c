@@ -9,6 +9,7 @@
 #include "leakscan.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -80,6 +81,52 @@ static void print_crash(FILE *out, const ls_snapshot *s, const ls_crash *c)
     fputc('\n', out);
 }
 
+/* A merged result's first and last time taken, into buf. */
+static const char *span_of_times(const ls_snapshot *s, char *buf, size_t size)
+{
+    int64_t lo = INT64_MAX, hi = 0;
+    for (size_t k = 0; k < s->nfiles; k++) {
+        int64_t t = s->files[k].time_unix_ns;
+        if (t && t < lo) lo = t;
+        if (t > hi) hi = t;
+    }
+    char a[32] = "?", b[32] = "?";
+    struct tm tm;
+    time_t secs = (time_t)(lo / 1000000000);
+    if (hi && gmtime_r(&secs, &tm))
+        strftime(a, sizeof a, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    secs = (time_t)(hi / 1000000000);
+    if (hi && gmtime_r(&secs, &tm))
+        strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(buf, size, strcmp(a, b) ? "%s .. %s" : "%s", a, b);
+    return buf;
+}
+
+/* Of a merged result: how many of group g's tasks each file has, in the
+ * files' order ("# in 2 of 3 files: a.snap 30, b.snap 28"). */
+static void print_files(FILE *out, const ls_snapshot *s, const ls_group *g)
+{
+    size_t *per = calloc(s->nfiles, sizeof *per), in = 0;
+    if (!per)
+        return;
+    for (size_t k = 0; k < g->count; k++)
+        per[s->rt->tasks[g->tasks[k]].file]++;
+    for (size_t k = 0; k < s->nfiles; k++)
+        in += per[k] != 0;
+    fprintf(out, "# in %zu of %zu files:", in, s->nfiles);
+    for (size_t k = 0, shown = 0; k < s->nfiles; k++) {
+        if (!per[k])
+            continue;
+        if (shown++ == 8) {
+            fprintf(out, " and %zu more", in - 8);
+            break;
+        }
+        fprintf(out, "%s %s %zu", shown > 1 ? "," : "", s->files[k].path, per[k]);
+    }
+    fputc('\n', out);
+    free(per);
+}
+
 void ls_count_line(const ls_snapshot *s, const ls_analysis *a, const ls_report *r, char *buf, size_t size)
 {
     size_t n = s->rt->ntasks, leaked_groups = a->leaked ? r->leaked_groups : 0;
@@ -106,7 +153,10 @@ void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
         fprintf(out, "leakscan: %s\n", s->path);
     char counts[160];
     ls_count_line(s, a, r, counts, sizeof counts);
-    fprintf(out, "pid %" PRIu64 ", taken %s (%s), %s", c->note.pid, when, c->reason, counts);
+    if (s->nfiles > 1)
+        fprintf(out, "%zu files, taken %s, %s", s->nfiles, span_of_times(s, when, sizeof when), counts);
+    else
+        fprintf(out, "pid %" PRIu64 ", taken %s (%s), %s", c->note.pid, when, c->reason, counts);
     if (a->suppressed)
         fprintf(out, " (and %zu suppressed)", a->suppressed);
     char unknown[256];
@@ -142,6 +192,8 @@ void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
         fprintf(out, "]\n");
         if (g->key)
             fprintf(out, "# grouped by %s (the stack is the first task's)\n", g->key);
+        if (s->nfiles > 1)
+            print_files(out, s, g);
         if (g->retained_objects || g->shared_objects) {
             fprintf(out, "# holds %" PRIu64 " byte%s in %" PRIu64 " object%s only leaked tasks reach",
                     g->retained_bytes, ls_s(g->retained_bytes), g->retained_objects, ls_s(g->retained_objects));

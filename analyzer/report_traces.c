@@ -94,7 +94,10 @@ int ls_print_task(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
                   const uint64_t *held)
 {
     const ls_task *t = &s->rt->tasks[i];
-    fprintf(out, "task %" PRIu64 " [%s", t->id, state_label(s, t));
+    fprintf(out, "task %" PRIu64, t->id);
+    if (s->nfiles > 1)                       /* merged: ids are each file's own */
+        fprintf(out, " of %s", s->files[t->file].path);
+    fprintf(out, " [%s", state_label(s, t));
     if (a->verdict[i] == LS_LEAKED)
         fprintf(out, " (leaked)");
     else if (a->verdict[i] == LS_MAIN_BLOCKED)
@@ -139,6 +142,16 @@ int ls_print_task(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
     return 0;
 }
 
+static const ls_task *sorted_tasks;
+
+static int compare_tasks(const void *x, const void *y)
+{
+    const ls_task *a = &sorted_tasks[*(const size_t *)x], *b = &sorted_tasks[*(const size_t *)y];
+    if (a->file != b->file)
+        return a->file < b->file ? -1 : 1;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
 int ls_report_traces(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, bool all)
 {
     const ls_runtime *rt = s->rt;
@@ -159,10 +172,9 @@ int ls_report_traces(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_u
     for (size_t i = 0; i < rt->ntasks; i++)
         if (all || a->verdict[i] == LS_LEAKED)
             order[n++] = i;
-    for (size_t i = 1; i < n; i++)            /* tasks come nearly sorted */
-        for (size_t j = i; j > 0 && rt->tasks[order[j - 1]].id > rt->tasks[order[j]].id; j--) {
-            size_t tmp = order[j]; order[j] = order[j - 1]; order[j - 1] = tmp;
-        }
+    sorted_tasks = rt->tasks;                 /* by file (of a merged result), then id */
+    if (n)
+        qsort(order, n, sizeof *order, compare_tasks);
     for (size_t k = 0; k < n; k++) {
         if (ls_print_task(out, s, a, u, order[k], held.task_retained) != 0) {
             free(order);

@@ -231,6 +231,7 @@ typedef struct ls_task {
     uint32_t nancestry;
     uint64_t labels_addr;        /* its label set in the program, 0: none */
     int32_t  label_set;          /* index into rt->label_sets, -1: none */
+    uint32_t file;               /* a merged result's: the file it is from */
 } ls_task;
 
 typedef struct ls_span {

@@ -1,0 +1,283 @@
+/*
+ * fleet.c — a view over several files (`leakscan top a.snap b.snap ...`):
+ * each file analysed in a worker process of its own, at most -j of them
+ * at once, whose result comes back as JSON through a pipe and is merged
+ * (merge.c) in the order of the files, so the report does not depend on
+ * which worker finished first. A process per file keeps the memory that of
+ * the files being analysed at the moment, not their sum, and a file that
+ * crashes its analysis or cannot be read costs only itself: it is named
+ * on stderr, the report is of the others, and the exit status says 2.
+ */
+#define _GNU_SOURCE
+#include "leakscan.h"
+#include "merge.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_RESULT_BYTES ((size_t)1 << 30)   /* as for a saved result (input.c) */
+
+typedef struct job {
+    pid_t  pid;
+    int    fd;
+    size_t file;
+    char  *buf;
+    size_t len, cap;
+    bool   too_big;
+} job;
+
+/* In the worker: path's result, by stack, nothing suppressed, to fd. */
+static _Noreturn void worker(const char *path, const ls_options *opt, int fd)
+{
+    ls_options o = *opt;
+    o.suppressions = NULL;          /* applied once, to the merged result */
+    o.pprof = NULL;
+    ls_error err;
+    ls_input in;
+    ls_report r = { 0 };
+    FILE *out = fdopen(fd, "w");
+    snprintf(err.message, sizeof err.message, "%s: out of memory", path);
+    int status = 2;
+    if (out && ls_set_group_by("stack", &err) == 0 &&
+        ls_input_open(path, &o, LS_EXPLAIN_NO, &in, &err) == 0 &&
+        ls_group_leaks(in.s, in.a, in.u, opt->all, &r, &err) == 0 &&
+        ls_retained(in.s, in.a, &r, &err) == 0) {
+        if (ls_report_json(out, in.s, in.a, in.u, &r) == 0 && fflush(out) == 0)
+            status = 0;
+        else
+            ls_error_set(&err, path, "cannot pass its result on");
+    }
+    if (status)
+        fprintf(stderr, "leakscan: %s\n", err.message);
+    _exit(status);
+}
+
+static int start(job *j, const char *path, size_t file, const ls_options *opt, ls_error *err)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return ls_error_set(err, path, "cannot make a pipe: %s", strerror(errno));
+    fflush(NULL);                   /* nothing buffered is written twice */
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(p[0]);
+        close(p[1]);
+        return ls_error_set(err, path, "cannot start a worker: %s", strerror(e));
+    }
+    if (pid == 0) {
+        close(p[0]);
+        worker(path, opt, p[1]);
+    }
+    close(p[1]);
+    *j = (job){ .pid = pid, .fd = p[0], .file = file };
+    return 0;
+}
+
+/* Reads what is there; 1 at the end, 0 for more, -1: out of memory. */
+static int drain(job *j)
+{
+    for (;;) {
+        if (j->cap - j->len < 65536) {
+            size_t cap = j->cap ? 2 * j->cap : 262144;
+            char *grown = realloc(j->buf, cap);
+            if (!grown)
+                return -1;
+            j->buf = grown;
+            j->cap = cap;
+        }
+        ssize_t n = read(j->fd, j->buf + j->len, j->cap - j->len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return 1;
+        j->len += (size_t)n;
+        if (j->len > MAX_RESULT_BYTES) {
+            j->too_big = true;
+            return 1;
+        }
+        return 0;
+    }
+}
+
+/* The worker's status: 0 when it passed on a whole result. */
+static int reap(job *j, const char *path)
+{
+    int st;
+    while (waitpid(j->pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    close(j->fd);
+    if (WIFSIGNALED(st))
+        fprintf(stderr, "leakscan: %s: its analysis was killed by signal %d (%s)\n", path,
+                WTERMSIG(st), strsignal(WTERMSIG(st)));
+    else if (j->too_big)
+        fprintf(stderr, "leakscan: %s: a result larger than %zu MiB is not merged\n", path,
+                MAX_RESULT_BYTES >> 20);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && !j->too_big)
+        return 0;
+    return -1;
+}
+
+/* The files read, for the views' header: "a.snap, b.snap, c.snap",
+ * "a, b, c and 9 more". */
+static char *describe(char *const *paths, const bool *read, size_t n)
+{
+    size_t size = 64, shown = 0, total = 0;
+    for (size_t i = 0; i < n; i++)
+        size += read[i] ? strlen(paths[i]) + 2 : 0;
+    char *d = malloc(size);
+    if (!d)
+        return NULL;
+    int len = 0;
+    d[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (!read[i])
+            continue;
+        if (shown < 3)
+            len += snprintf(d + len, size - (size_t)len, "%s%s", shown++ ? ", " : "", paths[i]);
+        total++;
+    }
+    if (total > shown)
+        snprintf(d + len, size - (size_t)len, " and %zu more", total - shown);
+    return d;
+}
+
+static void progress(const ls_options *opt, size_t done, size_t n)
+{
+    if (opt->quiet || !isatty(STDERR_FILENO))
+        return;
+    if (done < n)
+        fprintf(stderr, "\rleakscan: %zu of %zu files analysed", done, n);
+    else
+        fprintf(stderr, "\r\033[K");
+}
+
+int ls_input_open_many(char *const *paths, size_t n, const ls_options *opt, ls_input *in,
+                       size_t *failed, ls_error *err)
+{
+    *failed = 0;
+    if (n == 1) {
+        int status = ls_input_open(paths[0], opt, LS_EXPLAIN_NO, in, err);
+        *failed = status != 0;
+        return status;
+    }
+    memset(in, 0, sizeof *in);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t width = opt->jobs ? (size_t)opt->jobs : cpus > 0 ? (size_t)cpus : 1;
+    if (width > n)
+        width = n;
+    job *jobs = calloc(width, sizeof *jobs);
+    struct pollfd *fds = calloc(width, sizeof *fds);
+    char **results = calloc(n, sizeof *results);
+    uint8_t *done = calloc(n, 1);          /* 1: finished; 2: and merged */
+    ls_merge *m = ls_merge_new();
+    if (!jobs || !fds || !results || !done || !m) {
+        free(jobs), free(fds), free(results), free(done), ls_merge_free(m);
+        return ls_error_set(err, NULL, "out of memory");
+    }
+    size_t started = 0, running = 0, finished = 0, merged = 0, good = 0;
+    int status = 0;
+    while (status == 0 && finished < n) {
+        while (running < width && started < n) {
+            if (start(&jobs[running], paths[started], started, opt, err) != 0) {
+                fprintf(stderr, "leakscan: %s\n", err->message);
+                done[started++] = true;
+                finished++;
+                (*failed)++;
+                continue;
+            }
+            running++;
+            started++;
+        }
+        for (size_t k = 0; k < running; k++)
+            fds[k] = (struct pollfd){ .fd = jobs[k].fd, .events = POLLIN };
+        if (running && poll(fds, running, -1) < 0 && errno != EINTR) {
+            status = ls_error_set(err, NULL, "cannot wait for the workers: %s", strerror(errno));
+            break;
+        }
+        for (size_t k = 0; k < running; k++) {
+            if (!fds[k].revents)
+                continue;
+            job *j = &jobs[k];
+            int end = drain(j);
+            if (end < 0) {
+                status = ls_error_set(err, paths[j->file], "out of memory");
+                break;
+            }
+            if (!end)
+                continue;
+            if (reap(j, paths[j->file]) == 0) {
+                j->buf[j->len] = '\0';
+                results[j->file] = j->buf;
+            } else {
+                free(j->buf);
+                (*failed)++;
+            }
+            done[j->file] = true;
+            finished++;
+            jobs[k] = jobs[--running];      /* its poll slot is stale: redo the poll */
+            fds[k].revents = 0;
+            progress(opt, finished, n);
+            break;
+        }
+        /* Merged in the files' order, as soon as a prefix of them is done. */
+        for (; status == 0 && merged < n && done[merged]; merged++) {
+            if (!results[merged])
+                continue;
+            cJSON *doc = cJSON_Parse(results[merged]);
+            free(results[merged]);
+            results[merged] = NULL;
+            if (!doc || ls_merge_add(m, paths[merged], doc, opt->quiet, err) != 0) {
+                if (!doc)
+                    ls_error_set(err, paths[merged], "its worker passed on no JSON result");
+                fprintf(stderr, "leakscan: %s\n", err->message);
+                (*failed)++;
+            } else {
+                good++;
+                done[merged] = 2;          /* read, for the header */
+            }
+            cJSON_Delete(doc);
+        }
+    }
+    for (size_t k = 0; k < running; k++) {      /* after an error: stop the rest */
+        kill(jobs[k].pid, SIGKILL);
+        reap(&jobs[k], paths[jobs[k].file]);
+        free(jobs[k].buf);
+    }
+    bool *read = (bool *)results;          /* (reused: room for n) */
+    for (size_t i = 0; i < n; i++) {
+        free(results[i]);
+        read[i] = done[i] == 2;
+    }
+    cJSON *doc = status == 0 && good ? ls_merge_finish(m) : NULL;
+    char *name = status == 0 && good ? describe(paths, read, n) : NULL;
+    free(jobs), free(fds), free(results), free(done);
+    ls_merge_free(m);
+    if (status != 0)
+        return -1;
+    if (!good)
+        return ls_error_set(err, NULL, "none of the %zu files could be read", n);
+    if (!doc || !name) {
+        cJSON_Delete(doc);
+        free(name);
+        return ls_error_set(err, NULL, "out of memory");
+    }
+    in->owned_path = name;
+    if (ls_saved_load_doc(name, doc, &in->saved, &in->s, &in->a, &in->u, err) != 0) {
+        free(name);
+        in->owned_path = NULL;
+        return -1;
+    }
+    if (ls_apply_suppressions(in->s, in->a, in->u, opt->suppressions, !opt->quiet) != 0) {
+        ls_input_close(in);
+        return ls_error_set(err, NULL, "out of memory");
+    }
+    return 0;
+}
