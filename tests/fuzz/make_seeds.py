@@ -17,7 +17,8 @@ usage: make_seeds.py BUILDDIR LOAD_CORPUS JSON_CORPUS
   BUILDDIR     a build with analyzer/leakscan, samples/demo, samples/soundness,
                samples/webserver
 Writes demo.snap and soundness.core into LOAD_CORPUS, demo.json and
-webserver.json (labels, parents, ancestry: JSON schema 2) into
+webserver.json (labels, parents, ancestry: JSON schema 2) and merged.json
+(both merged: schema 3) into
 JSON_CORPUS. A core seed that cannot be taken (ptrace not allowed) is
 left out with a note on stderr; the snapshot seed is required.
 """
@@ -86,6 +87,9 @@ def main():
                        env=dict(os.environ, LEAKSCAN_AT_EXIT=web, LRT_PROCS="2"), timeout=120, check=True)
         p = subprocess.run([leakscan, "--json", "-q", web], stdout=subprocess.PIPE, timeout=120)
         open(os.path.join(json_dir, "webserver.json"), "wb").write(p.stdout)
+        # Several files merged (schema 3: the files table, each task's file).
+        p = subprocess.run([leakscan, "--json", "-q", web, out], stdout=subprocess.PIPE, timeout=120)
+        open(os.path.join(json_dir, "merged.json"), "wb").write(p.stdout)
 
         # A core without the note, of a program that is still running.
         proc = subprocess.Popen([os.path.join(build, "samples", "soundness"), "wait-for-core"],
