@@ -242,6 +242,14 @@ typedef struct ls_note_snapshot {
     uint32_t pad;
 } ls_note_snapshot;
 
+/* Pseudo-threads: one note of owner LS_NOTE_OWNER and type NT_PRSTATUS (1)
+ * per parked task, after the real threads' "CORE" ones, for debuggers (gdb
+ * reads a note of any owner by its type). pr_pid is LS_PSEUDO_TID_BASE +
+ * the task id (above any kernel thread id), pr_reg the task's saved
+ * registers as of after its context switch returns. Readers take threads
+ * from "CORE" notes only and ignore these: the analysis never uses them. */
+#define LS_PSEUDO_TID_BASE 1000000000
+
 /* The modules note (same owner, type LS_NOTE_MODULES), next to the
  * snapshot note: the build-id of every ELF object the program had mapped,
  * read at snapshot time from the object's own notes in memory, so that a

@@ -224,6 +224,11 @@ static int parse_notes(ls_core *core, Elf *elf, const GElf_Phdr *ph, ls_error *e
                    nh.n_type == LS_NOTE_MODULES && !core->module_ids) {
             if (parse_modules_note(core, desc, nh.n_descsz, err) != 0)
                 return -1;
+        } else if (nh.n_namesz == sizeof LS_NOTE_OWNER && memcmp(name, LS_NOTE_OWNER, nh.n_namesz) == 0 &&
+                   nh.n_type == NT_PRSTATUS) {
+            /* A parked task as a thread for gdb (pseudo-threads, README
+             * §1): never one of the analysis's threads, never read. */
+            core->pseudo_threads++;
         }
         offset = next;
     }

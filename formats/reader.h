@@ -105,8 +105,10 @@ typedef struct ls_core {
     uint16_t         machine;    /* e_machine */
     ls_segment      *segments;   /* PT_LOAD, sorted by vaddr */
     size_t           nsegments;
-    ls_thread       *threads;    /* NT_PRSTATUS, in file order */
+    ls_thread       *threads;    /* NT_PRSTATUS of owner CORE, in file order */
     size_t           nthreads;
+    size_t           pseudo_threads;  /* NT_PRSTATUS of owner LEAKSCAN: parked
+                                   * tasks for debuggers, counted, not read */
     ls_file_mapping *files;      /* NT_FILE */
     size_t           nfiles;
     ls_module       *modules;    /* the files mapped at offset 0 (modules.c) */

@@ -613,6 +613,11 @@ static int add_note(buf *notes, const char *name, uint32_t type, const void *des
     return err;
 }
 
+static int add_task_thread(void *notes, const void *prstatus, size_t size)
+{
+    return add_note(notes, LS_NOTE_OWNER, NT_PRSTATUS, prstatus, size);
+}
+
 typedef struct file_map {
     uint64_t start, end, page_offset;
     const char *path;
@@ -906,8 +911,8 @@ static int write_core(int fd, const lrt_core_info *info, const lrt_stopped_world
         nranges = merge_ranges(r, nranges);
     }
 
-    /* Notes: a prstatus per stopped thread (the caller first), prpsinfo,
-     * auxv, the file table, and ours. */
+    /* Notes: a prstatus per stopped thread (the caller first), one per
+     * parked task, prpsinfo, auxv, the file table, and ours. */
     for (size_t i = 0; !err && i < sw->count; i++) {
         if (sw->threads[i].tid <= 0 || !atomic_load(&sw->threads[i].stopped))
             continue;
@@ -918,6 +923,11 @@ static int write_core(int fd, const lrt_core_info *info, const lrt_stopped_world
         memcpy(&st.pr_reg, &sw->threads[i].regs, sizeof st.pr_reg);
         err = add_note(&notes, "CORE", NT_PRSTATUS, &st, sizeof st);
     }
+    /* Then the parked tasks, as threads only gdb sees (core_tasks.c): a
+     * snapshot without them, rather than none, if they do not fit. */
+    size_t real_notes = notes.len;
+    if (!err && lrt_core_task_threads(add_task_thread, &notes) != 0)
+        notes.len = real_notes;
     if (!err) err = add_prpsinfo(&notes, pid, info->exe_path);
     if (!err && read_file("/proc/self/auxv", &auxv) == 0)
         err = add_note(&notes, "CORE", NT_AUXV, auxv.data, auxv.len);

@@ -78,6 +78,11 @@ typedef struct lrt_core_info {
 } lrt_core_info;
 
 
+/* In the forked child (core_tasks.c): one pseudo-thread prstatus per
+ * parked task, handed to emit (with its size) to be written as a note of
+ * owner LEAKSCAN, type NT_PRSTATUS. 0 or emit's error. */
+int lrt_core_task_threads(int (*emit)(void *ctx, const void *prstatus, size_t size), void *ctx);
+
 /* In the forked child, first: reserves the child's own memory (its stack
  * at the bottom, stack_size bytes); NULL on failure. */
 void *lrt_core_scratch_init(size_t stack_size);

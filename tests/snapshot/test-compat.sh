@@ -24,10 +24,14 @@ bt=$(timeout 120 gdb -nx -batch -ex "info threads" -ex "thread apply all bt" "$p
 grep -q "lrt_snapshot_at_exit" <<<"$bt" || fail "gdb shows no lrt_snapshot_at_exit frame: $bt"
 grep -q "in lrt_main" <<<"$bt" || fail "gdb shows no lrt_main frame: $bt"
 # The rows of `info threads`: "LWP n", or "Thread 0x... (LWP n)" where gdb
-# found the dynamic linker's list and with it libthread_db.
-threads=$(grep -cE '^[* ] +[0-9]+ +(Thread 0x[0-9a-f]+ \()?LWP ' <<<"$bt")
+# found the dynamic linker's list and with it libthread_db. The parked
+# tasks are pseudo-threads, "LWP 1000000000 + id", which only gdb reads
+# (a LEAKSCAN note): eu-stack shows the real threads.
+threads=$(grep -cE '^[* ] +[0-9]+ +(Thread 0x[0-9a-f]+ \()?LWP [0-9]{1,9}\b' <<<"$bt")
 [ "$threads" -ge 3 ] || fail "gdb shows $threads threads, expected the caller, the poller and the workers"
-echo "gdb: $threads threads with backtraces"
+tasks=$(grep -cE '^[* ] +[0-9]+ +LWP 1[0-9]{9} ' <<<"$bt" || true)
+[ "$tasks" -ge 5 ] || fail "gdb shows $tasks parked tasks, expected demo's 5 leaked ones at least"
+echo "gdb: $threads threads and $tasks parked tasks with backtraces"
 
 st=$(timeout 120 eu-stack --core "$snap" -e "$prog" 2>&1 || true)
 grep -q "lrt_main" <<<"$st" || fail "eu-stack does not unwind to lrt_main: $st"

@@ -229,6 +229,27 @@ static void test_running_tasks_have_their_threads_registers(void **state)
     ls_core_close(core);
 }
 
+/* Every parked task is a pseudo-thread for gdb (a LEAKSCAN NT_PRSTATUS),
+ * which the reader counts but never takes for a thread of the analysis. */
+static void test_parked_tasks_are_threads_for_debuggers_only(void **state)
+{
+    (void)state;
+    report r;
+    ls_core *core;
+    ls_runtime *rt;
+    snapshot_known_states(&r, &core, &rt);
+    size_t parked = 0;
+    for (size_t i = 0; i < rt->ntasks; i++)
+        parked += rt->tasks[i].state == LS_TASK_WAITING || rt->tasks[i].state == LS_TASK_RUNNABLE;
+    assert_true(parked >= 12);
+    assert_int_equal(core->pseudo_threads, parked);
+    for (size_t i = 0; i < core->nthreads; i++)
+        assert_true(core->threads[i].tid < LS_PSEUDO_TID_BASE);
+    assert_int_equal(core->nthreads, core->note.threads_stopped);
+    ls_runtime_free(rt);
+    ls_core_close(core);
+}
+
 static void test_segments_cover_heap_stacks_and_globals(void **state)
 {
     (void)state;
@@ -548,6 +569,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_task_state_reason_and_waited_object),
         cmocka_unit_test(test_running_tasks_have_their_threads_registers),
+        cmocka_unit_test(test_parked_tasks_are_threads_for_debuggers_only),
         cmocka_unit_test(test_segments_cover_heap_stacks_and_globals),
         cmocka_unit_test(test_read_only_code_reads_from_the_mapped_file),
         cmocka_unit_test(test_note_says_who_when_and_why),
