@@ -7,6 +7,8 @@
  *   unwind.c  stacks of tasks with libdw, symbols per PC      -> ls_stack
  *   symbolize.c  one PC's frames, inlined functions expanded  -> ls_frame
  *   group.c   leaked tasks grouped by stack, ordered by count -> ls_group
+ *   dwarf_names.c  what DWARF calls an address, for why.c      -> ls_place
+ *                  (its own header, dwarf_names.h: it needs libdw's types)
  *   report_text.c, report_json.c                               the views
  *   run.c     `leakscan run -- PROG`
  *   main.c    the command line
@@ -239,6 +241,24 @@ int  ls_unwind_task(ls_unwinder *u, size_t task, ls_stack *out);
  * + k) is sites[k] (schema 2's creation sites). Nothing is owned. */
 ls_unwinder *ls_unwinder_preset(const ls_snapshot *s, const ls_stack *stacks, const ls_frame *creators,
                                 const uint32_t *group, const ls_frame *sites, size_t nsites);
+/* A frame of a task's stack as libdw unwinds it, nothing trimmed, no
+ * inlined frames expanded: where it is, for naming what its stack holds
+ * (dwarf_names.c). Its stack is [the CFA of the frame inside it, cfa). */
+#define LS_RAW_REGS 32
+struct Dwfl;
+typedef struct ls_raw_frame {
+    uint64_t pc;
+    bool     activation;        /* pc is not a return address */
+    bool     has_cfa;           /* the CFI gives cfa here */
+    uint64_t cfa;               /* canonical frame address */
+    uint64_t known;             /* bit r: regs[r] is known */
+    uint64_t regs[LS_RAW_REGS]; /* by DWARF register number */
+} ls_raw_frame;
+/* Task i's frames, innermost first, up to max; how many (0 for a saved
+ * result, or when libdw cannot unwind it). */
+size_t ls_unwind_task_raw(ls_unwinder *u, size_t task, ls_raw_frame *out, size_t max);
+/* The unwinder's libdw session; NULL for a saved result. */
+struct Dwfl *ls_unwinder_dwfl(ls_unwinder *u);
 /* --debug-dir DIR: also look for separate debug information there. */
 void ls_set_debug_dir(const char *dir);
 /* The address of symbol `name` in ELF file `file` loaded with `bias`,

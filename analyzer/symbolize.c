@@ -15,6 +15,7 @@
  * Also which frame of such a stack is the task's top user frame.
  */
 #include "leakscan.h"
+#include "dwarf_names.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -55,7 +56,7 @@ static void real_frame(Dwfl_Module *mod, uint64_t pc, uint64_t at, ls_frame *f)
  * scope with its abstract definition's scopes (what variable lookup
  * wants); the nesting out to the real function is dwarf_getscopes_die's
  * from the innermost scope. The count, or 0 (*scopes then NULL). */
-static int physical_scopes(Dwarf_Die *cu, Dwarf_Addr at, Dwarf_Die **scopes)
+int ls_physical_scopes(Dwarf_Die *cu, Dwarf_Addr at, Dwarf_Die **scopes)
 {
     Dwarf_Die *found = NULL;
     int n = dwarf_getscopes(cu, at, &found);
@@ -164,7 +165,7 @@ size_t ls_pc_frames(Dwfl *dwfl, uint64_t pc, bool activation, ls_frame *out, siz
     Dwarf_Addr bias;
     Dwarf_Die *cu = dwfl_module_addrdie(mod, at, &bias);
     Dwarf_Die *scopes = NULL;
-    int nscopes = cu && max > 1 ? physical_scopes(cu, at - bias, &scopes) : 0;
+    int nscopes = cu && max > 1 ? ls_physical_scopes(cu, at - bias, &scopes) : 0;
     Dwarf_Die *chain[64];
     size_t n = 0;
     for (int i = 0; i < nscopes && n < sizeof chain / sizeof chain[0]; i++) {
@@ -210,7 +211,7 @@ bool ls_pc_function_lines(Dwfl *dwfl, const ls_frame *f, bool activation, int *f
     if (!cu || dwarf_getsrclines(cu, &lines, &nlines) != 0)
         return false;
     Dwarf_Die *scopes = NULL;
-    int nscopes = physical_scopes(cu, at - bias, &scopes);
+    int nscopes = ls_physical_scopes(cu, at - bias, &scopes);
     int lo = 0, hi = 0, decl = 0;
     bool any = false, scoped = false;
     for (int i = 0; i < nscopes && !scoped; i++) {

@@ -437,6 +437,87 @@ static int collect(Dwfl_Frame *frame, void *arg)
     return DWARF_CB_OK;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Raw frames: where each frame's stack is (dwarf_names.c)                 */
+/* ---------------------------------------------------------------------- */
+
+/* The CFA of frame (at pc) from its CFI: the rule the compiler wrote,
+ * a register plus an offset, evaluated on the frame's registers. false
+ * when the CFI has none or another rule (an expression). */
+static bool frame_cfa(Dwfl *dwfl, Dwfl_Frame *frame, Dwarf_Addr at, uint64_t *cfa)
+{
+    Dwfl_Module *mod = dwfl_addrmodule(dwfl, at);
+    Dwarf_Addr bias;
+    Dwarf_Frame *fr = NULL;
+    Dwarf_CFI *cfi = mod ? dwfl_module_eh_cfi(mod, &bias) : NULL;
+    if (!cfi || dwarf_cfi_addrframe(cfi, at - bias, &fr) != 0) {
+        cfi = mod ? dwfl_module_dwarf_cfi(mod, &bias) : NULL;
+        if (!cfi || dwarf_cfi_addrframe(cfi, at - bias, &fr) != 0)
+            return false;
+    }
+    Dwarf_Op *ops;
+    size_t nops;
+    bool ok = false;
+    if (dwarf_frame_cfa(fr, &ops, &nops) == 0 && nops == 1) {
+        unsigned reg = ops[0].atom == DW_OP_bregx ? (unsigned)ops[0].number
+                                                  : (unsigned)(ops[0].atom - DW_OP_breg0);
+        Dwarf_Word off = ops[0].atom == DW_OP_bregx ? ops[0].number2 : ops[0].number;
+        Dwarf_Word v;
+        if ((ops[0].atom == DW_OP_bregx || (ops[0].atom >= DW_OP_breg0 && ops[0].atom <= DW_OP_breg31)) &&
+            dwfl_frame_reg(frame, reg, &v) == 0) {
+            *cfa = v + off;
+            ok = true;
+        }
+    }
+    free(fr);
+    return ok;
+}
+
+typedef struct raw_walk {
+    Dwfl         *dwfl;
+    ls_raw_frame *out;
+    size_t        n, max;
+} raw_walk;
+
+static int collect_raw(Dwfl_Frame *frame, void *arg)
+{
+    raw_walk *w = arg;
+    Dwarf_Addr pc;
+    bool activation;
+    if (w->n == w->max || !dwfl_frame_pc(frame, &pc, &activation))
+        return DWARF_CB_ABORT;
+    ls_raw_frame *f = &w->out[w->n++];
+    memset(f, 0, sizeof *f);
+    f->pc = pc;
+    f->activation = activation;
+    f->has_cfa = frame_cfa(w->dwfl, frame, activation || !pc ? pc : pc - 1, &f->cfa);
+    for (unsigned r = 0; r < LS_RAW_REGS; r++) {
+        Dwarf_Word v;
+        if (dwfl_frame_reg(frame, r, &v) == 0) {
+            f->regs[r] = v;
+            f->known |= UINT64_C(1) << r;
+        }
+    }
+    return DWARF_CB_OK;
+}
+
+size_t ls_unwind_task_raw(ls_unwinder *u, size_t task, ls_raw_frame *out, size_t max)
+{
+    if (!u->dwfl || !u->attached || task >= u->s->rt->ntasks)
+        return 0;
+    raw_walk w = { .dwfl = u->dwfl, .out = out, .max = max };
+    u->task = task;
+    current_unwinder = u;
+    dwfl_getthread_frames(u->dwfl, FAKE_PID, collect_raw, &w);
+    current_unwinder = NULL;
+    return w.n;
+}
+
+struct Dwfl *ls_unwinder_dwfl(ls_unwinder *u)
+{
+    return u->attached ? u->dwfl : NULL;
+}
+
 /* The runtime's own frames above the API call a task blocked in. */
 static bool internal_frame(const char *fn)
 {

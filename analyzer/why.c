@@ -7,8 +7,13 @@
  * shortest path from a root (a global, a thread, a live task) through heap
  * objects to the object it waits on, from a breadth-first mark that
  * records what reached each object.
+ *
+ * Places are named as DWARF names them (dwarf_names.c): a global by its
+ * symbol, member and type, a stack slot by its task, frame and variable,
+ * a heap object by the type of the pointer on the path that reaches it,
+ * and the next hop out of it by its member. Else the bare address.
  */
-#include "leakscan.h"
+#include "dwarf_names.h"
 
 #include <elfutils/libdwfl.h>
 #include <inttypes.h>
@@ -77,15 +82,21 @@ static void task_function(ls_unwinder *u, size_t i, char *buf, size_t size)
     free(st.frames);
 }
 
-static void describe_root(FILE *out, const ls_snapshot *s, ls_unwinder *u, uint64_t parent)
+/* The root; *via: the root word, when DWARF names it (a global). */
+static void describe_root(FILE *out, const ls_snapshot *s, ls_unwinder *u, ls_namer *nm, uint64_t parent,
+                          ls_place *via)
 {
     uint64_t v = LS_PARENT_VALUE(parent);
     char fn[512];
+    memset(via, 0, sizeof *via);
     switch (LS_PARENT_KIND(parent)) {
     case LS_FROM_MEMORY: {
         ls_frame f;
         ls_symbolize_data(u, v, &f);
-        if (f.function)
+        ls_name_address(nm, v, false, via);
+        if (via->kind == LS_PLACE_GLOBAL)
+            fprintf(out, "%s at 0x%" PRIx64, via->text, v);
+        else if (f.function)
             fprintf(out, "global %s+0x%" PRIx64 " (0x%" PRIx64 ")", f.function, f.offset, v);
         else
             fprintf(out, "root memory at 0x%" PRIx64 " (a global, malloc memory or a thread's stack)", v);
@@ -110,12 +121,85 @@ static void describe_root(FILE *out, const ls_snapshot *s, ls_unwinder *u, uint6
     }
 }
 
+/* The first word of object from (its live part, if a stack) that points
+ * into object to: its address and value. false: none (a register). The
+ * last hops found are remembered: every path to an object waited on
+ * 65,536 times would scan the same stacks again. */
+typedef struct hop_memo {
+    bool     used, found;
+    uint64_t from, to, where, value;
+} hop_memo;
+
+static bool find_pointer(const ls_snapshot *s, hop_memo memo[64], uint64_t from, uint64_t to, uint64_t *where,
+                         uint64_t *value)
+{
+    size_t slot = (size_t)(((from * 31 + to) * 0x9e3779b97f4a7c15ull) >> 58);
+    if (memo[slot].used && memo[slot].from == from && memo[slot].to == to) {
+        *where = memo[slot].where;
+        *value = memo[slot].value;
+        return memo[slot].found;
+    }
+    memo[slot].used = true;
+    memo[slot].from = from;
+    memo[slot].to = to;
+    memo[slot].found = false;
+    uint64_t lo, hi, tsize, tlo = object_address(s, to, &tsize), size;
+    if (from >= s->nheap_objects)
+        ls_task_stack_range(s, &s->rt->tasks[from - s->nheap_objects], &lo, &hi);
+    else
+        hi = (lo = object_address(s, from, &size)) + size;
+    /* Only the bytes the file holds: a file may claim a 4 GiB stack. */
+    uint64_t best = UINT64_MAX;
+    for (size_t i = 0; i < s->core->nsegments; i++) {
+        const ls_segment *seg = &s->core->segments[i];
+        uint64_t from_at = seg->vaddr > lo ? seg->vaddr : lo, end = seg->vaddr + seg->filesz;
+        end = end < hi ? end : hi;
+        for (uint64_t at = (from_at + 7) & ~UINT64_C(7); at + 8 <= end && at < best; at += 8) {
+            uint64_t v;
+            memcpy(&v, s->core->data + seg->offset + (at - seg->vaddr), 8);
+            if (v - tlo < tsize) {
+                best = at;
+                *value = v;
+            }
+        }
+    }
+    if (best == UINT64_MAX)
+        return false;
+    memo[slot].where = *where = best;
+    memo[slot].value = *value;
+    return memo[slot].found = true;
+}
+
+/* Prints how a hop reached an object: the place of the word (a variable,
+ * a member), then the object and, if that word's type says, what it is. */
+static void print_hop(FILE *out, const ls_snapshot *s, const ls_place *via, uint64_t value, uint64_t o,
+                      bool *typed, Dwarf_Die *type)
+{
+    char what[256];
+    uint64_t size, addr = object_address(s, o, &size);
+    fprintf(out, "    -> ");
+    if (via->kind == LS_PLACE_VARIABLE || via->kind == LS_PLACE_MEMBER)
+        fprintf(out, "%s: ", via->text);
+    else if (via->kind == LS_PLACE_FRAME)
+        fprintf(out, "from %s: ", via->text);
+    describe_object(out, s, o);
+    *typed = via->typed && value == addr && o < s->nheap_objects &&
+             ls_name_object(&via->pointee, what, sizeof what);
+    if (*typed) {
+        *type = via->pointee;
+        fprintf(out, ", %s", what);
+    }
+}
+
 /* Prints the chain of what reached obj, root first. */
-static void print_path(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, uint64_t obj)
+static void print_path(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, ls_namer *nm,
+                       hop_memo memo[64], uint64_t obj)
 {
     uint64_t chain[MAX_PATH];
     size_t n = 0;
     uint64_t at = obj;
+    ls_place via;
+    uint64_t value = 0;
     chain[n++] = at;
     for (;;) {
         uint64_t p = a->parent[at];
@@ -126,17 +210,32 @@ static void print_path(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls
             continue;
         }
         fprintf(out, "    ");
-        describe_root(out, s, u, p);
+        describe_root(out, s, u, nm, p, &via);
+        if (via.kind == LS_PLACE_GLOBAL)
+            ls_core_read_u64(s->core, LS_PARENT_VALUE(p), &value);
+        via.kind = LS_PLACE_NONE;                /* the root line named it */
         fputc('\n', out);
         break;
     }
     for (size_t i = n; i-- > 0;) {
-        uint64_t o = chain[i] & ~(UINT64_C(1) << 63);
-        fprintf(out, "    -> ");
-        describe_object(out, s, o);
+        uint64_t o = chain[i] & ~(UINT64_C(1) << 63), where;
+        bool typed;
+        Dwarf_Die type;
+        print_hop(out, s, &via, value, o, &typed, &type);
         if (i > 0 && (chain[i] & (UINT64_C(1) << 63)))
             fprintf(out, ", which wakes the task whose stack is next");
         fputc('\n', out);
+        memset(&via, 0, sizeof via);
+        /* The word in o that reaches the next one: a stack's by its slot,
+         * a typed object's by its member. */
+        if (i > 0 && !(chain[i] & (UINT64_C(1) << 63)) &&
+            find_pointer(s, memo, o, chain[i - 1] & ~(UINT64_C(1) << 63), &where, &value)) {
+            uint64_t size, base = object_address(s, o, &size);
+            if (o >= s->nheap_objects)
+                ls_name_address(nm, where, false, &via);
+            else if (typed)
+                ls_name_member(nm, &type, where - base, &via);
+        }
     }
 }
 
@@ -266,14 +365,26 @@ static void free_referrers(referrer_scan *r)
     free(r->tree);
 }
 
-static void print_referrers(FILE *out, const ls_snapshot *s, const ls_analysis *a, const wanted *w)
+static void print_referrers(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_namer *nm,
+                            const wanted *w)
 {
     for (uint32_t i = 0; i < w->found; i++) {
         int kind;
         uint64_t where = w->where[i];
         uint64_t holder = ls_object_of(s, where, &kind);
-        fprintf(out, "    0x%" PRIx64 " in ", where);
-        describe_object(out, s, holder);
+        ls_place place = { .kind = LS_PLACE_NONE };
+        if (kind == LS_OBJ_STACK)
+            ls_name_address(nm, where, false, &place);
+        if (place.kind == LS_PLACE_VARIABLE)
+            fprintf(out, "    0x%" PRIx64 ": %s, stack of task %" PRIu64, where, place.text,
+                    s->rt->tasks[holder - s->nheap_objects].id);
+        else if (place.kind == LS_PLACE_FRAME)
+            fprintf(out, "    0x%" PRIx64 " in %s, stack of task %" PRIu64, where, place.text,
+                    s->rt->tasks[holder - s->nheap_objects].id);
+        else {
+            fprintf(out, "    0x%" PRIx64 " in ", where);
+            describe_object(out, s, holder);
+        }
         if (kind == LS_OBJ_STACK)
             fprintf(out, " (%s)", verdict_name(a->verdict[holder - s->nheap_objects]));
         else
@@ -338,10 +449,17 @@ int ls_why(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u
         free_referrers(&r);
         return ls_error_set(err, s->path, "out of memory");
     }
+    ls_namer *nm = ls_namer_create(s, u);
+    hop_memo memo[64] = { { .used = false } };
     for (uint32_t w = 0; w < t->wait_count; w++) {
         int kind;
         uint64_t obj = ls_object_of(s, t->wait_addrs[w], &kind);
+        ls_place place = { .kind = LS_PLACE_NONE };
+        if (obj == LS_NO_OBJECT || kind == LS_OBJ_STACK)
+            ls_name_address(nm, t->wait_addrs[w], true, &place);
         fprintf(out, "  0x%" PRIx64 ": ", t->wait_addrs[w]);
+        if (place.kind == LS_PLACE_VARIABLE || place.kind == LS_PLACE_GLOBAL)
+            fprintf(out, "%s, ", place.text);
         if (obj == LS_NO_OBJECT) {
             fprintf(out, "outside the tracked heap and every task stack (a global or malloc\n"
                          "    memory): counted as reachable, as in Go.\n");
@@ -351,13 +469,14 @@ int ls_why(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u
         bool marked = (a->marked[obj >> 6] >> (obj & 63)) & 1;
         if (marked) {
             fprintf(out, ", reachable from a root:\n");
-            print_path(out, s, a, u, obj);
+            print_path(out, s, a, u, nm, memo, obj);
         } else {
             fprintf(out, ", which nothing that can run reaches.\n    Pointed to only by:\n");
             const wanted key = { .obj = obj };
-            print_referrers(out, s, a, bsearch(&key, r.w, r.n, sizeof *r.w, compare_wanted));
+            print_referrers(out, s, a, nm, bsearch(&key, r.w, r.n, sizeof *r.w, compare_wanted));
         }
     }
+    ls_namer_destroy(nm);
     free_referrers(&r);
     return 0;
 }
