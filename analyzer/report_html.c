@@ -1,8 +1,10 @@
 /*
  * report_html.c — `leakscan html FILE > report.html`: one self-contained
- * page (no network, no script): the summary, a flame graph of the leaked
- * stacks drawn as inline SVG, and each group with its frames, source
- * lines and wait reason.
+ * page (no network): the summary, a flame graph of the leaked stacks drawn
+ * as inline SVG, and each group with its frames, source lines, wait
+ * reason, labels, task ids and the memory it holds. A small inline script
+ * (report_html_script.c) zooms the graph on a click and highlights the
+ * frames a search matches; without it the page still reads whole.
  *
  * Flame graph: the bottom row is the outermost frame, each row above the
  * frame it called; a box's width is the number of leaked tasks through it.
@@ -10,6 +12,7 @@
  * "inlined") of their own, as their frames do.
  */
 #include "leakscan.h"
+#include "report_html.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -23,6 +26,7 @@ typedef struct node {
     const char  *name;
     size_t       count;
     int          depth;         /* the root's children: 1 */
+    size_t       id;            /* the root's: 0; the script finds a parent by it */
     struct node *parent;
     struct node *child, *next;  /* first child, next sibling */
 } node;
@@ -69,6 +73,7 @@ static node *child_named(tree *t, node *parent, const char *name)
         return NULL;
     }
     t->nodes[t->n++] = c;
+    c->id = t->n;
     c->name = name;
     c->parent = parent;
     c->depth = parent->depth + 1;
@@ -116,13 +121,18 @@ static void draw_box(FILE *out, const node *n, double x, int level, int height, 
     unsigned hue = 0;
     for (const char *p = n->name; *p; p++)
         hue = hue * 31 + (unsigned char)*p;
-    fprintf(out, "<g><title>");
+    /* What the script needs: where the box is, its parent and count. */
+    fprintf(out, "<g class=\"f\" data-i=\"%zu\" data-p=\"%zu\" data-l=\"%d\" data-x=\"%.4f\" data-w=\"%.4f\" "
+                 "data-c=\"%zu\" data-n=\"", n->id, n->parent ? n->parent->id : 0, level, x, w, n->count);
+    escape(out, n->name);
+    fprintf(out, "\"><title>");
     escape(out, n->name);
     fprintf(out, " (%zu task%s)</title><rect x=\"%.2f\" y=\"%.0f\" width=\"%.2f\" height=\"%d\" "
                  "fill=\"hsl(%u,70%%,%u%%)\" stroke=\"white\"/>", n->count, n->count == 1 ? "" : "s",
             x, y, w, ROW - 1, 10 + hue % 40, 55 + hue % 20);
+    /* Every box has its text, empty where it is too narrow: a zoom widens it. */
+    fprintf(out, "<text x=\"%.2f\" y=\"%.0f\">", x + 3, y + ROW - 5);
     if (w > 40) {
-        fprintf(out, "<text x=\"%.2f\" y=\"%.0f\" clip-path=\"inset(0)\">", x + 3, y + ROW - 5);
         size_t room = (size_t)(w / 7);
         size_t len = strlen(n->name);
         if (len > room) {
@@ -131,9 +141,8 @@ static void draw_box(FILE *out, const node *n, double x, int level, int height, 
         } else {
             escape(out, n->name);
         }
-        fputs("</text>", out);
     }
-    fputs("</g>\n", out);
+    fputs("</text></g>\n", out);
 }
 
 /* Every box, a node before its children and its children (and theirs)
@@ -171,6 +180,65 @@ static int draw(FILE *out, const node *root, int height, size_t total)
     return 0;
 }
 
+/* The group's distinct label sets (the first few), as the traces print them. */
+static void print_labels(FILE *out, const ls_snapshot *s, const ls_group *g)
+{
+    enum { SHOWN = 5 };
+    int32_t seen[SHOWN];
+    size_t nseen = 0, more = 0;
+    for (size_t k = 0; k < g->count; k++) {
+        int32_t set = s->rt->tasks[g->tasks[k]].label_set;
+        if (set < 0 || (size_t)set >= s->rt->nlabel_sets)
+            continue;
+        bool known = false;
+        for (size_t j = 0; j < nseen && !known; j++)
+            known = seen[j] == set;
+        if (known)
+            continue;
+        if (nseen == SHOWN) {
+            more++;                  /* (a set seen past the first few may count twice) */
+            continue;
+        }
+        seen[nseen++] = set;
+    }
+    if (!nseen)
+        return;
+    fprintf(out, "<p class=\"labels\">labels: ");
+    for (size_t j = 0; j < nseen; j++) {
+        const ls_label_set *set = &s->rt->label_sets[seen[j]];
+        fputs(j ? "; {" : "{", out);
+        for (uint32_t l = 0; l < set->count; l++) {
+            fputs(l ? ", " : "", out);
+            escape(out, set->labels[l].key);
+            fputs("=", out);
+            escape(out, set->labels[l].value);
+        }
+        fputs("}", out);
+    }
+    if (more)
+        fprintf(out, " and more");
+    fprintf(out, "</p>\n");
+}
+
+/* The first task ids of the group (and, of a merged result, their files). */
+static void print_ids(FILE *out, const ls_snapshot *s, const ls_group *g)
+{
+    enum { SHOWN = 20 };
+    fprintf(out, "<p class=\"ids\">task%s ", ls_s(g->count));
+    for (size_t k = 0; k < g->count && k < SHOWN; k++) {
+        const ls_task *t = &s->rt->tasks[g->tasks[k]];
+        fprintf(out, "%s%" PRIu64, k ? ", " : "", t->id);
+        if (s->nfiles > 1) {
+            fputs(" (", out);
+            escape(out, s->files[t->file].path);
+            fputs(")", out);
+        }
+    }
+    if (g->count > SHOWN)
+        fprintf(out, " and %zu more", g->count - SHOWN);
+    fprintf(out, "</p>\n");
+}
+
 int ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const ls_report *r,
                    const char *source_path)
 {
@@ -204,6 +272,9 @@ int ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
                  ".reason { font-weight: bold; color: #a22; }\n"
                  "table.frames td { font-family: monospace; padding: 0 1em 0 0; }\n"
                  "td.src { color: #555; white-space: pre; }\n"
+                 "g.f { cursor: pointer; } g.f.match rect { fill: #e040fb; }\n"
+                 ".tools { margin: .5em 0; } .tools input { width: 20em; } #matched { margin-left: 1em; }\n"
+                 ".ids, .labels { font-family: monospace; color: #333; }\n"
                  "</style></head><body>\n");
     fprintf(out, "<h1>leakscan: ");
     escape(out, s->path);
@@ -232,6 +303,10 @@ int ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
     }
     if (root->count) {
         fprintf(out, "<h2>Flame graph of the leaked stacks</h2>\n"
+                     "<div class=\"tools\"><input id=\"search\" type=\"search\" placeholder=\"search "
+                     "functions (a regular expression)\"> <button id=\"reset\" disabled>Reset zoom</button>"
+                     "<span id=\"matched\"></span></div>\n"
+                     "<p>Click a frame to zoom to it, the bottom one to zoom out.</p>\n"
                      "<svg id=\"flamegraph\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%d\">\n",
                 WIDTH, height * ROW);
         if (draw(out, root, height, root->count) != 0) {
@@ -276,7 +351,10 @@ int ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
                 escape(out, text);
             fprintf(out, "</td></tr>\n");
         }
-        fprintf(out, "</table>\n<p>created by ");
+        fprintf(out, "</table>\n");
+        print_labels(out, s, grp);
+        print_ids(out, s, grp);
+        fprintf(out, "<p>created by ");
         escape(out, grp->created_by.function ? grp->created_by.function : "?");
         if (grp->created_by.file) {
             fprintf(out, " at ");
@@ -285,7 +363,7 @@ int ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
         }
         fprintf(out, "</p></div>\n");
     }
-    fprintf(out, "</body></html>\n");
+    fprintf(out, "<script>%s</script>\n</body></html>\n", ls_html_script);
     free_tree(&t);
     return 0;
 }

@@ -1,0 +1,66 @@
+/*
+ * report_html_script.c — the HTML report's one script: click a box of the
+ * flame graph to zoom to it (it and its callers span the width, what it
+ * calls scales with it, the rest hides; the bottom box or "Reset zoom"
+ * zooms out), and a search box that highlights the boxes whose function
+ * matches (a regular expression, or the text itself when it is not one)
+ * with the share of tasks they hold, as pprof's and flamegraph.pl's pages
+ * do. It reads only the boxes' data- attributes and writes only text and
+ * attributes, never markup: the names come from the file.
+ */
+#include "report_html.h"
+
+const char ls_html_script[] =
+"(function () {\n"
+"  var svg = document.getElementById('flamegraph');\n"
+"  if (!svg) return;\n"
+"  var W = +svg.getAttribute('width'), byId = {}, eps = 1e-6;\n"
+"  var boxes = Array.prototype.map.call(svg.querySelectorAll('g.f'), function (g) {\n"
+"    var b = { g: g, r: g.querySelector('rect'), t: g.querySelector('text'), i: +g.dataset.i,\n"
+"              p: +g.dataset.p, l: +g.dataset.l, x: +g.dataset.x, w: +g.dataset.w,\n"
+"              c: +g.dataset.c, n: g.dataset.n };\n"
+"    byId[b.i] = b;\n"
+"    return b;\n"
+"  });\n"
+"  var root = byId[0], reset = document.getElementById('reset');\n"
+"  function label(b, w) {\n"
+"    var room = Math.floor(w / 7);\n"
+"    b.t.textContent = w <= 40 ? '' : b.n.length > room ? b.n.slice(0, Math.max(room - 2, 0)) + '..' : b.n;\n"
+"  }\n"
+"  function zoom(z) {\n"
+"    boxes.forEach(function (b) {\n"
+"      var x, w, shown = true;\n"
+"      if (b.l <= z.l && b.x <= z.x + eps && b.x + b.w >= z.x + z.w - eps) { x = 0; w = W; }\n"
+"      else if (b.l > z.l && b.x >= z.x - eps && b.x + b.w <= z.x + z.w + eps) {\n"
+"        x = (b.x - z.x) / z.w * W; w = b.w / z.w * W;\n"
+"      } else shown = false;\n"
+"      b.g.style.display = shown ? '' : 'none';\n"
+"      if (!shown) return;\n"
+"      b.r.setAttribute('x', x.toFixed(2));\n"
+"      b.r.setAttribute('width', w.toFixed(2));\n"
+"      b.t.setAttribute('x', (x + 3).toFixed(2));\n"
+"      label(b, w);\n"
+"    });\n"
+"    reset.disabled = z === root;\n"
+"  }\n"
+"  boxes.forEach(function (b) {\n"
+"    b.g.addEventListener('click', function () { zoom(b); });\n"
+"  });\n"
+"  reset.addEventListener('click', function () { zoom(root); });\n"
+"  var search = document.getElementById('search'), matched = document.getElementById('matched');\n"
+"  search.addEventListener('input', function () {\n"
+"    var q = search.value, re = null, hit = {}, n = 0;\n"
+"    try { re = q ? new RegExp(q) : null; } catch (e) { re = null; }\n"
+"    boxes.forEach(function (b) {\n"
+"      var m = !!q && b !== root && (re ? re.test(b.n) : b.n.indexOf(q) >= 0);\n"
+"      b.g.classList.toggle('match', m);\n"
+"      hit[b.i] = m;\n"
+"      if (!m) return;\n"
+"      for (var up = b.p; up > 0; up = byId[up].p)\n"
+"        if (hit[up]) return;          /* counted with a matching caller */\n"
+"      n += b.c;\n"
+"    });\n"
+"    matched.textContent = q ? 'Matched: ' + n + ' of ' + root.c + ' task' + (root.c === 1 ? '' : 's') +\n"
+"                              ' (' + (100 * n / root.c).toFixed(1) + '%)' : '';\n"
+"  });\n"
+"})();\n";
