@@ -149,7 +149,9 @@ static bool run_command(ls_input *in, const ls_report *r, const ls_options *opt,
         if (n != 2 || *end || !id)
             printf("why: give a task id: why 7\n");
         else if (in->s->from_json)
-            printf("why: a JSON result keeps no heap to explain: open the snapshot\n");
+            printf(in->s->nfiles > 1 || in->owned_path ? "why: several files merged keep no heap to explain: "
+                   "ask one of them (leakscan why %llu FILE)\n" : "why: a JSON result keeps no heap to "
+                   "explain: open the snapshot\n", id);
         else if (ls_why(stdout, in->s, in->a, in->u, id, &err) != 0)
             printf("why: %s\n", err.message);
     } else if (strcmp(cmd, "waiters") == 0) {
@@ -222,14 +224,17 @@ static char *read_command(FILE *f)
     }
 }
 
-int ls_interactive_main(const char *path, const ls_options *opt)
+int ls_interactive_main(char *const *paths, size_t npaths, const ls_options *opt)
 {
     ls_error err;
     ls_input in;
     ls_report r = { 0 };
+    size_t failed = 0;
     /* why needs the breadth-first mark's parents: load with them (a JSON
-     * result has none: it loads without, and why says so). */
-    if (ls_input_open(path, opt, LS_EXPLAIN_IF_CORE, &in, &err) != 0) {
+     * result has none: it loads without, and why says so; nor has a merge
+     * of several files, fleet.c, whose failures are named as it loads). */
+    if (npaths == 1 ? ls_input_open(paths[0], opt, LS_EXPLAIN_IF_CORE, &in, &err) != 0
+                    : ls_input_open_many(paths, npaths, opt, &in, &failed, &err) != 0) {
         fprintf(stderr, "leakscan: %s\n", err.message);
         if (in.s)
             ls_input_close(&in);
@@ -259,7 +264,7 @@ int ls_interactive_main(const char *path, const ls_options *opt)
         ls_unknown_note(in.a, unknown, sizeof unknown);
         char counts[160];
         ls_count_line(in.s, in.a, &r, counts, sizeof counts);
-        printf("%s: %s%s%s. Type help for commands.\n", path, counts, *unknown ? ", " : "", unknown);
+        printf("%s: %s%s%s. Type help for commands.\n", in.s->path, counts, *unknown ? ", " : "", unknown);
     }
     for (;;) {
         char *line = NULL;
@@ -285,5 +290,5 @@ int ls_interactive_main(const char *path, const ls_options *opt)
     size_t leaked = in.a->leaked;
     ls_report_free(&r);
     ls_input_close(&in);
-    return leaked ? 1 : 0;
+    return failed ? 2 : leaked ? 1 : 0;
 }

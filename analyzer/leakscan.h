@@ -407,8 +407,9 @@ int  ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const
 /* `--pprof OUT`: the groups as a gzip'd profile.proto for `go tool pprof`. */
 int  ls_report_pprof(const char *out_path, const ls_snapshot *s, const ls_report *r, ls_error *err);
 
-/* `leakscan -i FILE`: the interactive prompt (interactive.c). */
-int  ls_interactive_main(const char *path, const ls_options *opt);
+/* `leakscan -i FILE...`: the interactive prompt (interactive.c) over one
+ * file, or several merged (fleet.c: why and waiters then need one file). */
+int  ls_interactive_main(char *const *paths, size_t npaths, const ls_options *opt);
 
 /* `leakscan attach [--core] PID` (attach.c). */
 int  ls_attach_main(int argc, char **argv, const ls_options *opt);

@@ -18,7 +18,7 @@ static const char usage[] =
 "       leakscan html [OPTIONS] FILE... > report.html\n"
 "       leakscan run [OPTIONS] -- PROGRAM [ARGS...]\n"
 "       leakscan attach [OPTIONS] PID\n"
-"       leakscan -i FILE\n"
+"       leakscan -i FILE...\n"
 "\n"
 "Finds the leaked tasks of a libleakrt program: tasks blocked on a channel,\n"
 "lock or wait group that nothing still able to run can reach, so they can\n"
@@ -72,9 +72,10 @@ static const char usage[] =
 "                        PROGRAM cannot be run, or passed but left no\n"
 "                        readable snapshot\n"
 "\n"
-"  -i FILE               an interactive prompt over FILE, loaded once, like\n"
-"                        go tool pprof's: groups, top, list, traces, why,\n"
-"                        waiters, with history and completion\n"
+"  -i FILE...            an interactive prompt over FILE (or several merged),\n"
+"                        loaded once, like go tool pprof's: groups, top,\n"
+"                        list, traces, why, waiters, with history and\n"
+"                        completion\n"
 "\n"
 "options:\n"
 "  --json                write the result as JSON (schema: formats/README.md)\n"
@@ -503,11 +504,11 @@ int main(int argc, char **argv)
         return 2;
     }
     if (opt.interactive) {
-        if (optind + 1 != argc || view != VIEW_GROUPS) {
-            fprintf(stderr, "leakscan -i: give one snapshot: leakscan -i FILE\n");
+        if (view != VIEW_GROUPS) {
+            fprintf(stderr, "leakscan -i: give snapshots: leakscan -i FILE...\n");
             return 2;
         }
-        return ls_interactive_main(argv[optind], &opt);
+        return ls_interactive_main(argv + optind, (size_t)(argc - optind), &opt);
     }
     if (view != VIEW_GROUPS && opt.json) {
         fprintf(stderr, "leakscan: --json goes with the default view\n");

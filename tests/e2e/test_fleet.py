@@ -5,7 +5,8 @@ addresses (ASLR), each group counts its tasks per file, traces name each
 task's file, --group-by and suppressions work on the merged result, the
 merged JSON (schema 3) loads again as the same result, --pprof writes one
 profile, the order of the files (not of the workers) decides the output,
-and an unreadable file is named while the others are still reported.
+an unreadable file is named while the others are still reported, and
+the interactive prompt loads them merged too.
 
 usage: test_fleet.py LEAKSCAN WEBSERVER_PROGRAM
 """
@@ -130,6 +131,13 @@ with tempfile.TemporaryDirectory() as tmp:
     p = run("bad.snap", "missing.snap")
     check(p.returncode == 2 and "none of the 2 files could be read" in p.stderr,
           f"none readable: exit 2 ({p.returncode}, {p.stderr.strip()})")
+
+    # The prompt over several files: the merged result; why asks for one file.
+    p = subprocess.run([leakscan, "-i", "a.snap", "b.snap"], input="top\nwhy 4\nquit\n",
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+    check(re.search(r"^\s+6 100\.00% 100\.00%\s+6 100\.00%  query_backend$", p.stdout, re.M) is not None
+          and "why: several files merged keep no heap to explain: ask one of them" in p.stdout,
+          f"-i over both files ({p.returncode}):\n{p.stdout[-400:]}")
 
     # why and waiters answer for each file's own tasks, under its name.
     task = one["groups"][0]["tasks"][0]
