@@ -311,7 +311,8 @@ static void name_global(ls_namer *n, uint64_t addr, bool object, ls_place *out)
     if (!n->globals_read) {
         n->globals_read = true;
         dwfl_getmodules(n->dwfl, module_globals, n, 0);
-        qsort(n->globals, n->nglobals, sizeof *n->globals, compare_globals);
+        if (n->nglobals)                         /* (globals is NULL when none: qsort's nonnull) */
+            qsort(n->globals, n->nglobals, sizeof *n->globals, compare_globals);
     }
     size_t lo = 0, hi = n->nglobals;            /* the last one starting at or below addr */
     while (lo < hi) {
