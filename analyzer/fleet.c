@@ -251,13 +251,15 @@ int ls_input_open_many(char *const *paths, size_t n, const ls_options *opt, ls_i
         reap(&jobs[k], paths[jobs[k].file]);
         free(jobs[k].buf);
     }
-    bool *read = (bool *)results;          /* (reused: room for n) */
+    bool *read = calloc(n, sizeof *read);
     for (size_t i = 0; i < n; i++) {
         free(results[i]);
-        read[i] = done[i] == 2;
+        if (read)
+            read[i] = done[i] == 2;
     }
     cJSON *doc = status == 0 && good ? ls_merge_finish(m) : NULL;
-    char *name = status == 0 && good ? describe(paths, read, n) : NULL;
+    char *name = status == 0 && good && read ? describe(paths, read, n) : NULL;
+    free(read);
     free(jobs), free(fds), free(results), free(done);
     ls_merge_free(m);
     if (status != 0)
