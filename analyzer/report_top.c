@@ -6,6 +6,8 @@
  * stack, inlined frames too (once per task). --focus/--ignore keep or drop
  * tasks by a regular expression over their frames' function names; as in
  * pprof, percentages stay of the total before them. --all counts every task.
+ * Over several files merged (fleet.c), up to FILE_COLUMNS of them, each
+ * file's flat count has a column of its own.
  */
 #include "leakscan.h"
 
@@ -13,9 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define FILE_COLUMNS 8
+
 typedef struct fn_row {
     const char *name;
     size_t      flat, cum;
+    size_t      file_flat[FILE_COLUMNS];   /* a merged result's, per file */
     size_t      last_task;      /* +1: the last task counted in cum */
 } fn_row;
 
@@ -49,7 +54,7 @@ static fn_row *row_of(fn_table *t, const char *name)
     }
     if (ls_index_add(&t->index, h, t->n) != 0)
         return NULL;
-    t->rows[t->n] = (fn_row){ name, 0, 0, 0 };
+    t->rows[t->n] = (fn_row){ .name = name };
     return &t->rows[t->n++];
 }
 
@@ -124,6 +129,8 @@ int ls_report_top(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
                 }
                 if (f == 0)
                     r->flat += weight;
+                if (f == 0 && s->nfiles > 1 && s->rt->tasks[i].file < FILE_COLUMNS)
+                    r->file_flat[s->rt->tasks[i].file] += weight;
                 if (r->last_task != i + 1) {     /* recursion counts once */
                     r->cum += weight;
                     r->last_task = i + 1;
@@ -153,14 +160,33 @@ int ls_report_top(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwi
         if (*unknown)
             fprintf(out, "; %s", unknown);
         fputc('\n', out);
-        fprintf(out, "%8s %7s %7s %8s %7s  %s\n", "flat", "flat%", "sum%", "cum", "cum%", "function");
+        size_t columns = s->nfiles > 1 && s->nfiles <= FILE_COLUMNS ? s->nfiles : 0;
+        if (columns) {
+            fprintf(out, "flat per file:");
+            for (size_t k = 0; k < columns; k++)
+                fprintf(out, "%s [%zu] %s", k ? "," : "", k + 1, s->files[k].path);
+            fputc('\n', out);
+        } else if (s->nfiles > FILE_COLUMNS) {
+            fprintf(out, "(%zu files: a column per file for at most %d; the default view counts each "
+                    "group per file)\n", s->nfiles, FILE_COLUMNS);
+        }
+        fprintf(out, "%8s %7s %7s %8s %7s", "flat", "flat%", "sum%", "cum", "cum%");
+        for (size_t k = 0; k < columns; k++) {
+            char head[16];
+            snprintf(head, sizeof head, "[%zu]", k + 1);
+            fprintf(out, " %8s", head);
+        }
+        fprintf(out, "  %s\n", "function");
         double sum = 0;
         for (size_t k = 0; k < shown; k++) {
             const fn_row *r = &table.rows[k];
             double flat_pct = total ? 100.0 * (double)r->flat / (double)total : 0;
             sum += flat_pct;
-            fprintf(out, "%8zu %6.2f%% %6.2f%% %8zu %6.2f%%  %s\n", r->flat, flat_pct, sum, r->cum,
-                    total ? 100.0 * (double)r->cum / (double)total : 0, r->name);
+            fprintf(out, "%8zu %6.2f%% %6.2f%% %8zu %6.2f%%", r->flat, flat_pct, sum, r->cum,
+                    total ? 100.0 * (double)r->cum / (double)total : 0);
+            for (size_t c = 0; c < columns; c++)
+                fprintf(out, " %8zu", r->file_flat[c]);
+            fprintf(out, "  %s\n", r->name);
         }
     }
     free(table.rows);

@@ -77,8 +77,9 @@ with tempfile.TemporaryDirectory() as tmp:
     owners = re.findall(r"^task \d+ of (\S+) \[", p.stdout, re.M)
     check(owners == ["a.snap"] * 3 + ["b.snap"] * 3, f"traces name each task's file, in file order: {owners}")
     p = run("top", "a.snap", "b.snap")
-    check(re.search(r"^\s+6 100\.00% 100\.00%\s+6 100\.00%  query_backend$", p.stdout, re.M) is not None,
-          f"top counts the backends of both files:\n{p.stdout}")
+    check(re.search(r"^\s+6 100\.00% 100\.00%\s+6 100\.00%\s+3\s+3  query_backend$", p.stdout, re.M) is not None
+          and "flat per file: [1] a.snap, [2] b.snap\n" in p.stdout,
+          f"top counts the backends of both files, with a column per file:\n{p.stdout}")
     p = run("--json", "--group-by", "label:request", "a.snap", "b.snap")
     keys = sorted((g["group_key"], g["count"]) for g in json.loads(p.stdout)["groups"])
     check(keys == [("request=0", 2), ("request=6", 2), ("request=9", 2)],
@@ -135,7 +136,7 @@ with tempfile.TemporaryDirectory() as tmp:
     # The prompt over several files: the merged result; why asks for one file.
     p = subprocess.run([leakscan, "-i", "a.snap", "b.snap"], input="top\nwhy 4\nquit\n",
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
-    check(re.search(r"^\s+6 100\.00% 100\.00%\s+6 100\.00%  query_backend$", p.stdout, re.M) is not None
+    check(re.search(r"^\s+6 100\.00% 100\.00%\s+6 100\.00%\s+3\s+3  query_backend$", p.stdout, re.M) is not None
           and "why: several files merged keep no heap to explain: ask one of them" in p.stdout,
           f"-i over both files ({p.returncode}):\n{p.stdout[-400:]}")
 
