@@ -21,6 +21,7 @@
 #define WIDTH   1200.0
 #define ROW     18
 #define MAXROWS 64
+#define MAXROWS_TEXT "63"         /* rows above the root's */
 
 typedef struct node {
     const char  *name;
@@ -173,7 +174,7 @@ static int draw(FILE *out, const node *root, int height, size_t total)
         }
         if (at.n->next)
             stack[len++] = (box_at){ at.n->next, at.x + WIDTH * (double)at.n->count / (double)total, at.level };
-        if (at.n->child)
+        if (at.n->child && at.level + 1 < height)   /* deeper rows would be drawn above the graph */
             stack[len++] = (box_at){ at.n->child, at.x, at.level + 1 };
     }
     free(stack);
@@ -306,9 +307,10 @@ int ls_report_html(FILE *out, const ls_snapshot *s, const ls_analysis *a, const 
                      "<div class=\"tools\"><input id=\"search\" type=\"search\" placeholder=\"search "
                      "functions (a regular expression)\"> <button id=\"reset\" disabled>Reset zoom</button>"
                      "<span id=\"matched\"></span></div>\n"
-                     "<p>Click a frame to zoom to it, the bottom one to zoom out.</p>\n"
+                     "<p>Click a frame to zoom to it, the bottom one to zoom out.%s</p>\n"
                      "<svg id=\"flamegraph\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%d\">\n",
-                WIDTH, height * ROW);
+                t.depth + 1 > MAXROWS ? " Calls deeper than " MAXROWS_TEXT " frames are not drawn (the groups "
+                "below list every frame)." : "", WIDTH, height * ROW);
         if (draw(out, root, height, root->count) != 0) {
             free_tree(&t);
             return -1;

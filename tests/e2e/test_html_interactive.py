@@ -139,6 +139,19 @@ with tempfile.TemporaryDirectory() as tmp:
     text = open(page).read()
     check("<p class=\"ids\">tasks " in text, "each group lists its task ids")
 
+    # A stack deeper than the graph's 64 rows: the deeper frames are left
+    # out, and the page says so, rather than drawn above the graph.
+    doc = json.loads(subprocess.run([leakscan, "--json", snap], stdout=subprocess.PIPE, timeout=120).stdout)
+    doc["groups"][0]["frames"] = [{"pc": hex(0x1000 + 16 * k), "function": f"depth_{k}", "offset": 0}
+                                  for k in range(100)]
+    deep = os.path.join(tmp, "deep.json")
+    with open(deep, "w") as f:
+        json.dump(doc, f)
+    out = subprocess.run([leakscan, "html", deep], stdout=subprocess.PIPE, text=True, timeout=120).stdout
+    check('y="-' not in out and "Calls deeper than 63 frames are not drawn" in out
+          and 'data-n="depth_99"' in out and 'data-n="depth_36"' not in out,
+          "a 100-frame stack: the outermost 63 rows are drawn, none above the graph, and the page says so")
+
     b = Browser(tmp)
     try:
         target = next(t for t in b.send("Target.getTargets")["targetInfos"] if t["type"] == "page")
