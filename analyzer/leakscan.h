@@ -445,6 +445,8 @@ void ls_count_line(const ls_snapshot *s, const ls_analysis *a, const ls_report *
 
 /* Human durations: "5 minutes", "12 seconds". */
 void ls_format_duration(int64_t ns, char *buf, size_t size);
+/* A time in ns since 1970 as RFC 3339 UTC ("2026-11-23T05:06:37Z"), or unknown. */
+void ls_format_time(int64_t unix_ns, char *buf, size_t size, const char *unknown);
 
 int  ls_run_main(int argc, char **argv, const ls_options *opt);
 

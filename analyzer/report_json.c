@@ -11,7 +11,6 @@
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdlib.h>
-#include <time.h>
 
 static cJSON *frame_json(const ls_frame *f)
 {
@@ -36,11 +35,8 @@ static cJSON *frame_json(const ls_frame *f)
 
 static void add_time(cJSON *o, int64_t unix_ns)
 {
-    char when[64] = "";
-    time_t secs = (time_t)(unix_ns / 1000000000);
-    struct tm tm;
-    if (gmtime_r(&secs, &tm))
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char when[64];
+    ls_format_time(unix_ns, when, sizeof when, "");
     cJSON_AddStringToObject(o, "time", when);
 }
 

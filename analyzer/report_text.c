@@ -30,6 +30,15 @@ void ls_format_duration(int64_t ns, char *buf, size_t size)
         snprintf(buf, size, "%" PRId64 " days", s / 86400);
 }
 
+void ls_format_time(int64_t unix_ns, char *buf, size_t size, const char *unknown)
+{
+    time_t secs = (time_t)(unix_ns / 1000000000);
+    struct tm tm;
+    snprintf(buf, size, "%s", unknown);
+    if (gmtime_r(&secs, &tm))
+        strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 static void print_frame(FILE *out, const ls_frame *f)
 {
     fprintf(out, "#\t0x%" PRIx64 "\t", f->pc);
@@ -91,13 +100,10 @@ static const char *span_of_times(const ls_snapshot *s, char *buf, size_t size)
         if (t > hi) hi = t;
     }
     char a[32] = "?", b[32] = "?";
-    struct tm tm;
-    time_t secs = (time_t)(lo / 1000000000);
-    if (hi && gmtime_r(&secs, &tm))
-        strftime(a, sizeof a, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    secs = (time_t)(hi / 1000000000);
-    if (hi && gmtime_r(&secs, &tm))
-        strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (hi) {
+        ls_format_time(lo, a, sizeof a, "?");
+        ls_format_time(hi, b, sizeof b, "?");
+    }
     snprintf(buf, size, strcmp(a, b) ? "%s .. %s" : "%s", a, b);
     return buf;
 }
@@ -141,11 +147,8 @@ void ls_count_line(const ls_snapshot *s, const ls_analysis *a, const ls_report *
 void ls_report_text(FILE *out, const ls_snapshot *s, const ls_analysis *a, const ls_report *r)
 {
     const ls_core *c = s->core;
-    char when[64] = "?";
-    time_t secs = (time_t)(c->note.time_unix_ns / 1000000000);
-    struct tm tm;
-    if (gmtime_r(&secs, &tm))
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char when[64];
+    ls_format_time(c->note.time_unix_ns, when, sizeof when, "?");
     if (s->run_temporary)            /* run deletes it after this: never name a file that is gone */
         fprintf(out, "leakscan: %s at exit (snapshot not kept; leakscan run -o FILE keeps it)\n",
                 s->run_program);
