@@ -231,8 +231,11 @@ static void test_a_task_selecting_on_done_wakes_on_cancel(void **state)
 static void timeout_select_body(void *arg)
 {
     (void)arg;
-    lrt_ctx *ctx = lrt_ctx_with_timeout(lrt_ctx_background(), 15 * LRT_MILLISECOND);
+    /* t0 before the context: its deadline is taken from the clock inside
+     * lrt_ctx_with_timeout, and a slow machine (valgrind) may spend
+     * milliseconds between the two. */
     int64_t t0 = lrt_now();
+    lrt_ctx *ctx = lrt_ctx_with_timeout(lrt_ctx_background(), 15 * LRT_MILLISECOND);
     lrt_go(selecting, ctx);
     for (int i = 0; i < 2000 && !RT_LOAD(&r.woke); i++)
         lrt_sleep(LRT_MILLISECOND);
