@@ -1,8 +1,9 @@
 /*
  * fleet.c — a view over several files (`leakscan top a.snap b.snap ...`):
  * each file analysed in a worker process of its own, at most -j of them
- * at once, whose result comes back as JSON through a pipe and is merged
- * (merge.c) in the order of the files, so the report does not depend on
+ * at once, whose result comes back through a pipe (its groups as JSON,
+ * its tasks as arrays of facts, facts.h) and is merged (merge.c) in the
+ * order of the files, so the report does not depend on
  * which worker finished first. A process per file keeps the memory that of
  * the files being analysed at the moment, not their sum, and a file that
  * crashes its analysis or cannot be read costs only itself: it is named
@@ -11,6 +12,7 @@
 #define _GNU_SOURCE
 #include "leakscan.h"
 #include "merge.h"
+#include "facts.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -33,8 +35,76 @@ typedef struct job {
     bool   too_big;
 } job;
 
-/* In the worker: path's result, by stack, nothing suppressed, to fd. */
-static _Noreturn void worker(const char *path, const ls_options *opt, int fd)
+/* What a worker passes on: this magic, three counts (the JSON text's
+ * bytes, the tasks, their ancestors), then the result's JSON without its
+ * tasks, and the tasks' facts as they are in memory (facts.h). Parent and
+ * worker are one program, so the layout is theirs to share; the counts
+ * are checked against what arrived all the same. */
+static const char wire_magic[8] = "LSFACTS1";
+
+static int write_all(FILE *out, const void *p, size_t n)
+{
+    return n == 0 || fwrite(p, n, 1, out) == 1 ? 0 : -1;
+}
+
+static int pass_on(FILE *out, const ls_input *in, const ls_report *r)
+{
+    ls_facts facts;
+    cJSON *doc = ls_result_json(in->s, in->a, in->u, r, &facts);
+    char *text = doc ? cJSON_PrintUnformatted(doc) : NULL;
+    cJSON_Delete(doc);
+    if (!text) {
+        if (doc)
+            ls_facts_free(&facts);
+        return -1;
+    }
+    uint64_t counts[3] = { strlen(text), facts.ntasks, facts.nancestors };
+    int status = write_all(out, wire_magic, sizeof wire_magic) | write_all(out, counts, sizeof counts) |
+                 write_all(out, text, counts[0]) |
+                 write_all(out, facts.tasks, facts.ntasks * sizeof *facts.tasks) |
+                 write_all(out, facts.ancestors, facts.nancestors * sizeof *facts.ancestors);
+    free(text);
+    ls_facts_free(&facts);
+    return status | fflush(out);
+}
+
+/* A worker's message taken apart: its JSON parsed, its facts copied out.
+ * NULL: not a whole message (or out of memory). */
+static cJSON *take_apart(const char *buf, size_t len, ls_facts *facts)
+{
+    *facts = (ls_facts){ 0 };
+    uint64_t counts[3];
+    size_t head = sizeof wire_magic + sizeof counts;
+    if (len < head || memcmp(buf, wire_magic, sizeof wire_magic) != 0)
+        return NULL;
+    memcpy(counts, buf + sizeof wire_magic, sizeof counts);
+    size_t rest = len - head;
+    if (counts[0] > rest)
+        return NULL;
+    rest -= counts[0];
+    if (counts[1] > rest / sizeof(ls_fact))
+        return NULL;
+    rest -= counts[1] * sizeof(ls_fact);
+    if (rest % sizeof(ls_fact_ancestor) || rest / sizeof(ls_fact_ancestor) != counts[2])
+        return NULL;
+    const char *at = buf + head;
+    cJSON *doc = cJSON_ParseWithLength(at, counts[0]);
+    at += counts[0];
+    facts->tasks = malloc(counts[1] ? counts[1] * sizeof(ls_fact) : 1);
+    facts->ancestors = malloc(counts[2] ? counts[2] * sizeof(ls_fact_ancestor) : 1);
+    if (!doc || !facts->tasks || !facts->ancestors) {
+        cJSON_Delete(doc);
+        ls_facts_free(facts);
+        return NULL;
+    }
+    memcpy(facts->tasks, at, counts[1] * sizeof(ls_fact));
+    memcpy(facts->ancestors, at + counts[1] * sizeof(ls_fact), counts[2] * sizeof(ls_fact_ancestor));
+    facts->ntasks = counts[1];
+    facts->nancestors = counts[2];
+    return doc;
+}
+
+int ls_fleet_worker(const char *path, const ls_options *opt, int fd)
 {
     ls_options o = *opt;
     o.suppressions = NULL;          /* applied once, to the merged result */
@@ -45,37 +115,78 @@ static _Noreturn void worker(const char *path, const ls_options *opt, int fd)
     FILE *out = fdopen(fd, "w");
     snprintf(err.message, sizeof err.message, "%s: out of memory", path);
     int status = 2;
+    bool opened = false;
     if (out && ls_set_group_by("stack", &err) == 0 &&
-        ls_input_open(path, &o, LS_EXPLAIN_NO, &in, &err) == 0 &&
+        (opened = ls_input_open(path, &o, LS_EXPLAIN_NO, &in, &err) == 0) &&
         ls_group_leaks(in.s, in.a, in.u, opt->all, &r, &err) == 0 &&
         ls_retained(in.s, in.a, &r, &err) == 0) {
-        if (ls_report_json(out, in.s, in.a, in.u, &r) == 0 && fflush(out) == 0)
+        if (pass_on(out, &in, &r) == 0)
             status = 0;
         else
             ls_error_set(&err, path, "cannot pass its result on");
     }
     if (status)
         fprintf(stderr, "leakscan: %s\n", err.message);
-    _exit(status);
+    ls_report_free(&r);
+    if (opened)
+        ls_input_close(&in);
+    if (out)
+        fclose(out);
+    return status;
 }
 
+/* A worker's command line: this program again, told to be path's worker
+ * (writing to fd), with the options the parent was given (they say how
+ * to read a file: --exe, --debug-dir, --all, ...). NULL: out of memory. */
+static char **worker_args(const char *path, const ls_options *opt, char *fd_text)
+{
+    size_t n = 0;
+    char **args = calloc((size_t)opt->noption_args + 6, sizeof *args);
+    if (!args)
+        return NULL;
+    args[n++] = "leakscan";
+    args[n++] = "--fleet-worker";
+    args[n++] = fd_text;
+    args[n++] = "--fleet-file";
+    args[n++] = (char *)path;
+    for (int k = 0; k < opt->noption_args; k++)
+        args[n++] = opt->option_args[k];
+    return args;
+}
+
+/* A worker for path: a fresh process (this program executed again), so
+ * that its memory is its own and not the pages of the parent it was
+ * forked from, which grow with every file merged; where it cannot be
+ * executed again (no /proc), the forked copy does the work itself. */
 static int start(job *j, const char *path, size_t file, const ls_options *opt, ls_error *err)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0)
         return ls_error_set(err, path, "cannot make a pipe: %s", strerror(errno));
+    char fd_text[16];
+    snprintf(fd_text, sizeof fd_text, "%d", p[1]);
+    char **args = worker_args(path, opt, fd_text);
+    if (!args) {
+        close(p[0]);
+        close(p[1]);
+        return ls_error_set(err, path, "out of memory");
+    }
     fflush(NULL);                   /* nothing buffered is written twice */
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
         close(p[0]);
         close(p[1]);
+        free(args);
         return ls_error_set(err, path, "cannot start a worker: %s", strerror(e));
     }
     if (pid == 0) {
         close(p[0]);
-        worker(path, opt, p[1]);
+        if (fcntl(p[1], F_SETFD, 0) == 0)       /* its end stays open across exec */
+            execv("/proc/self/exe", args);
+        _exit(ls_fleet_worker(path, opt, p[1]));
     }
+    free(args);
     close(p[1]);
     *j = (job){ .pid = pid, .fd = p[0], .file = file };
     return 0;
@@ -87,6 +198,16 @@ static int drain(job *j)
     for (;;) {
         if (j->cap - j->len < 65536) {
             size_t cap = j->cap ? 2 * j->cap : 262144;
+            uint64_t counts[3];            /* the message's size, once its head is in */
+            if (j->len >= sizeof wire_magic + sizeof counts) {
+                memcpy(counts, j->buf + sizeof wire_magic, sizeof counts);
+                if (counts[0] < MAX_RESULT_BYTES && counts[1] < MAX_RESULT_BYTES / sizeof(ls_fact) &&
+                    counts[2] < MAX_RESULT_BYTES / sizeof(ls_fact_ancestor)) {
+                    size_t whole = sizeof wire_magic + sizeof counts + counts[0] + counts[1] * sizeof(ls_fact) +
+                                   counts[2] * sizeof(ls_fact_ancestor) + 65536;
+                    cap = whole > cap ? whole : cap;
+                }
+            }
             char *grown = realloc(j->buf, cap);
             if (!grown)
                 return -1;
@@ -176,10 +297,11 @@ int ls_input_open_many(char *const *paths, size_t n, const ls_options *opt, ls_i
     job *jobs = calloc(width, sizeof *jobs);
     struct pollfd *fds = calloc(width, sizeof *fds);
     char **results = calloc(n, sizeof *results);
+    size_t *lengths = calloc(n, sizeof *lengths);
     uint8_t *done = calloc(n, 1);          /* 1: finished; 2: and merged */
     ls_merge *m = ls_merge_new();
-    if (!jobs || !fds || !results || !done || !m) {
-        free(jobs), free(fds), free(results), free(done), ls_merge_free(m);
+    if (!jobs || !fds || !results || !lengths || !done || !m) {
+        free(jobs), free(fds), free(results), free(lengths), free(done), ls_merge_free(m);
         return ls_error_set(err, NULL, "out of memory");
     }
     size_t started = 0, running = 0, finished = 0, merged = 0, good = 0;
@@ -214,8 +336,8 @@ int ls_input_open_many(char *const *paths, size_t n, const ls_options *opt, ls_i
             if (!end)
                 continue;
             if (reap(j, paths[j->file]) == 0) {
-                j->buf[j->len] = '\0';
                 results[j->file] = j->buf;
+                lengths[j->file] = j->len;
             } else {
                 free(j->buf);
                 (*failed)++;
@@ -231,12 +353,13 @@ int ls_input_open_many(char *const *paths, size_t n, const ls_options *opt, ls_i
         for (; status == 0 && merged < n && done[merged]; merged++) {
             if (!results[merged])
                 continue;
-            cJSON *doc = cJSON_Parse(results[merged]);
+            ls_facts facts;
+            cJSON *doc = take_apart(results[merged], lengths[merged], &facts);
             free(results[merged]);
             results[merged] = NULL;
-            if (!doc || ls_merge_add(m, paths[merged], doc, opt->quiet, err) != 0) {
+            if (!doc || ls_merge_add(m, paths[merged], doc, &facts, opt->quiet, err) != 0) {
                 if (!doc)
-                    ls_error_set(err, paths[merged], "its worker passed on no JSON result");
+                    ls_error_set(err, paths[merged], "its worker passed on no whole result");
                 fprintf(stderr, "leakscan: %s\n", err->message);
                 (*failed)++;
             } else {
@@ -257,10 +380,11 @@ int ls_input_open_many(char *const *paths, size_t n, const ls_options *opt, ls_i
         if (read)
             read[i] = done[i] == 2;
     }
-    cJSON *doc = status == 0 && good ? ls_merge_finish(m) : NULL;
+    ls_facts facts = { 0 };
+    cJSON *doc = status == 0 && good ? ls_merge_finish(m, &facts) : NULL;
     char *name = status == 0 && good && read ? describe(paths, read, n) : NULL;
     free(read);
-    free(jobs), free(fds), free(results), free(done);
+    free(jobs), free(fds), free(results), free(lengths), free(done);
     ls_merge_free(m);
     if (status != 0)
         return -1;
@@ -268,11 +392,12 @@ int ls_input_open_many(char *const *paths, size_t n, const ls_options *opt, ls_i
         return ls_error_set(err, NULL, "none of the %zu files could be read", n);
     if (!doc || !name) {
         cJSON_Delete(doc);
+        ls_facts_free(&facts);
         free(name);
         return ls_error_set(err, NULL, "out of memory");
     }
     in->owned_path = name;
-    if (ls_saved_load_doc(name, doc, &in->saved, &in->s, &in->a, &in->u, err) != 0) {
+    if (ls_saved_load_doc(name, doc, &facts, &in->saved, &in->s, &in->a, &in->u, err) != 0) {
         free(name);
         in->owned_path = NULL;
         return -1;

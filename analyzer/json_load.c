@@ -8,11 +8,15 @@
  * of schema 3 (several files merged, fleet.c) adds the files and each
  * task's file; one of schema 2 keeps each task's wait, labels, parent and creators too
  * ("task_info", "label_sets", "sites"); an older one gives each task its
- * group's longest wait and creator, no labels, no parents. The heap is
+ * group's longest wait and creator, no labels, no parents. A merged
+ * result (fleet.c) comes parsed, its tasks as facts (facts.h) in place of
+ * the groups' "tasks" and "task_info"; both become tasks through
+ * task_facts(). The heap is
  * never kept, so `why` needs the snapshot itself.
  */
 #define _GNU_SOURCE
 #include "leakscan.h"
+#include "facts.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -235,38 +239,49 @@ static const cJSON *task_info_of(const cJSON *g)
     return cJSON_IsArray(info) && cJSON_GetArraySize(info) == cJSON_GetArraySize(ids) ? info : NULL;
 }
 
-/* Task t's own facts from its task_info entry e (schema 2). Its ancestry
- * goes to *pool, which has room. */
-static void task_facts(ls_saved *sv, const cJSON *e, ls_task *t, size_t ti, size_t ntasks, ls_ancestor **pool)
+/* A task_info entry's facts (schema 2); its ancestors to anc, which has
+ * room for LS_MAX_ANCESTRY. */
+static void fact_of(const cJSON *e, ls_fact *f, ls_fact_ancestor *anc)
 {
-    sv->held_bytes[ti] = integer_of(e, "retained_bytes", UINT64_MAX, 0);
-    sv->held_objects[ti] = integer_of(e, "retained_objects", UINT64_MAX, 0);
+    *f = (ls_fact){ 0 };
+    f->retained_bytes = integer_of(e, "retained_bytes", UINT64_MAX, 0);
+    f->retained_objects = integer_of(e, "retained_objects", UINT64_MAX, 0);
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(e, "wait_ns");
-    if (cJSON_IsNumber(w)) {
-        uint64_t waited = integer_value(w, (uint64_t)BASE_NS - 1, 0);
-        t->wait_since = BASE_NS - (int64_t)waited;
-    } else {
-        t->wait_since = 0;                     /* not known */
-    }
-    uint64_t set = integer_of(e, "labels", UINT64_MAX, UINT64_MAX);
-    if (set < sv->runtime.nlabel_sets)
-        t->label_set = (int32_t)set;
-    uint64_t site = integer_of(e, "created_by", UINT64_MAX, UINT64_MAX);
-    t->create_pc = site < sv->nsites ? ntasks + site : UINT64_MAX;   /* past every key: unknown */
-    t->parent_id = integer_of(e, "parent", UINT64_MAX, 0);
-    uint64_t file = integer_of(e, "file", UINT64_MAX, 0);
-    t->file = file < sv->nfiles ? (uint32_t)file : 0;
+    f->wait_ns = cJSON_IsNumber(w) ? (int64_t)integer_value(w, (uint64_t)BASE_NS - 1, 0) : -1;
+    f->labels = integer_of(e, "labels", UINT64_MAX, LS_FACT_NONE);
+    f->created_by = integer_of(e, "created_by", UINT64_MAX, LS_FACT_NONE);
+    f->parent = integer_of(e, "parent", UINT64_MAX, 0);
+    f->file = integer_of(e, "file", UINT64_MAX, 0);
     const cJSON *an = cJSON_GetObjectItemCaseSensitive(e, "ancestry"), *x;
     if (!cJSON_IsArray(an))
         an = NULL;
+    cJSON_ArrayForEach(x, an) {
+        if (f->nancestry == LS_MAX_ANCESTRY)
+            break;
+        anc[f->nancestry++] = (ls_fact_ancestor){ integer_of(x, "parent", UINT64_MAX, 0),
+                                                  integer_of(x, "created_by", UINT64_MAX, LS_FACT_NONE) };
+    }
+}
+
+/* Task t (at ti) given its own facts; its ancestry goes to *pool, which
+ * has room. Every index is checked against its table: a file's facts
+ * are as hostile as the file. */
+static void task_facts(ls_saved *sv, const ls_fact *f, const ls_fact_ancestor *anc, ls_task *t, size_t ti,
+                       size_t ntasks, ls_ancestor **pool)
+{
+    sv->held_bytes[ti] = f->retained_bytes;
+    sv->held_objects[ti] = f->retained_objects;
+    t->wait_since = f->wait_ns >= 0 && f->wait_ns < BASE_NS ? BASE_NS - f->wait_ns : 0;   /* 0: not known */
+    if (f->labels < sv->runtime.nlabel_sets)
+        t->label_set = (int32_t)f->labels;
+    t->create_pc = f->created_by < sv->nsites ? ntasks + f->created_by : UINT64_MAX;   /* past every key: unknown */
+    t->parent_id = f->parent;
+    t->file = f->file < sv->nfiles ? (uint32_t)f->file : 0;
     t->ancestry = *pool;
     t->nancestry = 0;
-    cJSON_ArrayForEach(x, an) {
-        if (t->nancestry == LS_MAX_ANCESTRY)
-            break;
-        uint64_t at = integer_of(x, "created_by", UINT64_MAX, UINT64_MAX);
-        (*pool)[t->nancestry++] = (ls_ancestor){ 0, integer_of(x, "parent", UINT64_MAX, 0),
-                                                 at < sv->nsites ? ntasks + at : UINT64_MAX };
+    for (uint32_t k = 0; k < f->nancestry && k < LS_MAX_ANCESTRY; k++) {
+        uint64_t at = anc[k].created_by;
+        (*pool)[t->nancestry++] = (ls_ancestor){ 0, anc[k].parent, at < sv->nsites ? ntasks + at : UINT64_MAX };
     }
     *pool += t->nancestry;
 }
@@ -276,16 +291,55 @@ int ls_saved_load_text(const char *path, char *text, ls_saved **out, ls_snapshot
 {
     cJSON *doc = cJSON_Parse(text);
     free(text);
-    return ls_saved_load_doc(path, doc, out, s, a, u, err);
+    return ls_saved_load_doc(path, doc, NULL, out, s, a, u, err);
 }
 
-int ls_saved_load_doc(const char *path, cJSON *doc, ls_saved **out, ls_snapshot **s, ls_analysis **a,
-                      ls_unwinder **u, ls_error *err)
+/* A group's task count: its "tasks" array's, or with facts its "count";
+ * SIZE_MAX: a group that has neither, or no "frames". */
+static size_t group_size(const cJSON *g, bool facts)
+{
+    if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(g, "frames")))
+        return SIZE_MAX;
+    if (facts)
+        return (size_t)integer_of(g, "count", UINT32_MAX, 0);
+    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(g, "tasks");
+    return cJSON_IsArray(ids) ? (size_t)cJSON_GetArraySize(ids) : SIZE_MAX;
+}
+
+/* Room for every task's ancestry: at most LS_MAX_ANCESTRY each. */
+static size_t count_ancestors(const cJSON *groups, const ls_facts *facts)
+{
+    size_t n = 0;
+    if (facts) {
+        for (size_t i = 0; i < facts->ntasks; i++)
+            n += facts->tasks[i].nancestry < LS_MAX_ANCESTRY ? facts->tasks[i].nancestry : LS_MAX_ANCESTRY;
+        return n;
+    }
+    const cJSON *g, *e;
+    cJSON_ArrayForEach(g, groups) {
+        const cJSON *info = task_info_of(g);
+        cJSON_ArrayForEach(e, info) {
+            const cJSON *an = cJSON_GetObjectItemCaseSensitive(e, "ancestry");
+            size_t k = cJSON_IsArray(an) ? (size_t)cJSON_GetArraySize(an) : 0;
+            n += k < LS_MAX_ANCESTRY ? k : LS_MAX_ANCESTRY;
+        }
+    }
+    return n;
+}
+
+int ls_saved_load_doc(const char *path, cJSON *doc, ls_facts *facts, ls_saved **out, ls_snapshot **s,
+                      ls_analysis **a, ls_unwinder **u, ls_error *err)
 {
     *out = NULL;
+    ls_facts given = { 0 };
+    if (facts) {
+        given = *facts;
+        *facts = (ls_facts){ 0 };
+    }
     ls_saved *sv = calloc(1, sizeof *sv);
     if (!sv) {
         cJSON_Delete(doc);
+        ls_facts_free(&given);
         return ls_error_set(err, path, "out of memory");
     }
     sv->doc = doc;
@@ -293,34 +347,36 @@ int ls_saved_load_doc(const char *path, cJSON *doc, ls_saved **out, ls_snapshot 
     const cJSON *groups = cJSON_GetObjectItemCaseSensitive(sv->doc, "groups");
     if (!sv->doc || !cJSON_IsArray(groups)) {
         ls_saved_free(sv);
+        ls_facts_free(&given);
         return ls_error_set(err, path, "not a leakscan JSON result (no \"groups\" array)");
     }
     size_t ngroups = (size_t)cJSON_GetArraySize(groups), ntasks = 0;
     sv->ngroups = ngroups;
     const cJSON *g;
     cJSON_ArrayForEach(g, groups) {
-        const cJSON *ids = cJSON_GetObjectItemCaseSensitive(g, "tasks");
-        if (!cJSON_IsArray(ids) || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(g, "frames"))) {
+        size_t n = group_size(g, facts != NULL);
+        if (n == SIZE_MAX) {
             ls_saved_free(sv);
+            ls_facts_free(&given);
             return ls_error_set(err, path, "a group has no \"tasks\" or \"frames\" array");
         }
-        ntasks += (size_t)cJSON_GetArraySize(ids);
+        ntasks += n;
     }
-    /* Room for every task's ancestry: at most LS_MAX_ANCESTRY each. */
-    size_t nancestors = 0;
-    cJSON_ArrayForEach(g, groups) {
-        const cJSON *info = task_info_of(g), *e;
-        cJSON_ArrayForEach(e, info) {
-            const cJSON *an = cJSON_GetObjectItemCaseSensitive(e, "ancestry");
-            size_t n = cJSON_IsArray(an) ? (size_t)cJSON_GetArraySize(an) : 0;
-            nancestors += n < LS_MAX_ANCESTRY ? n : LS_MAX_ANCESTRY;
-        }
+    size_t nanc = 0;
+    for (size_t i = 0; facts && i < given.ntasks; i++)
+        nanc += given.tasks[i].nancestry;
+    if (facts && (ntasks != given.ntasks || nanc != given.nancestors)) {
+        ls_saved_free(sv);
+        ls_facts_free(&given);
+        return ls_error_set(err, path, "its groups and its tasks do not agree");
     }
+    size_t nancestors = count_ancestors(groups, facts ? &given : NULL);
     sv->ancestors = calloc(nancestors ? nancestors : 1, sizeof *sv->ancestors);
     sv->held_bytes = calloc(ntasks ? ntasks : 1, sizeof *sv->held_bytes);
     sv->held_objects = calloc(ntasks ? ntasks : 1, sizeof *sv->held_objects);
     if (!sv->ancestors || !sv->held_bytes || !sv->held_objects || load_tables(sv) != 0) {
         ls_saved_free(sv);
+        ls_facts_free(&given);
         return ls_error_set(err, path, "out of memory");
     }
     ls_ancestor *pool = sv->ancestors;
@@ -332,16 +388,19 @@ int ls_saved_load_doc(const char *path, cJSON *doc, ls_saved **out, ls_snapshot 
     if (!sv->group_stacks || !sv->creators || !sv->task_group || !sv->runtime.tasks ||
         !sv->analysis.verdict || ngroups >= UINT32_MAX) {
         ls_saved_free(sv);
+        ls_facts_free(&given);
         return ls_error_set(err, path, "out of memory");
     }
 
     size_t gi = 0, ti = 0;
+    const ls_fact_ancestor *next_anc = given.ancestors;
     cJSON_ArrayForEach(g, groups) {
         const cJSON *frames = cJSON_GetObjectItemCaseSensitive(g, "frames"), *fr;
         ls_stack *st = &sv->group_stacks[gi++];
         st->frames = calloc((size_t)cJSON_GetArraySize(frames) + 1, sizeof *st->frames);
         if (!st->frames) {
             ls_saved_free(sv);
+            ls_facts_free(&given);
             return ls_error_set(err, path, "out of memory");
         }
         cJSON_ArrayForEach(fr, frames)
@@ -353,32 +412,41 @@ int ls_saved_load_doc(const char *path, cJSON *doc, ls_saved **out, ls_snapshot 
         const cJSON *leaked = cJSON_GetObjectItemCaseSensitive(g, "leaked");
         const cJSON *wait = cJSON_GetObjectItemCaseSensitive(g, "wait_ns");
         int64_t waited = (int64_t)integer_of(wait, "max", INT64_MAX, 0);
-        const cJSON *id;
         /* What the group's tasks share, found for its first (per task, the
          * reason's search and the lookups were millions of times over). */
         bool running = reason && (!strcmp(reason, "running") || !strcmp(reason, "runnable"));
         uint32_t state = running ? (strcmp(reason, "running") ? LS_TASK_RUNNABLE : LS_TASK_RUNNING)
                                  : LS_TASK_WAITING;
-        uint32_t code = 0;
+        size_t count = group_size(g, facts != NULL);
+        uint32_t code = running || !count ? 0 : reason_code(&sv->runtime, reason ? reason : "?");
         const char *verdict = string_of(g, "verdict");
         uint8_t judged = verdict && strcmp(verdict, "unknown") == 0 ? LS_UNKNOWN
                          : cJSON_IsFalse(leaked) ? LS_WOKEN : LS_LEAKED;
-        size_t first = ti;
-        const cJSON *info = task_info_of(g);
-        const cJSON *facts = info ? info->child : NULL;
-        cJSON_ArrayForEach(id, cJSON_GetObjectItemCaseSensitive(g, "tasks")) {
+        const cJSON *info = facts ? NULL : task_info_of(g);
+        const cJSON *entry = info ? info->child : NULL;
+        const cJSON *id = facts ? NULL : cJSON_GetObjectItemCaseSensitive(g, "tasks")->child;
+        for (size_t k = 0; k < count; k++) {
             ls_task *t = &sv->runtime.tasks[ti];
-            t->id = integer_value(id, UINT64_MAX, 0);
-            if (ti == first && !running)
-                code = reason_code(&sv->runtime, reason ? reason : "?");
             t->state = state;
             t->wait_reason = code;
             t->wait_since = waited > 0 ? BASE_NS - waited : 0;
             t->create_pc = ti;                 /* the preset unwinder's key: the group's creator */
             t->label_set = -1;
             if (facts) {
-                task_facts(sv, facts, t, ti, ntasks, &pool);
-                facts = facts->next;
+                const ls_fact *f = &given.tasks[ti];
+                t->id = f->id;
+                task_facts(sv, f, next_anc, t, ti, ntasks, &pool);
+                next_anc += f->nancestry;
+            } else {
+                t->id = integer_value(id, UINT64_MAX, 0);
+                id = id->next;
+                if (entry) {
+                    ls_fact f;
+                    ls_fact_ancestor anc[LS_MAX_ANCESTRY];
+                    fact_of(entry, &f, anc);
+                    task_facts(sv, &f, anc, t, ti, ntasks, &pool);
+                    entry = entry->next;
+                }
             }
             t->regs = no_registers;
             sv->task_group[ti] = (uint32_t)(gi - 1);
@@ -386,6 +454,7 @@ int ls_saved_load_doc(const char *path, cJSON *doc, ls_saved **out, ls_snapshot 
             ti++;
         }
     }
+    ls_facts_free(&given);
     sv->runtime.ntasks = ti;
     sv->analysis.ntasks = ti;
     /* Counts are the model's, never the file's claim: "leaked": 0 over

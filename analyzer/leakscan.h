@@ -115,6 +115,10 @@ typedef struct ls_options {
     bool        runtime_frames; /* --runtime-frames: show libleakrt's API frames */
     ls_suppressions *suppressions; /* --ignore-*, --suppressions; NULL: none */
     int         jobs;           /* -j N: files analysed at once (0: one per CPU) */
+    char *const *option_args;   /* the command line's options, which a fleet's workers get too */
+    int         noption_args;
+    const char *worker_file;    /* (internal) this process is a fleet's worker for it */
+    int         worker_fd;      /* where it passes its result on */
 } ls_options;
 
 int  ls_snapshot_open(const char *path, const ls_options *opt, ls_snapshot **out, ls_error *err);
@@ -464,10 +468,6 @@ int  ls_saved_load(const char *path, ls_saved **out, ls_snapshot **s, ls_analysi
  * pipe once, from one descriptor); takes text, freed here. */
 int  ls_saved_load_text(const char *path, char *text, ls_saved **out, ls_snapshot **s, ls_analysis **a,
                         ls_unwinder **u, ls_error *err);
-/* The same from a parsed document (a merged result, fleet.c); takes doc. */
-struct cJSON;
-int  ls_saved_load_doc(const char *path, struct cJSON *doc, ls_saved **out, ls_snapshot **s,
-                       ls_analysis **a, ls_unwinder **u, ls_error *err);
 void ls_saved_free(ls_saved *saved);
 
 /* input.c: a view's input, from a snapshot, a core or a JSON result. */
@@ -493,6 +493,9 @@ void ls_input_close(ls_input *in);
  * err when none could be read. */
 int  ls_input_open_many(char *const *paths, size_t n, const ls_options *opt, ls_input *in,
                         size_t *failed, ls_error *err);
+/* The worker's side: path analysed, its result passed on to fd (the
+ * parent started this program again, with --fleet-worker). Exit status. */
+int  ls_fleet_worker(const char *path, const ls_options *opt, int fd);
 
 /* hash.c: indexes into a caller's array, found by a keyed hash (the keys
  * come from files: a linear search per lookup was quadratic). find: the

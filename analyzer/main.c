@@ -3,7 +3,9 @@
  */
 #include "leakscan.h"
 
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -353,9 +355,11 @@ int main(int argc, char **argv)
         { "group-by", required_argument, NULL, 'G' },
         { "bytes", no_argument, NULL, 'B' },
         { "jobs", required_argument, NULL, 'J' },
+        { "fleet-worker", required_argument, NULL, 'W' },   /* internal: fleet.c */
+        { "fleet-file", required_argument, NULL, 'X' },
         { NULL, 0, NULL, 0 },
     };
-    ls_options opt = { .attach_timeout_s = 30 };
+    ls_options opt = { .attach_timeout_s = 30, .worker_fd = -1 };
     enum view view = VIEW_GROUPS;
     bool run = false, diff = false, why = false, list = false, attach = false, waiters = false;
     if (argc > 1 && (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "attach") == 0 ||
@@ -449,6 +453,17 @@ int main(int argc, char **argv)
             opt.jobs = (int)n;
             break;
         }
+        case 'W': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || n < 0 || n > INT_MAX || fcntl((int)n, F_GETFD) < 0) {
+                fprintf(stderr, "leakscan: --fleet-worker is internal (a descriptor to pass a result on)\n");
+                return 2;
+            }
+            opt.worker_fd = (int)n;
+            break;
+        }
+        case 'X': opt.worker_file = optarg; break;
         case 'n': {
             char *end;
             long n = strtol(optarg, &end, 10);
@@ -464,6 +479,14 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (opt.worker_file && opt.worker_fd < 0) {
+        fprintf(stderr, "leakscan: --fleet-file is internal (it goes with --fleet-worker)\n");
+        return 2;
+    }
+    if (opt.worker_file)
+        return ls_fleet_worker(opt.worker_file, &opt, opt.worker_fd);
+    opt.option_args = argv + 1;            /* getopt has moved the options first */
+    opt.noption_args = optind - 1;
     if (run)
         return ls_run_main(argc - optind, argv + optind, &opt);
     if (attach)

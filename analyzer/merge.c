@@ -4,13 +4,15 @@
  * here, in the files' order).
  *
  * Each input is a result of schema 2, grouped by stack, with nothing
- * suppressed. Groups merge when their symbolised stacks agree frame by
+ * suppressed, whose tasks come as facts (facts.h) beside the JSON of its
+ * groups: at 400,000 tasks, a cJSON object per task field made the
+ * parent 620 MB and most of the time. Groups merge when their symbolised stacks agree frame by
  * frame (function and offset, file and line, inlined or not; the PC of a
  * frame with no symbol), with the same wait reason and verdict: the PCs of
  * one piece of code differ between processes (ASLR), its function and
  * offset do not. The output is schema 3: schema 2 plus a "files" table,
- * each task naming its file, so that it loads as any saved result does
- * (json_load.c) and every view, --group-by and the suppressions then work
+ * each task naming its file, its tasks' facts group after group, so that
+ * it loads as any saved result does (json_load.c) and every view, --group-by and the suppressions then work
  * on it unchanged.
  *
  * The views group a loaded result again by PC (group.c), so two different
@@ -20,6 +22,7 @@
  */
 #include "leakscan.h"
 #include "merge.h"
+#include "facts.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -146,6 +149,14 @@ static void frame_key(text *t, const cJSON *f)
         append(t, "P%s\x1e", string_of(f, "pc"));
 }
 
+/* A group of one file: its tasks, a run of that file's, in a merged group. */
+typedef struct piece {
+    size_t group;                /* merged group */
+    size_t file;                 /* into file_facts */
+    size_t first, count;         /* tasks */
+    size_t first_ancestor, nancestors;
+} piece;
+
 struct ls_merge {
     cJSON   *root, *files, *label_sets, *sites, *groups;
     keyset   site_keys, group_keys, pc_units;
@@ -155,6 +166,10 @@ struct ls_merge {
     size_t   *pc_unit, npcs, pcs_cap;
     ls_index  pc_index;
     uint64_t  next_standin;
+    ls_facts *file_facts;        /* per file added: its tasks, rewritten */
+    size_t    nfile_facts;
+    piece    *pieces;            /* runs of a file's tasks, each in a merged group */
+    size_t    npieces, pieces_cap;
     char     *program;           /* the first file's exe and build-id */
     const char *program_file;
     bool      warned;
@@ -194,6 +209,10 @@ void ls_merge_free(ls_merge *m)
     free(m->pcs);
     free(m->pc_unit);
     ls_index_free(&m->pc_index);
+    for (size_t i = 0; i < m->nfile_facts; i++)
+        ls_facts_free(&m->file_facts[i]);
+    free(m->file_facts);
+    free(m->pieces);
     free(m->program);
     free(m);
 }
@@ -270,39 +289,25 @@ static int canonical_pcs(ls_merge *m, cJSON *frames)
     return 0;
 }
 
-/* An index into the file's sites, made one into the merged sites. */
-static void remap(cJSON *o, const char *key, const size_t *map, size_t n)
+/* A site index of the file's, made one into the merged sites. */
+static uint64_t remap(uint64_t site, const size_t *map, size_t n)
 {
-    cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsNumber(v))
-        return;
-    if (v->valuedouble >= 0 && v->valuedouble < (double)n)
-        cJSON_SetNumberValue(v, (double)map[(size_t)v->valuedouble]);
-    else
-        cJSON_DeleteItemFromObjectCaseSensitive(o, key);    /* no such site: unknown */
+    return site < n ? map[site] : LS_FACT_NONE;    /* no such site: unknown */
 }
 
-/* A task's facts, made the merged result's: its file, its label set's
- * and its creators' indexes. */
-static void rewrite_task(cJSON *e, size_t file, size_t nown, double label_offset, double nlabels,
-                         const size_t *site_map, size_t nsites)
+/* A file's task facts, made the merged result's: their file, label sets
+ * and creators' indexes. */
+static void rewrite_tasks(ls_facts *f, size_t file, size_t nown, uint64_t label_offset, uint64_t nlabels,
+                          const size_t *site_map, size_t nsites)
 {
-    cJSON *l = cJSON_GetObjectItemCaseSensitive(e, "labels");
-    if (cJSON_IsNumber(l) && l->valuedouble >= 0 && l->valuedouble < nlabels)
-        cJSON_SetNumberValue(l, l->valuedouble + label_offset);
-    else if (l)
-        cJSON_DeleteItemFromObjectCaseSensitive(e, "labels");
-    remap(e, "created_by", site_map, nsites);
-    cJSON *an = cJSON_GetObjectItemCaseSensitive(e, "ancestry"), *x;
-    if (!cJSON_IsArray(an))
-        an = NULL;
-    cJSON_ArrayForEach(x, an)
-        remap(x, "created_by", site_map, nsites);
-    cJSON *f = cJSON_GetObjectItemCaseSensitive(e, "file");
-    double own = cJSON_IsNumber(f) && f->valuedouble >= 0 && f->valuedouble < (double)nown ?
-                 (double)(size_t)f->valuedouble : 0;
-    cJSON_DeleteItemFromObjectCaseSensitive(e, "file");
-    cJSON_AddNumberToObject(e, "file", (double)file + own);
+    for (size_t i = 0; i < f->ntasks; i++) {
+        ls_fact *t = &f->tasks[i];
+        t->labels = t->labels < nlabels ? t->labels + label_offset : LS_FACT_NONE;
+        t->created_by = remap(t->created_by, site_map, nsites);
+        t->file = file + (t->file < nown ? t->file : 0);
+    }
+    for (size_t i = 0; i < f->nancestors; i++)
+        f->ancestors[i].created_by = remap(f->ancestors[i].created_by, site_map, nsites);
 }
 
 static void add_number(cJSON *o, const char *key, double v)
@@ -335,15 +340,6 @@ static void fold(cJSON *o, cJSON *g)
         if (cJSON_IsNumber(max) && hi > max->valuedouble)
             cJSON_SetNumberValue(max, hi);
     }
-    static const char *const lists[] = { "tasks", "task_info" };
-    for (size_t k = 0; k < 2; k++) {
-        cJSON *to = cJSON_GetObjectItemCaseSensitive(o, lists[k]);
-        cJSON *from = cJSON_GetObjectItemCaseSensitive(g, lists[k]), *e;
-        if (!cJSON_IsArray(to) || !cJSON_IsArray(from))
-            continue;
-        while ((e = from->child))
-            cJSON_AddItemToArray(to, cJSON_DetachItemViaPointer(from, e));
-    }
     cJSON_Delete(g);
 }
 
@@ -356,11 +352,71 @@ static char *program_of(const cJSON *doc)
     return take(&t);
 }
 
-int ls_merge_add(ls_merge *m, const char *path, cJSON *doc, bool quiet, ls_error *err)
+/* A group's task count, as a size. */
+static size_t count_of(const cJSON *g)
+{
+    double n = number_of(g, "count");
+    return n > 0 && n < (double)UINT32_MAX ? (size_t)n : 0;
+}
+
+/* facts, taken over, kept with m: 0, or -1 when they do not agree with
+ * the groups (each group has its count of them, in order). */
+static int keep_facts(ls_merge *m, const cJSON *groups, ls_facts *facts, const char *path, ls_error *err)
+{
+    ls_facts f = *facts;
+    *facts = (ls_facts){ 0 };
+    size_t ntasks = 0, nanc = 0;
+    const cJSON *g;
+    cJSON_ArrayForEach(g, groups)
+        ntasks += count_of(g);
+    for (size_t i = 0; i < f.ntasks; i++)
+        nanc += f.tasks[i].nancestry;
+    if (ntasks != f.ntasks || nanc != f.nancestors) {
+        ls_facts_free(&f);
+        return ls_error_set(err, path, "its worker passed on groups and tasks that do not agree");
+    }
+    ls_facts *grown = realloc(m->file_facts, (m->nfile_facts + 1) * sizeof *grown);
+    if (!grown) {
+        ls_facts_free(&f);
+        return ls_error_set(err, path, "out of memory");
+    }
+    m->file_facts = grown;
+    m->file_facts[m->nfile_facts++] = f;
+    return 0;
+}
+
+/* The run of tasks [*first, +count) of the last file kept, in merged
+ * group at; *first and *ancestor move past it. */
+static int add_piece(ls_merge *m, size_t at, size_t count, size_t *first, size_t *ancestor)
+{
+    if (m->npieces == m->pieces_cap) {
+        size_t cap = m->pieces_cap ? 2 * m->pieces_cap : 256;
+        piece *grown = realloc(m->pieces, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        m->pieces = grown;
+        m->pieces_cap = cap;
+    }
+    const ls_facts *f = &m->file_facts[m->nfile_facts - 1];
+    size_t nanc = 0;
+    for (size_t i = *first; i < *first + count; i++)
+        nanc += f->tasks[i].nancestry;
+    m->pieces[m->npieces++] = (piece){ at, m->nfile_facts - 1, *first, count, *ancestor, nanc };
+    *first += count;
+    *ancestor += nanc;
+    return 0;
+}
+
+int ls_merge_add(ls_merge *m, const char *path, cJSON *doc, ls_facts *facts, bool quiet, ls_error *err)
 {
     cJSON *groups = cJSON_GetObjectItemCaseSensitive(doc, "groups");
-    if (!cJSON_IsArray(groups))
+    if (!cJSON_IsArray(groups)) {
+        ls_facts_free(facts);
         return ls_error_set(err, path, "not a leakscan JSON result (no \"groups\" array)");
+    }
+    if (keep_facts(m, groups, facts, path, err) != 0)
+        return -1;
+    ls_facts *tasks = &m->file_facts[m->nfile_facts - 1];
     size_t file = (size_t)cJSON_GetArraySize(m->files);
 
     /* The file's own header, for the views; a merged result brings the
@@ -415,7 +471,7 @@ int ls_merge_add(ls_merge *m, const char *path, cJSON *doc, bool quiet, ls_error
         cJSON_AddTrueToObject(m->root, "main_blocked");
 
     /* Label sets follow the earlier files' (tasks' indexes move up). */
-    double label_offset = cJSON_GetArraySize(m->label_sets), nlabels = 0;
+    uint64_t label_offset = (uint64_t)cJSON_GetArraySize(m->label_sets), nlabels = 0;
     cJSON *sets = cJSON_GetObjectItemCaseSensitive(doc, "label_sets"), *e;
     while (cJSON_IsArray(sets) && (e = sets->child)) {
         cJSON_AddItemToArray(m->label_sets, cJSON_DetachItemViaPointer(sets, e));
@@ -445,15 +501,16 @@ int ls_merge_add(ls_merge *m, const char *path, cJSON *doc, bool quiet, ls_error
         site_map[k++] = at;
     }
 
+    rewrite_tasks(tasks, file, nown, label_offset, nlabels, site_map, nsites);
+    free(site_map);
+
     int status = 0;
+    size_t first = 0, ancestor = 0;
     while (status == 0 && (e = groups->child)) {
         cJSON_DetachItemViaPointer(groups, e);
-        m->leaked += cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(e, "leaked")) ? 0 : number_of(e, "count");
-        cJSON *ti = cJSON_GetObjectItemCaseSensitive(e, "task_info"), *x;
-        if (!cJSON_IsArray(ti))
-            ti = NULL;
-        cJSON_ArrayForEach(x, ti)
-            rewrite_task(x, file, nown, label_offset, nlabels, site_map, nsites);
+        size_t count = count_of(e);
+        m->leaked += cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(e, "leaked")) ? 0 : (double)count;
+        cJSON *x;
         text key = { 0 };
         append(&key, "%s\x1d%s\x1d", string_of(e, "wait_reason"), string_of(e, "verdict"));
         cJSON *fr = cJSON_GetObjectItemCaseSensitive(e, "frames");
@@ -470,6 +527,11 @@ int ls_merge_add(ls_merge *m, const char *path, cJSON *doc, bool quiet, ls_error
             break;
         }
         m->group_items = grown;
+        if (add_piece(m, at, count, &first, &ancestor) != 0) {
+            cJSON_Delete(e);
+            status = ls_error_set(err, path, "out of memory");
+            break;
+        }
         if (!added) {
             fold(m->group_items[at], e);
             continue;
@@ -482,12 +544,56 @@ int ls_merge_add(ls_merge *m, const char *path, cJSON *doc, bool quiet, ls_error
         m->group_items[at] = e;
         cJSON_AddItemToArray(m->groups, e);
     }
-    free(site_map);
     return status;
 }
 
-cJSON *ls_merge_finish(ls_merge *m)
+/* The tasks of the merged groups, group after group, each group's in the
+ * files' order. -1: out of memory. */
+static int gather_facts(ls_merge *m, ls_facts *out)
 {
+    size_t ngroups = m->group_keys.n, ntasks = 0, nanc = 0;
+    size_t *at = calloc(ngroups + 1, sizeof *at), *anc_at = calloc(ngroups + 1, sizeof *anc_at);
+    if (!at || !anc_at) {
+        free(at), free(anc_at);
+        return -1;
+    }
+    for (size_t i = 0; i < m->npieces; i++) {       /* sizes, then where each group starts */
+        at[m->pieces[i].group + 1] += m->pieces[i].count;
+        anc_at[m->pieces[i].group + 1] += m->pieces[i].nancestors;
+    }
+    for (size_t g = 0; g < ngroups; g++) {
+        at[g + 1] += at[g];
+        anc_at[g + 1] += anc_at[g];
+    }
+    ntasks = at[ngroups];
+    nanc = anc_at[ngroups];
+    out->tasks = malloc((ntasks ? ntasks : 1) * sizeof *out->tasks);
+    out->ancestors = malloc((nanc ? nanc : 1) * sizeof *out->ancestors);
+    if (!out->tasks || !out->ancestors) {
+        free(at), free(anc_at);
+        ls_facts_free(out);
+        return -1;
+    }
+    for (size_t i = 0; i < m->npieces; i++) {
+        const piece *p = &m->pieces[i];
+        const ls_facts *f = &m->file_facts[p->file];
+        memcpy(out->tasks + at[p->group], f->tasks + p->first, p->count * sizeof *out->tasks);
+        memcpy(out->ancestors + anc_at[p->group], f->ancestors + p->first_ancestor,
+               p->nancestors * sizeof *out->ancestors);
+        at[p->group] += p->count;
+        anc_at[p->group] += p->nancestors;
+    }
+    out->ntasks = ntasks;
+    out->nancestors = nanc;
+    free(at), free(anc_at);
+    return 0;
+}
+
+cJSON *ls_merge_finish(ls_merge *m, ls_facts *facts)
+{
+    *facts = (ls_facts){ 0 };
+    if (gather_facts(m, facts) != 0)
+        return NULL;
     cJSON *r = m->root;
     cJSON_AddNumberToObject(r, "tasks", m->tasks);
     cJSON_AddNumberToObject(r, "leaked", m->leaked);

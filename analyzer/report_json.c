@@ -7,10 +7,12 @@
  * level, and a task names it by index.
  */
 #include "leakscan.h"
+#include "facts.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 static cJSON *frame_json(const ls_frame *f)
 {
@@ -56,69 +58,128 @@ static bool same_site(const void *ctx, size_t i)
     return k->t->pcs[i] == k->pc;
 }
 
-/* The index of the site at pc in "sites", added if new; -1: out of memory. */
-static double site_of(sites *t, ls_unwinder *u, uint64_t pc)
+/* The index of the site at pc in "sites", added if new; LS_FACT_NONE: out
+ * of memory. */
+static uint64_t site_of(sites *t, ls_unwinder *u, uint64_t pc)
 {
     uint64_t h = ls_hash_bytes(&pc, sizeof pc);
     size_t i = ls_index_find(&t->index, h, same_site, &(site_key){ t, pc });
     if (i != SIZE_MAX)
-        return (double)i;
+        return i;
     if (t->n == t->cap) {
         size_t cap = t->cap ? 2 * t->cap : 64;
         uint64_t *grown = realloc(t->pcs, cap * sizeof *grown);
         if (!grown)
-            return -1;
+            return LS_FACT_NONE;
         t->pcs = grown;
         t->cap = cap;
     }
     if (ls_index_add(&t->index, h, t->n) != 0)
-        return -1;
+        return LS_FACT_NONE;
     ls_frame f;
     ls_symbolize(u, pc, &f);
     cJSON_AddItemToArray(t->array, frame_json(&f));
     t->pcs[t->n] = pc;
-    return (double)t->n++;
+    return t->n++;
 }
 
-/* One task's own facts (schema 2): id, wait, labels, creators, what it
- * holds. */
-static cJSON *task_json(const ls_snapshot *s, ls_unwinder *u, const ls_report *r, size_t i, sites *st)
+/* Task i's own facts (schema 2): id, wait, labels, creators, what it
+ * holds; its ancestors to anc, which has room for LS_MAX_ANCESTRY. */
+static ls_fact task_fact(const ls_snapshot *s, ls_unwinder *u, const ls_report *r, size_t i, sites *st,
+                         ls_fact_ancestor *anc)
 {
     const ls_task *t = &s->rt->tasks[i];
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "id", (double)t->id);
+    ls_fact f = { .id = t->id, .parent = t->parent_id, .labels = LS_FACT_NONE, .created_by = LS_FACT_NONE };
     if (r->task_retained && r->task_retained[i]) {
-        cJSON_AddNumberToObject(o, "retained_bytes", (double)r->task_retained[i]);
-        cJSON_AddNumberToObject(o, "retained_objects", (double)r->task_retained_objects[i]);
+        f.retained_bytes = r->task_retained[i];
+        f.retained_objects = r->task_retained_objects[i];
     }
-    int64_t waited = t->state == LS_TASK_WAITING ? ls_wait_ns(s, t) : -1;
-    if (waited >= 0)
-        cJSON_AddNumberToObject(o, "wait_ns", (double)waited);
+    f.wait_ns = t->state == LS_TASK_WAITING ? ls_wait_ns(s, t) : -1;
+    if (f.wait_ns < 0)
+        f.wait_ns = -1;
     if (t->label_set >= 0 && (size_t)t->label_set < s->rt->nlabel_sets)
-        cJSON_AddNumberToObject(o, "labels", t->label_set);
+        f.labels = (uint64_t)t->label_set;
     if (s->nfiles > 1)
-        cJSON_AddNumberToObject(o, "file", t->file);
-    if (t->parent_id || s->from_json) {
-        cJSON_AddNumberToObject(o, "created_by", site_of(st, u, t->create_pc));
-        if (t->parent_id)
-            cJSON_AddNumberToObject(o, "parent", (double)t->parent_id);
+        f.file = t->file;
+    if (t->parent_id || s->from_json)
+        f.created_by = site_of(st, u, t->create_pc);
+    for (uint32_t k = 0; k < t->nancestry && k < LS_MAX_ANCESTRY && t->ancestry[k].parent_id; k++)
+        anc[f.nancestry++] = (ls_fact_ancestor){ t->ancestry[k].parent_id,
+                                                 site_of(st, u, t->ancestry[k].create_pc) };
+    return f;
+}
+
+static void add_index(cJSON *o, const char *key, uint64_t v)
+{
+    if (v != LS_FACT_NONE)
+        cJSON_AddNumberToObject(o, key, (double)v);
+}
+
+static cJSON *task_json(const ls_fact *f, const ls_fact_ancestor *anc, bool files)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "id", (double)f->id);
+    if (f->retained_bytes) {
+        cJSON_AddNumberToObject(o, "retained_bytes", (double)f->retained_bytes);
+        cJSON_AddNumberToObject(o, "retained_objects", (double)f->retained_objects);
     }
-    if (t->nancestry) {
+    if (f->wait_ns >= 0)
+        cJSON_AddNumberToObject(o, "wait_ns", (double)f->wait_ns);
+    add_index(o, "labels", f->labels);
+    if (files)
+        cJSON_AddNumberToObject(o, "file", (double)f->file);
+    add_index(o, "created_by", f->created_by);
+    if (f->parent)
+        cJSON_AddNumberToObject(o, "parent", (double)f->parent);
+    if (f->nancestry) {
         cJSON *an = cJSON_AddArrayToObject(o, "ancestry");
-        for (uint32_t k = 0; k < t->nancestry && t->ancestry[k].parent_id; k++) {
+        for (uint32_t k = 0; k < f->nancestry; k++) {
             cJSON *e = cJSON_CreateObject();
-            cJSON_AddNumberToObject(e, "parent", (double)t->ancestry[k].parent_id);
-            cJSON_AddNumberToObject(e, "created_by", site_of(st, u, t->ancestry[k].create_pc));
+            cJSON_AddNumberToObject(e, "parent", (double)anc[k].parent);
+            add_index(e, "created_by", anc[k].created_by);
             cJSON_AddItemToArray(an, e);
         }
     }
     return o;
 }
 
-int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, const ls_report *r)
+/* The facts of a group's tasks appended to out (room made here). -1: out
+ * of memory. */
+static int append_facts(ls_facts *out, size_t *anc_cap, const ls_fact *f, const ls_fact_ancestor *anc)
+{
+    if (out->nancestors + f->nancestry > *anc_cap) {
+        size_t cap = *anc_cap ? 2 * *anc_cap : 1024;
+        while (cap < out->nancestors + f->nancestry)
+            cap *= 2;
+        ls_fact_ancestor *grown = realloc(out->ancestors, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        out->ancestors = grown;
+        *anc_cap = cap;
+    }
+    if (f->nancestry)
+        memcpy(out->ancestors + out->nancestors, anc, f->nancestry * sizeof *anc);
+    out->nancestors += f->nancestry;
+    out->tasks[out->ntasks++] = *f;
+    return 0;
+}
+
+cJSON *ls_result_json(const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, const ls_report *r,
+                      ls_facts *facts)
 {
     const ls_core *c = s->core;
     cJSON *root = cJSON_CreateObject();
+    ls_fact_ancestor anc[LS_MAX_ANCESTRY];
+    size_t anc_cap = 0, ntasks = 0;
+    if (facts) {
+        *facts = (ls_facts){ 0 };
+        for (size_t i = 0; i < r->ngroups; i++)
+            ntasks += r->groups[i].count;
+        if (!root || !(facts->tasks = malloc((ntasks ? ntasks : 1) * sizeof *facts->tasks))) {
+            cJSON_Delete(root);
+            return NULL;
+        }
+    }
     /* 3: several files merged (a "files" table, and each task's file). */
     cJSON_AddNumberToObject(root, "schema", s->nfiles > 1 ? 3 : 2);
     if (s->nfiles > 1)
@@ -206,6 +267,7 @@ int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unw
     }
     sites st = { .array = cJSON_AddArrayToObject(root, "sites") };
     cJSON *groups = cJSON_AddArrayToObject(root, "groups");
+    bool failed = false;
     for (size_t i = 0; i < r->ngroups; i++) {
         const ls_group *g = &r->groups[i];
         cJSON *o = cJSON_CreateObject();
@@ -223,22 +285,39 @@ int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unw
         cJSON *w = cJSON_AddObjectToObject(o, "wait_ns");
         cJSON_AddNumberToObject(w, "min", (double)(g->wait_min_ns > 0 ? g->wait_min_ns : 0));
         cJSON_AddNumberToObject(w, "max", (double)(g->wait_max_ns > 0 ? g->wait_max_ns : 0));
-        cJSON *ids = cJSON_AddArrayToObject(o, "tasks");
-        for (size_t t = 0; t < g->count; t++)
+        cJSON *ids = facts ? NULL : cJSON_AddArrayToObject(o, "tasks");
+        for (size_t t = 0; ids && t < g->count; t++)
             cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)s->rt->tasks[g->tasks[t]].id));
         cJSON *frames = cJSON_AddArrayToObject(o, "frames");
         for (size_t f = 0; f < g->stack.nframes; f++)
             cJSON_AddItemToArray(frames, frame_json(&g->stack.frames[f]));
         cJSON *cb = frame_json(&g->created_by);
         cJSON_AddItemToObject(o, "created_by", cb);
-        cJSON *info = cJSON_AddArrayToObject(o, "task_info");
-        for (size_t t = 0; t < g->count; t++)
-            cJSON_AddItemToArray(info, task_json(s, u, r, g->tasks[t], &st));
+        cJSON *info = facts ? NULL : cJSON_AddArrayToObject(o, "task_info");
+        for (size_t t = 0; t < g->count; t++) {
+            ls_fact f = task_fact(s, u, r, g->tasks[t], &st, anc);
+            if (info)
+                cJSON_AddItemToArray(info, task_json(&f, anc, s->nfiles > 1));
+            else if (append_facts(facts, &anc_cap, &f, anc) != 0)
+                failed = true;
+        }
         cJSON_AddItemToArray(groups, o);
     }
     free(st.pcs);
     ls_index_free(&st.index);
-    char *text = cJSON_Print(root);
+    if (failed) {
+        cJSON_Delete(root);
+        if (facts)
+            ls_facts_free(facts);
+        return NULL;
+    }
+    return root;
+}
+
+int ls_report_json(FILE *out, const ls_snapshot *s, const ls_analysis *a, ls_unwinder *u, const ls_report *r)
+{
+    cJSON *root = ls_result_json(s, a, u, r, NULL);
+    char *text = root ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
     if (!text)
         return -1;

@@ -68,6 +68,10 @@ with tempfile.TemporaryDirectory() as tmp:
                                 env=dict(program_env, LEAKSCAN_DIR=where),
                                 preexec_fn=unlimited_core)
         check(proc.stdout.readline().strip() == "ready", f"{' '.join(args)}: the program reached its leaking state")
+        # Its main task parks just after it says ready: a snapshot taken
+        # before that park would be older than the core's latest park
+        # (the waits compared below). 0.2 s is far more than the park takes.
+        time.sleep(0.2)
         proc.send_signal(signal.SIGUSR2)
         snap = None
         for _ in range(200):

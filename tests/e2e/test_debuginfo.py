@@ -60,8 +60,10 @@ with tempfile.TemporaryDirectory() as tmp:
     run("objcopy", "--add-gnu-debuglink=" + exe + ".debug", exe)
     nm = subprocess.run(["nm", exe], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     check("no symbols" in nm.stderr, "the copy is stripped")
-    check(groups(snapshot_of(exe, os.path.join(tmp, "linked.snap"))) == reference,
-          "stripped + .gnu_debuglink: the same groups, frames and lines")
+    linked_groups = groups(snapshot_of(exe, os.path.join(tmp, "linked.snap")))
+    check(linked_groups == reference,
+          f"stripped + .gnu_debuglink: the same groups, frames and lines"
+          f"{'' if linked_groups == reference else ': ' + repr(linked_groups) + ' against ' + repr(reference)}")
 
     # B: stripped, no link; the debug file under a build-id directory.
     bare = os.path.join(tmp, "bare")

@@ -5,8 +5,9 @@ addresses (ASLR), each group counts its tasks per file, traces name each
 task's file, --group-by and suppressions work on the merged result, the
 merged JSON (schema 3) loads again as the same result, --pprof writes one
 profile, the order of the files (not of the workers) decides the output,
-an unreadable file is named while the others are still reported, and
-the interactive prompt loads them merged too.
+an unreadable file is named while the others are still reported, each
+worker reads its file with the options given, and the interactive prompt
+loads them merged too.
 
 usage: test_fleet.py LEAKSCAN WEBSERVER_PROGRAM
 """
@@ -100,6 +101,20 @@ with tempfile.TemporaryDirectory() as tmp:
     outs = {run("-j", str(j), "--json", "a.snap", "b.snap", "a.snap").stdout for j in (1, 2, 3, 3)}
     check(len(outs) == 1, f"-j 1, 2 and 3 give one output ({len(outs)} different)")
     check(run("-j", "0", "a.snap", "b.snap").returncode == 2, "-j 0 is refused")
+
+    # Each worker reads its file with the options given (they reach the
+    # program started again for it), and a file named like an option is a file.
+    shown = json.loads(run("--json", "--runtime-frames", "a.snap", "b.snap").stdout)
+    alone = json.loads(run("--json", "--runtime-frames", "a.snap").stdout)
+    names = lambda d: [[f.get("function") for f in g["frames"]] for g in d["groups"]]
+    check(names(shown) == names(alone) and names(shown) != names(merged)
+          and names(shown)[0][0].startswith("lrt_"),
+          f"--runtime-frames reaches the workers: the runtime's frames are in the merged stacks "
+          f"({names(shown)} against {names(merged)})")
+    os.link("a.snap", "-a.snap")
+    p = run("--json", "--", "-a.snap", "b.snap")
+    check(p.returncode == 1 and [f["file"] for f in json.loads(p.stdout)["files"]] == ["-a.snap", "b.snap"],
+          f"after --, a file named like an option is read as a file ({p.returncode}, {p.stderr.strip()})")
 
     # Groups merge by code, never by address: the same code at another
     # address merges, other code at the same address does not.
