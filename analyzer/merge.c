@@ -130,7 +130,6 @@ static const char *string_of(const cJSON *o, const char *key)
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     return cJSON_IsString(v) ? v->valuestring : "";
 }
-
 static double number_of(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -151,10 +150,8 @@ static void frame_key(text *t, const cJSON *f)
 
 /* A group of one file: its tasks, a run of that file's, in a merged group. */
 typedef struct piece {
-    size_t group;                /* merged group */
-    size_t file;                 /* into file_facts */
-    size_t first, count;         /* tasks */
-    size_t first_ancestor, nancestors;
+    size_t group, file;          /* merged group; into file_facts */
+    size_t first, count, first_ancestor, nancestors;
 } piece;
 
 struct ls_merge {
@@ -289,14 +286,9 @@ static int canonical_pcs(ls_merge *m, cJSON *frames)
     return 0;
 }
 
-/* A site index of the file's, made one into the merged sites. */
-static uint64_t remap(uint64_t site, const size_t *map, size_t n)
-{
-    return site < n ? map[site] : LS_FACT_NONE;    /* no such site: unknown */
-}
-
 /* A file's task facts, made the merged result's: their file, label sets
- * and creators' indexes. */
+ * and creators' indexes (no such site: unknown). */
+#define remap(site, map, n) ((site) < (n) ? (map)[site] : LS_FACT_NONE)
 static void rewrite_tasks(ls_facts *f, size_t file, size_t nown, uint64_t label_offset, uint64_t nlabels,
                           const size_t *site_map, size_t nsites)
 {
@@ -551,7 +543,7 @@ int ls_merge_add(ls_merge *m, const char *path, cJSON *doc, ls_facts *facts, boo
  * files' order. -1: out of memory. */
 static int gather_facts(ls_merge *m, ls_facts *out)
 {
-    size_t ngroups = m->group_keys.n, ntasks = 0, nanc = 0;
+    size_t ngroups = m->group_keys.n;
     size_t *at = calloc(ngroups + 1, sizeof *at), *anc_at = calloc(ngroups + 1, sizeof *anc_at);
     if (!at || !anc_at) {
         free(at), free(anc_at);
@@ -565,8 +557,7 @@ static int gather_facts(ls_merge *m, ls_facts *out)
         at[g + 1] += at[g];
         anc_at[g + 1] += anc_at[g];
     }
-    ntasks = at[ngroups];
-    nanc = anc_at[ngroups];
+    size_t ntasks = at[ngroups], nanc = anc_at[ngroups];
     out->tasks = malloc((ntasks ? ntasks : 1) * sizeof *out->tasks);
     out->ancestors = malloc((nanc ? nanc : 1) * sizeof *out->ancestors);
     if (!out->tasks || !out->ancestors) {
