@@ -249,8 +249,10 @@ void lrt_unpin(const void *p);
  */
 int lrt_snapshot(const char *path, const char *reason);
 
-/* How long the last snapshot paused the program, in ns. */
+/* How long the last snapshot paused the program, in ns; when that pause
+ * began, on the lrt_now() clock. */
 int64_t lrt_snapshot_last_pause_ns(void);
+int64_t lrt_snapshot_last_pause_start_ns(void);
 
 #ifdef __cplusplus
 }

@@ -42,6 +42,7 @@ static struct {
     _Atomic int   requests;              /* signal triggers not yet served */
     _Atomic uint64_t sequence;           /* N in leakscan-PID-N.snap */
     _Atomic int64_t last_pause_ns;
+    _Atomic int64_t last_pause_start_ns;
     struct sigaction previous;
     void         *fork_stack;            /* see fork_writer */
     char          path[4096];            /* the snapshot being taken ... */
@@ -128,6 +129,11 @@ void lrt_snapshot_init(void)
 int64_t lrt_snapshot_last_pause_ns(void)
 {
     return atomic_load(&snap.last_pause_ns);
+}
+
+int64_t lrt_snapshot_last_pause_start_ns(void)
+{
+    return atomic_load(&snap.last_pause_start_ns);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -242,6 +248,7 @@ static pid_t take(const char *path, const char *reason, const lrt_regs *self)
             err = pid;
     }
     atomic_store(&snap.last_pause_ns, lrt_now() - info->pause_start_ns);
+    atomic_store(&snap.last_pause_start_ns, info->pause_start_ns);
     if (sw->threads)
         lrt_world_start(sw);
     lrt_lock_release(&snap.lock);

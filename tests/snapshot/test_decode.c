@@ -31,6 +31,7 @@ typedef struct report {
     uint64_t noscan_object;
     uint64_t code_addr, code_bytes;   /* read-only code: not in the file */
     int      pipe_read_fd;
+    int64_t  called_ns, returned_ns, pause_start_ns, pause_ns;   /* lrt_now clock */
 } report;
 
 static report rep;
@@ -122,7 +123,11 @@ static void known_states(void *path)
     while (spin_counter == 0 || lrt_num_tasks() < 15)
         lrt_sleep(LRT_MILLISECOND);
     lrt_sleep(20 * LRT_MILLISECOND);
+    rep.called_ns = lrt_now();
     rep.snapshot_result = lrt_snapshot(path, "known states");
+    rep.returned_ns = lrt_now();
+    rep.pause_start_ns = lrt_snapshot_last_pause_start_ns();
+    rep.pause_ns = lrt_snapshot_last_pause_ns();
     snaptest_report(&rep, sizeof rep);
     _exit(0);                         /* the spinner never ends */
 }
@@ -322,6 +327,10 @@ static void test_note_says_who_when_and_why(void **state)
     assert_true(core->note.pid > 1);
     assert_true(core->note.time_unix_ns > 1700000000ll * 1000000000ll);
     assert_true(core->note.pause_ns > 0);
+    /* The program learns the pause too: when it began and how long, within the call. */
+    assert_true(r.pause_ns > 0);
+    assert_true(r.pause_start_ns >= r.called_ns);
+    assert_true(r.pause_start_ns + r.pause_ns <= r.returned_ns);
     assert_int_equal(core->note.threads, core->note.threads_stopped);
     assert_true(core->nfiles > 0);
     assert_non_null(core->auxv);
