@@ -5,6 +5,7 @@
  */
 #include <leakrt.h>
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,57 @@ static void parked(void)
     lrt_chan_close(c);
 }
 
+/* Tasks that stay alive: each is spawned and parks, so each needs a stack
+ * of its own; timed until every one has started. */
+static _Atomic long started;
+
+static void start_and_park(void *c)
+{
+    atomic_fetch_add(&started, 1);
+    lrt_chan_recv(c, NULL);
+}
+
+static void spawnpark(void)
+{
+    lrt_chan *c = lrt_chan_make(0, 0);
+    int64_t t0 = lrt_now();
+    for (long i = 0; i < n; i++)
+        lrt_go(start_and_park, c);
+    while (atomic_load(&started) < n)
+        lrt_yield();
+    printf("spawnpark ns_per_op=%.1f\n", (double)(lrt_now() - t0) / (double)n);
+}
+
+/* A daisy chain of n tasks, each passing one value on to the next:
+ * spawned, then one pass through it. */
+typedef struct chain_link { lrt_chan *left, *right; } chain_link;
+
+static void pass_on(void *arg)
+{
+    chain_link *l = arg;
+    int v;
+    lrt_chan_recv(l->left, &v);
+    v++;
+    lrt_chan_send(l->right, &v);
+}
+
+static void chain(void)
+{
+    int64_t t0 = lrt_now();
+    lrt_chan *first = lrt_chan_make(sizeof(int), 0), *left = first;
+    for (long i = 0; i < n; i++) {
+        chain_link *l = lrt_alloc(sizeof *l);
+        l->left = left;
+        l->right = lrt_chan_make(sizeof(int), 0);
+        lrt_go(pass_on, l);
+        left = l->right;
+    }
+    int v = 0;
+    lrt_chan_send(first, &v);
+    lrt_chan_recv(left, &v);
+    printf("chain ns_per_op=%.1f\n", (double)(lrt_now() - t0) / (double)n);
+}
+
 static void run(void *arg)
 {
     (void)arg;
@@ -135,6 +187,8 @@ static void run(void *arg)
     else if (strcmp(workload, "buffered") == 0) buffered();
     else if (strcmp(workload, "mutex") == 0) mutex();
     else if (strcmp(workload, "parked") == 0) parked();
+    else if (strcmp(workload, "spawnpark") == 0) spawnpark();
+    else if (strcmp(workload, "chain") == 0) chain();
     else {
         fprintf(stderr, "unknown workload %s\n", workload);
         exit(2);
@@ -146,14 +200,14 @@ static void run(void *arg)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench-runtime pingpong|spawn|buffered|mutex|parked [N]\n");
+        fprintf(stderr, "usage: bench-runtime pingpong|spawn|buffered|mutex|parked|spawnpark|chain [N]\n");
         return 2;
     }
     workload = argv[1];
-    static const long defaults[] = { 1000000, 1000000, 10000000, 1000000, 1000000 };
-    const char *names[] = { "pingpong", "spawn", "buffered", "mutex", "parked" };
+    static const long defaults[] = { 1000000, 1000000, 10000000, 1000000, 1000000, 100000, 10000 };
+    const char *names[] = { "pingpong", "spawn", "buffered", "mutex", "parked", "spawnpark", "chain" };
     n = 1000000;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 7; i++)
         if (strcmp(workload, names[i]) == 0)
             n = defaults[i];
     if (argc > 2)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -115,9 +116,43 @@ func parked(n int) {
 	close(c)
 }
 
+// Tasks that stay alive: each is spawned and parks, so each needs a stack
+// of its own; timed until every one has started.
+func spawnpark(n int) {
+	c := make(chan int)
+	var started atomic.Int64
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		go func() {
+			started.Add(1)
+			<-c
+		}()
+	}
+	for started.Load() < int64(n) {
+		runtime.Gosched()
+	}
+	fmt.Printf("spawnpark ns_per_op=%.1f\n", float64(time.Since(t0).Nanoseconds())/float64(n))
+}
+
+// A daisy chain of n tasks, each passing one value on to the next: spawned,
+// then one pass through it.
+func chain(n int) {
+	t0 := time.Now()
+	first := make(chan int)
+	left := first
+	for i := 0; i < n; i++ {
+		right := make(chan int)
+		go func(l, r chan int) { r <- 1 + <-l }(left, right)
+		left = right
+	}
+	first <- 0
+	<-left
+	fmt.Printf("chain ns_per_op=%.1f\n", float64(time.Since(t0).Nanoseconds())/float64(n))
+}
+
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: gobench pingpong|spawn|buffered|mutex|parked [N]")
+		fmt.Fprintln(os.Stderr, "usage: gobench pingpong|spawn|buffered|mutex|parked|spawnpark|chain [N]")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -131,6 +166,10 @@ func main() {
 		mutex(arg(2, 1000000))
 	case "parked":
 		parked(arg(2, 1000000))
+	case "spawnpark":
+		spawnpark(arg(2, 100000))
+	case "chain":
+		chain(arg(2, 10000))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown workload", os.Args[1])
 		os.Exit(2)
