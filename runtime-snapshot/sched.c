@@ -114,13 +114,6 @@ static long futex_wake(_Atomic uint32_t *word, int n)
     return syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#endif
-}
-
 uint64_t lrt_task_id_or_zero(void)
 {
     lrt_task *t = lrt_task_current();
@@ -178,7 +171,7 @@ int64_t lrt_now_coarse(void)
 /* Wait queues and claims                                                 */
 /* ---------------------------------------------------------------------- */
 
-void lrt_park_on(lrt_waitq *q, uint32_t *guard, const void *addr, uint32_t reason)
+void lrt_park_on_at(lrt_waitq *q, uint32_t *guard, const void *addr, uint32_t reason, bool front)
 {
     lrt_task *t = lrt_task_current();
     lrt_waiter *w = &t->waiter;
@@ -186,9 +179,19 @@ void lrt_park_on(lrt_waitq *q, uint32_t *guard, const void *addr, uint32_t reaso
     w->contested = false;
     lrt_wait_begin(t);
     lrt_wait_on(t, addr);
-    lrt_waitq_push(q, w);
+    if (front)
+        lrt_waitq_push_front(q, w);
+    else
+        lrt_waitq_push(q, w);
     lrt_park(reason, lrt_guard_release_cb, guard);
 }
+
+void lrt_park_on(lrt_waitq *q, uint32_t *guard, const void *addr, uint32_t reason)
+{
+    lrt_park_on_at(q, guard, addr, reason, false);
+}
+
+int lrt_worker_count(void) { return sched.nworkers; }
 
 /* ---------------------------------------------------------------------- */
 /* Run queues                                                             */
@@ -325,7 +328,7 @@ static lrt_task *runq_steal(lrt_worker *w, lrt_worker *victim, bool take_runnext
             /* Give the victim a moment to run its runnext itself: stealing
              * it at once would split every ping-pong across workers. */
             for (int i = 0; i < 200; i++)
-                cpu_relax();
+                lrt_cpu_relax();
             return atomic_exchange_explicit(&victim->runnext, NULL, memory_order_acq_rel);
         }
         if (n > LRT_RUNQ_SIZE / 2)
@@ -712,7 +715,7 @@ void lrt_ready(lrt_task *t)
     uint32_t s;
     while ((s = atomic_load_explicit(&t->state, memory_order_acquire)) != LRT_TASK_WAITING) {
         lrt_assert(s == LRT_TASK_RUNNING);
-        cpu_relax();
+        lrt_cpu_relax();
     }
     atomic_store_explicit(&t->state, LRT_TASK_RUNNABLE, memory_order_relaxed);
     lrt_worker *w = lrt_worker_current();

@@ -74,13 +74,6 @@ void lrt_assert_fail(const char *expr, const char *file, int line)
 /* Locks                                                                  */
 /* ---------------------------------------------------------------------- */
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#endif
-}
-
 #define BACKOFF_MAX 64   /* pauses: about 1 µs on the machines measured */
 
 void lrt_lock_slow(lrt_lock *l)
@@ -99,7 +92,7 @@ void lrt_lock_slow(lrt_lock *l)
             return;
         if (spins < 100) {
             for (unsigned k = 0; k < backoff; k++)
-                cpu_relax();
+                lrt_cpu_relax();
             if (backoff < BACKOFF_MAX)
                 backoff *= 2;
         } else {

@@ -3,6 +3,7 @@
  */
 #include "rttest.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 enum { INCREMENTERS = 100, INCREMENTS = 1000, WAITERS = 5 };
@@ -15,6 +16,7 @@ static struct {
     int  order[8], norder;
     int  woken, woken_after_signal, relocked;
     int  flag, flag_before, waiters_woken;
+    int64_t waited;
 } r;
 
 typedef struct shared {
@@ -64,6 +66,58 @@ static void test_mutex_excludes_under_contention(void **state)
     memset(&r, 0, sizeof r);
     rt_run(mutex_body, NULL);
     assert_int_equal(r.counter, (long)INCREMENTERS * INCREMENTS);
+}
+
+/* A task that holds the mutex for a while and relocks it at once always
+ * wins against a waiter that must first be woken and scheduled: after
+ * 1 ms of losing, the waiter is handed the mutex instead (starvation
+ * mode, as Go's). Without it the waiter would wait until the relocker
+ * stops, 3 s later. (On one worker nothing runs beside the relocker, so
+ * there it yields after each unlock and the wait is short anyway.) */
+static bool one_worker(void)
+{
+    const char *procs = getenv("LRT_PROCS");
+    return procs && atoi(procs) == 1;
+}
+
+static void relocker(void *arg)
+{
+    shared *s = arg;
+    int64_t until = lrt_now() + 3 * LRT_SECOND;
+    bool yield = one_worker();
+    while (!RT_LOAD(&s->stop) && lrt_now() < until) {
+        lrt_mutex_lock(&s->mu);
+        for (int64_t held = lrt_now(); lrt_now() - held < 50 * LRT_MICROSECOND;)
+            ;                                      /* hold it a while */
+        lrt_mutex_unlock(&s->mu);
+        if (yield)
+            lrt_yield();
+    }
+    lrt_wg_done(&s->wg);
+}
+
+static void starving_body(void *arg)
+{
+    (void)arg;
+    shared *s = lrt_alloc(sizeof *s);
+    lrt_wg_add(&s->wg, 1);
+    lrt_go(relocker, s);
+    lrt_sleep(5 * LRT_MILLISECOND);
+    int64_t t0 = lrt_now();
+    lrt_mutex_lock(&s->mu);
+    r.waited = lrt_now() - t0;
+    lrt_mutex_unlock(&s->mu);
+    RT_STORE(&s->stop, 1);
+    lrt_wg_wait(&s->wg);
+}
+
+static void test_a_waiter_is_not_starved_by_a_task_that_relocks_at_once(void **state)
+{
+    (void)state;
+    memset(&r, 0, sizeof r);
+    rt_run(starving_body, NULL);
+    print_message("waited %lld us\n", (long long)r.waited / 1000);
+    assert_true(r.waited < LRT_SECOND);
 }
 
 static void try_from_other(void *arg)
@@ -527,6 +581,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mutex_excludes_under_contention),
+        cmocka_unit_test(test_a_waiter_is_not_starved_by_a_task_that_relocks_at_once),
         cmocka_unit_test(test_trylock_takes_a_free_mutex_and_fails_on_a_held_one),
         cmocka_unit_test(test_lock_blocks_until_the_holder_unlocks),
         cmocka_unit_test(test_rwmutex_readers_hold_it_together),
