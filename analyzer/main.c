@@ -3,6 +3,7 @@
  */
 #include "leakscan.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -323,6 +324,18 @@ static int analyse(const char *path, const ls_options *opt)
 
 int ls_analyse_file(const char *path, const ls_options *opt) { return analyse(path, opt); }
 
+/* Whether text is a whole decimal number in [lo, hi] (then *out). */
+static bool number_in(const char *text, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end || errno || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
 static ls_suppressions *suppressions;
 static void free_suppressions(void) { ls_suppressions_free(suppressions); }
 
@@ -387,6 +400,7 @@ int main(int argc, char **argv)
      * permutes; -- ends options). run's own arguments after PROGRAM are
      * PROGRAM's: there the first non-option stops. */
     int c;
+    long n;
     while ((c = getopt_long(argc, argv, run ? "+qhio:" : "qhio:j:", longopts, NULL)) != -1) {
         switch (c) {
         case 'O': opt.json = true; break;
@@ -433,47 +447,35 @@ int main(int argc, char **argv)
         case 'i': case 'I': opt.interactive = true; break;
         case 'D': opt.debug_dir = optarg; ls_set_debug_dir(optarg); break;
         case 'o': opt.attach_output = optarg; break;
-        case 't': {
-            char *end;
-            long n = strtol(optarg, &end, 10);
-            if (*end || n <= 0 || n > 86400) {
+        case 't':
+            if (!number_in(optarg, 1, 86400, &n)) {
                 fprintf(stderr, "leakscan: --timeout wants seconds (1 to 86400), not '%s'\n", optarg);
                 return 2;
             }
             opt.attach_timeout_s = (int)n;
             break;
-        }
-        case 'j': case 'J': {
-            char *end;
-            long n = strtol(optarg, &end, 10);
-            if (*end || n <= 0 || n > 1024) {
+        case 'j': case 'J':
+            if (!number_in(optarg, 1, 1024, &n)) {
                 fprintf(stderr, "leakscan: -j wants a number of worker processes (1 to 1024), not '%s'\n", optarg);
                 return 2;
             }
             opt.jobs = (int)n;
             break;
-        }
-        case 'W': {
-            char *end;
-            long n = strtol(optarg, &end, 10);
-            if (*end || n < 0 || n > INT_MAX || fcntl((int)n, F_GETFD) < 0) {
+        case 'W':
+            if (!number_in(optarg, 0, INT_MAX, &n) || fcntl((int)n, F_GETFD) < 0) {
                 fprintf(stderr, "leakscan: --fleet-worker is internal (a descriptor to pass a result on)\n");
                 return 2;
             }
             opt.worker_fd = (int)n;
             break;
-        }
         case 'X': opt.worker_file = optarg; break;
-        case 'n': {
-            char *end;
-            long n = strtol(optarg, &end, 10);
-            if (*end || n <= 0) {
+        case 'n':
+            if (!number_in(optarg, 1, LONG_MAX, &n)) {
                 fprintf(stderr, "leakscan: --nodecount wants a positive number, not '%s'\n", optarg);
                 return 2;
             }
             opt.top.nodecount = (size_t)n;
             break;
-        }
         default:
             fprintf(stderr, "leakscan: try 'leakscan --help'\n");
             return 2;
