@@ -68,24 +68,29 @@ static int pass_on(FILE *out, const ls_input *in, const ls_report *r)
     return status | fflush(out);
 }
 
+/* A message's whole size, from its head (the magic and the counts, to
+ * *counts); 0 while the head is not all in, or it is not one, or it says
+ * more than a result may be. */
+static size_t wire_size(const char *buf, size_t len, uint64_t counts[3])
+{
+    size_t head = sizeof wire_magic + 3 * sizeof *counts;
+    if (len < head || memcmp(buf, wire_magic, sizeof wire_magic) != 0)
+        return 0;
+    memcpy(counts, buf + sizeof wire_magic, 3 * sizeof *counts);
+    if (counts[0] > MAX_RESULT_BYTES || counts[1] > MAX_RESULT_BYTES / sizeof(ls_fact) ||
+        counts[2] > MAX_RESULT_BYTES / sizeof(ls_fact_ancestor))
+        return 0;
+    return head + counts[0] + counts[1] * sizeof(ls_fact) + counts[2] * sizeof(ls_fact_ancestor);
+}
+
 /* A worker's message taken apart: its JSON parsed, its facts copied out.
  * NULL: not a whole message (or out of memory). */
 static cJSON *take_apart(const char *buf, size_t len, ls_facts *facts)
 {
     *facts = (ls_facts){ 0 };
     uint64_t counts[3];
-    size_t head = sizeof wire_magic + sizeof counts;
-    if (len < head || memcmp(buf, wire_magic, sizeof wire_magic) != 0)
-        return NULL;
-    memcpy(counts, buf + sizeof wire_magic, sizeof counts);
-    size_t rest = len - head;
-    if (counts[0] > rest)
-        return NULL;
-    rest -= counts[0];
-    if (counts[1] > rest / sizeof(ls_fact))
-        return NULL;
-    rest -= counts[1] * sizeof(ls_fact);
-    if (rest % sizeof(ls_fact_ancestor) || rest / sizeof(ls_fact_ancestor) != counts[2])
+    size_t whole = wire_size(buf, len, counts), head = sizeof wire_magic + sizeof counts;
+    if (!whole || whole != len)
         return NULL;
     const char *at = buf + head;
     cJSON *doc = cJSON_ParseWithLength(at, counts[0]);
@@ -198,16 +203,10 @@ static int drain(job *j)
     for (;;) {
         if (j->cap - j->len < 65536) {
             size_t cap = j->cap ? 2 * j->cap : 262144;
-            uint64_t counts[3];            /* the message's size, once its head is in */
-            if (j->len >= sizeof wire_magic + sizeof counts) {
-                memcpy(counts, j->buf + sizeof wire_magic, sizeof counts);
-                if (counts[0] < MAX_RESULT_BYTES && counts[1] < MAX_RESULT_BYTES / sizeof(ls_fact) &&
-                    counts[2] < MAX_RESULT_BYTES / sizeof(ls_fact_ancestor)) {
-                    size_t whole = sizeof wire_magic + sizeof counts + counts[0] + counts[1] * sizeof(ls_fact) +
-                                   counts[2] * sizeof(ls_fact_ancestor) + 65536;
-                    cap = whole > cap ? whole : cap;
-                }
-            }
+            uint64_t counts[3];            /* room for the whole message, once its head is in */
+            size_t whole = j->buf ? wire_size(j->buf, j->len, counts) : 0;
+            if (whole && whole + 65536 > cap)
+                cap = whole + 65536;
             char *grown = realloc(j->buf, cap);
             if (!grown)
                 return -1;

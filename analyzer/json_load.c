@@ -310,11 +310,8 @@ static size_t group_size(const cJSON *g, bool facts)
 static size_t count_ancestors(const cJSON *groups, const ls_facts *facts)
 {
     size_t n = 0;
-    if (facts) {
-        for (size_t i = 0; i < facts->ntasks; i++)
-            n += facts->tasks[i].nancestry < LS_MAX_ANCESTRY ? facts->tasks[i].nancestry : LS_MAX_ANCESTRY;
-        return n;
-    }
+    if (facts)
+        return facts->nancestors;          /* checked to be their sum: room for the clamped */
     const cJSON *g, *e;
     cJSON_ArrayForEach(g, groups) {
         const cJSON *info = task_info_of(g);
