@@ -40,7 +40,7 @@ static int fetch_both(void)
     lrt_chan *result = lrt_chan_make(sizeof(int), 0);
     for (int i = 0; i < 2; i++) {
         fetch *f = lrt_alloc(sizeof *f);
-        *f = (fetch){ result, ctx, i, (i + 1) * 2 * LRT_MILLISECOND };
+        *f = (fetch){ result, ctx, i, (i == 0 ? 2 : 30) * LRT_MILLISECOND };   /* fast fails first */
         lrt_go(fetcher, f);
     }
     for (int i = 0; i < 2; i++) {
@@ -59,8 +59,10 @@ static void run(void *arg)
 {
     (void)arg;
     printf("fetch_both: %d\n", fetch_both());
-    /* The slow fetcher (4 ms) has blocked by then, even on a loaded machine. */
-    lrt_sleep(100 * LRT_MILLISECOND);
+    /* The slow fetcher (30 ms) has blocked by then, even on a loaded
+     * machine; and its result came second (at 2 and 4 ms, a loaded run
+     * under AddressSanitizer once had the slow one's first: no leak). */
+    lrt_sleep(200 * LRT_MILLISECOND);
 }
 
 int main(int argc, char **argv)

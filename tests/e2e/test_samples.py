@@ -49,7 +49,9 @@ def check(name, leakscan, program, source):
     got = run(leakscan, program, [])
     total = sum(count for _, count, _ in want)
     if got["leaked"] != total:
-        failures.append(f"{name}: leaked {got['leaked']}, expected {total}")
+        failures.append(f"{name}: leaked {got['leaked']}, expected {total} (of {got.get('tasks')} tasks; "
+                        f"unknown {got.get('unknown')}, main_blocked {got.get('main_blocked')}, "
+                        f"roots_note {got.get('roots_note')!r}, missing {got.get('missing')!r})")
     for reason, count, line in want:
         match = [g for g in got["groups"]
                  if g["wait_reason"] == reason and g["count"] == count and
